@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from generations.flow import Actor, State
+
+
+class Role(models.TextChoices):
+    DESIGNER = "designer", "Designer"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Admin"
+
+
+class FallbackPolicy(models.TextChoices):
+    DELIVER_PREVIEW = "deliver_preview", "Deliver the preview as final"
+    UPSCALE = "upscale", "Upscale the preview locally (flagged, not native)"
+    FAIL = "fail", "Fail the final"
+
+
+class Project(models.Model):
+    name = models.CharField(max_length=120)
+    slug = models.SlugField(unique=True)
+    fallback_policy = models.CharField(
+        max_length=20, choices=FallbackPolicy.choices, default=FallbackPolicy.UPSCALE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Membership(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships"
+    )
+    role = models.CharField(max_length=20, choices=Role.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "user", "role"], name="unique_role")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.role} · {self.project}"
+
+
+class Submission(models.Model):
+    """One prompt as the designer sent it; each variant becomes a Generation."""
+
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="submissions")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
+    )
+    prompt = models.TextField(max_length=4000)
+    model_key = models.CharField(max_length=64)
+    aspect_ratio = models.CharField(max_length=8)
+    preview_size = models.CharField(max_length=4)
+    final_size = models.CharField(max_length=4, default="4K")
+    variants = models.PositiveSmallIntegerField(
+        validators=[MinValueValidator(1), MaxValueValidator(4)]
+    )
+    # "Revise" links the new submission to the generation it improves on.
+    parent = models.ForeignKey(
+        "Generation",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="revisions",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.prompt[:40]}"
+
+
+class Generation(models.Model):
+    """One variant of a submission, moved only through generations.flow."""
+
+    submission = models.ForeignKey(
+        Submission, on_delete=models.CASCADE, related_name="generations"
+    )
+    # Copied from the submission: every permission check and list filters on it.
+    project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="generations")
+    variant = models.PositiveSmallIntegerField()
+    seed = models.BigIntegerField()
+    state = models.CharField(max_length=24, choices=State.choices, default=State.PREVIEW_QUEUED)
+    version = models.PositiveIntegerField(default=0)
+    state_changed_at = models.DateTimeField()
+    created_at = models.DateTimeField()
+
+    # Attempts: `attempt_count` numbers every attempt; `tries_used` counts those of the
+    # current round, which a manual retry or an approval starts afresh.
+    attempt_count = models.PositiveSmallIntegerField(default=0)
+    tries_used = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    kicked_at = models.DateTimeField(null=True, blank=True)
+    waiting_reason = models.CharField(max_length=200, blank=True)
+    last_error = models.TextField(blank=True)
+
+    lease_token = models.UUIDField(null=True, blank=True)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "variant"]
+        constraints = [
+            models.UniqueConstraint(fields=["submission", "variant"], name="unique_variant")
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="gen_due_idx"),
+            models.Index(fields=["state", "lease_expires_at"], name="gen_lease_idx"),
+            models.Index(fields=["project", "-created_at"], name="gen_project_recent_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Generation #{self.pk} ({self.state})"
+
+    @property
+    def state_label(self) -> str:
+        return State(self.state).label
+
+
+class Transition(models.Model):
+    """The audit trail: every state change, who or what made it, and why."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="transitions")
+    from_state = models.CharField(max_length=24, blank=True)
+    to_state = models.CharField(max_length=24)
+    actor_kind = models.CharField(max_length=16, choices=Actor.choices)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    reason = models.TextField(blank=True)
+    attempt = models.PositiveSmallIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["generation", "created_at"], name="transition_gen_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.from_state or '∅'} → {self.to_state}"
+
+
+class Phase(models.TextChoices):
+    PREVIEW = "preview", "Preview"
+    FINAL = "final", "Final"
+
+
+class Attempt(models.Model):
+    class Outcome(models.TextChoices):
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        ABANDONED = "abandoned", "Abandoned (lease expired)"
+        DISCARDED = "discarded", "Discarded (generation moved on)"
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="attempts")
+    number = models.PositiveSmallIntegerField()
+    phase = models.CharField(max_length=8, choices=Phase.choices)
+    size = models.CharField(max_length=4)
+    provider = models.CharField(max_length=32)
+    model_id = models.CharField(max_length=100)
+    lease_token = models.UUIDField(default=uuid.uuid4)
+    worker = models.CharField(max_length=200, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=12, choices=Outcome.choices, default=Outcome.RUNNING)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    error_kind = models.CharField(max_length=40, blank=True)
+    error_message = models.TextField(blank=True)
+    retryable = models.BooleanField(null=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "number"], name="unique_attempt")
+        ]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} ({self.phase} {self.size}): {self.outcome}"
+
+
+class Image(models.Model):
+    """A stored result: the provider's original bytes plus browser renditions."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="images")
+    phase = models.CharField(max_length=8, choices=Phase.choices)
+    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL)
+    original = models.FileField(upload_to="originals/%Y/%m/%d/", max_length=255)
+    thumbnail = models.FileField(upload_to="renditions/%Y/%m/%d/", max_length=255, blank=True)
+    screen = models.FileField(upload_to="renditions/%Y/%m/%d/", max_length=255, blank=True)
+    sha256 = models.CharField(max_length=64)
+    mime_type = models.CharField(max_length=40)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    byte_size = models.PositiveBigIntegerField()
+    bytes_per_pixel = models.FloatField()
+    # False for a local upscale: the file has the final's size but not its detail.
+    native = models.BooleanField(default=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["generation", "phase"], name="one_image_per_phase")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase} {self.width}×{self.height} of #{self.generation_id}"

@@ -1,0 +1,115 @@
+"""Who may do what, decided in one place for every view, action and media file."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+
+from generations.flow import Actor
+from generations.models import Generation, Membership, Project, Role
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser
+
+
+class Action(StrEnum):
+    VIEW = "view"
+    SUBMIT = "submit"
+    APPROVE = "approve"
+    REJECT = "reject"
+    CANCEL = "cancel"
+    RETRY_PREVIEW = "retry_preview"
+    RETRY_FINAL = "retry_final"
+    REVISE = "revise"
+
+
+# action -> the roles that may take it, in the order we prefer to record as the actor
+_ROLES_FOR: dict[Action, tuple[Role, ...]] = {
+    Action.VIEW: (Role.DESIGNER, Role.REVIEWER, Role.ADMIN),
+    Action.SUBMIT: (Role.DESIGNER, Role.ADMIN),
+    Action.APPROVE: (Role.REVIEWER, Role.ADMIN),
+    Action.REJECT: (Role.REVIEWER, Role.ADMIN),
+    Action.CANCEL: (Role.DESIGNER, Role.ADMIN),
+    Action.RETRY_PREVIEW: (Role.DESIGNER, Role.ADMIN),
+    Action.RETRY_FINAL: (Role.REVIEWER, Role.ADMIN),
+    Action.REVISE: (Role.DESIGNER, Role.ADMIN),
+}
+# A designer acts on their own generations only; an admin on any in the project.
+_OWN_ONLY_FOR_DESIGNERS = {Action.CANCEL, Action.RETRY_PREVIEW}
+
+
+def roles_in(user: Any, project: Project | int) -> set[Role]:
+    if not getattr(user, "is_authenticated", False):
+        return set()
+    if user.is_superuser:
+        return set(Role)
+    project_id = project.pk if isinstance(project, Project) else project
+    cache: dict[int, set[Role]] = user.__dict__.setdefault("_studio_roles", {})
+    if project_id not in cache:
+        cache[project_id] = {
+            Role(role)
+            for role in Membership.objects.filter(user=user, project_id=project_id).values_list(
+                "role", flat=True
+            )
+        }
+    return cache[project_id]
+
+
+def acting_role(
+    user: Any, action: Action, *, project: Project | int, owner_id: int | None = None
+) -> Role | None:
+    """The role `user` would act in, or None if they may not."""
+    held = roles_in(user, project)
+    for role in _ROLES_FOR[action]:
+        if role not in held:
+            continue
+        if role is Role.DESIGNER and action in _OWN_ONLY_FOR_DESIGNERS and owner_id != user.pk:
+            continue
+        return role
+    return None
+
+
+def can(user: Any, action: Action, generation: Generation) -> bool:
+    owner_id = generation.submission.created_by_id
+    return acting_role(user, action, project=generation.project_id, owner_id=owner_id) is not None
+
+
+def require(user: Any, action: Action, generation: Generation) -> Actor:
+    """The actor kind to record for `user` taking `action`, or PermissionDenied."""
+    role = acting_role(
+        user, action, project=generation.project_id, owner_id=generation.submission.created_by_id
+    )
+    if role is None:
+        raise PermissionDenied(f"You may not {action.value.replace('_', ' ')} this generation.")
+    return Actor(role.value)
+
+
+def require_project_role(user: Any, action: Action, project: Project) -> Actor:
+    role = acting_role(user, action, project=project)
+    if role is None:
+        raise PermissionDenied(f"You may not {action.value} in {project.name}.")
+    return Actor(role.value)
+
+
+def visible_projects(user: AnonymousUser | Any) -> QuerySet[Project]:
+    if not getattr(user, "is_authenticated", False):
+        return Project.objects.none()
+    if user.is_superuser:
+        return Project.objects.all()
+    return Project.objects.filter(pk__in=_member_project_ids(user))
+
+
+def visible_generations(user: Any) -> QuerySet[Generation]:
+    if not getattr(user, "is_authenticated", False):
+        return Generation.objects.none()
+    if user.is_superuser:
+        return Generation.objects.all()
+    return Generation.objects.filter(project_id__in=_member_project_ids(user))
+
+
+def _member_project_ids(user: Any) -> QuerySet[Membership]:
+    return Membership.objects.filter(user=user).values("project_id")
+

@@ -1,0 +1,430 @@
+"""The worker's side of the state machine: claim a due job under a lease, render it,
+store the result, and record the outcome — retry with backoff, fall back, or fail.
+
+Only the lease holder can write a result: every completing transition is guarded by the
+lease token, so a worker whose lease expired (or whose job was cancelled) changes nothing
+and its files are removed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from generations import catalog, flow, imaging
+from generations.flow import Actor, State
+from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase
+from generations.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
+from generations.providers import get_provider
+from generations.providers.base import (
+    MalformedResponse,
+    Provider,
+    ProviderError,
+    RenderRequest,
+    RenderResult,
+)
+from generations.sizes import pixel_size
+
+logger = logging.getLogger(__name__)
+
+_NEXT = {
+    Phase.PREVIEW: (State.PREVIEW_RENDERING, State.IN_REVIEW, State.PREVIEW_QUEUED),
+    Phase.FINAL: (State.FINAL_RENDERING, State.DELIVERED, State.FINAL_QUEUED),
+}
+
+
+class InternalError(ProviderError):
+    """Our own failure while handling a result; retrying may help, nothing is billed."""
+
+    retryable = True
+    kind = "internal_error"
+
+
+@dataclass
+class Claim:
+    generation: Generation
+    attempt: Attempt
+    phase: Phase
+    policy: AttemptPolicy
+    request: RenderRequest
+    provider_name: str
+
+
+def generation_render(
+    *, generation_id: int, worker: str = "", provider: Provider | None = None
+) -> str:
+    """Make one attempt at a generation if it is due. Returns what happened, for logs."""
+    claim = _claim(generation_id, worker=worker)
+    if claim is None:
+        return "skipped"
+    started = time.monotonic()
+    try:
+        result = (provider or get_provider(claim.provider_name)).render(claim.request)
+    except ProviderError as error:
+        return _record_failure(claim, error, latency_s=time.monotonic() - started)
+    except Exception as exc:
+        logger.exception("provider %s crashed on generation %s", claim.provider_name, generation_id)
+        error = InternalError(f"Unexpected {type(exc).__name__} from the provider client.")
+        return _record_failure(claim, error, latency_s=time.monotonic() - started)
+    latency_s = time.monotonic() - started
+    try:
+        image = _store_result(claim, result)
+    except imaging.ImageRejected as exc:
+        return _record_failure(claim, MalformedResponse(str(exc)), latency_s=latency_s)
+    return _record_success(claim, image, latency_s=latency_s)
+
+
+def _claim(generation_id: int, *, worker: str) -> Claim | None:
+    generation = (
+        Generation.objects.select_related("submission", "project").filter(pk=generation_id).first()
+    )
+    now = timezone.now()
+    if generation is None or generation.state not in flow.QUEUED:
+        return None  # a duplicate or stale kick: someone else has it, or it moved on
+    if generation.next_attempt_at and generation.next_attempt_at > now:
+        return None  # still backing off; the sweeper kicks it when it is due
+    phase = Phase(flow.phase_of(generation.state))
+    submission = generation.submission
+    size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
+    policy = policy_for(size)
+    model = catalog.get_model(submission.model_key)
+    token = uuid.uuid4()
+    number = generation.attempt_count + 1
+    try:
+        with transaction.atomic():
+            generation = flow.apply(
+                generation,
+                _NEXT[phase][0],
+                actor=Actor.WORKER,
+                reason=f"attempt {number} claimed by {worker or 'a worker'}",
+                attempt=number,
+                changes={
+                    "lease_token": token,
+                    "lease_expires_at": now + dt.timedelta(seconds=lease_seconds(size)),
+                    "attempt_count": number,
+                    "tries_used": F("tries_used") + 1,
+                    "waiting_reason": "",
+                    "kicked_at": None,
+                },
+            )
+            attempt = Attempt.objects.create(
+                generation=generation,
+                number=number,
+                phase=phase,
+                size=size,
+                provider=model.provider,
+                model_id=model.model_id,
+                lease_token=token,
+                worker=worker[:200],
+                started_at=now,
+            )
+    except flow.TransitionConflict:
+        return None  # another worker claimed it first
+    width, height = pixel_size(aspect_ratio=submission.aspect_ratio, size=size)
+    request = RenderRequest(
+        prompt=submission.prompt,
+        model_id=model.model_id,
+        aspect_ratio=submission.aspect_ratio,
+        size=size,
+        width=width,
+        height=height,
+        seed=generation.seed,
+        timeout_s=policy.timeout_s,
+    )
+    return Claim(generation, attempt, phase, policy, request, model.provider)
+
+
+def _store_result(claim: Claim, result: RenderResult) -> Image:
+    info = imaging.inspect_image(result.data)
+    note = ""
+    if (info.width, info.height) != (claim.request.width, claim.request.height):
+        note = (
+            f"asked for {claim.request.width}×{claim.request.height}, "
+            f"got {info.width}×{info.height}"
+        )
+    return _store_image(
+        claim.generation, claim.phase, result.data, info, attempt=claim.attempt, note=note
+    )
+
+
+def _store_image(
+    generation: Generation,
+    phase: Phase,
+    data: bytes,
+    info: imaging.ImageInfo,
+    *,
+    attempt: Attempt | None,
+    native: bool = True,
+    note: str = "",
+) -> Image:
+    """Write the original and its renditions; the row is saved by whoever completes."""
+    stem = f"p{generation.project_id}/g{generation.pk}/{phase}-{info.sha256[:16]}"
+    extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[info.mime_type]
+    image = Image(
+        generation=generation,
+        phase=phase,
+        attempt=attempt,
+        sha256=info.sha256,
+        mime_type=info.mime_type,
+        width=info.width,
+        height=info.height,
+        byte_size=info.byte_size,
+        bytes_per_pixel=info.bytes_per_pixel,
+        native=native,
+        note=note,
+    )
+    image.original.name = default_storage.save(f"{stem}.{extension}", ContentFile(data))
+    for field, edge in (("thumbnail", imaging.THUMBNAIL_EDGE), ("screen", imaging.SCREEN_EDGE)):
+        rendition = imaging.make_rendition(data, long_edge=edge)
+        getattr(image, field).name = default_storage.save(
+            f"{stem}-{field}.webp", ContentFile(rendition)
+        )
+    return image
+
+
+def _delete_files(image: Image) -> None:
+    for field in (image.original, image.thumbnail, image.screen):
+        if field.name:
+            default_storage.delete(field.name)
+
+
+def _record_success(claim: Claim, image: Image, *, latency_s: float) -> str:
+    generation, attempt = claim.generation, claim.attempt
+    target = _NEXT[claim.phase][1]
+    try:
+        with transaction.atomic():
+            flow.apply(
+                generation,
+                target,
+                actor=Actor.WORKER,
+                lease_token=attempt.lease_token,
+                attempt=attempt.number,
+                reason=f"attempt {attempt.number} rendered {image.width}×{image.height} "
+                f"in {latency_s:.1f} s",
+                changes={"last_error": "", "next_attempt_at": None},
+            )
+            image.save()
+            _finish_attempt(attempt, Attempt.Outcome.SUCCEEDED, latency_s=latency_s)
+    except flow.TransitionConflict as conflict:
+        _delete_files(image)
+        _finish_attempt(
+            attempt,
+            Attempt.Outcome.DISCARDED,
+            latency_s=latency_s,
+            error_kind="discarded",
+            error_message=str(conflict),
+        )
+        return "discarded"
+    return target
+
+
+def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> str:
+    generation, attempt = claim.generation, claim.attempt
+    _finish_attempt(
+        attempt,
+        Attempt.Outcome.FAILED,
+        latency_s=latency_s,
+        error_kind=error.kind,
+        error_message=error.message,
+        retryable=error.retryable,
+    )
+    cause = f"attempt {attempt.number} failed ({error.kind}): {error.message}"
+    try:
+        if error.retryable and generation.tries_used < claim.policy.tries:
+            return _requeue(
+                generation,
+                claim.phase,
+                actor=Actor.WORKER,
+                lease_token=attempt.lease_token,
+                attempt=attempt.number,
+                delay_s=backoff_seconds(
+                    claim.policy, tries_used=generation.tries_used, retry_after=error.retry_after
+                ),
+                reason=cause,
+                waiting=f"Retrying after {error.kind.replace('_', ' ')}",
+                last_error=error.message,
+            )
+        return _exhaust(
+            generation,
+            claim.phase,
+            actor=Actor.WORKER,
+            lease_token=attempt.lease_token,
+            attempt=attempt.number,
+            reason=cause if not error.retryable else f"{cause}; no tries left",
+            last_error=error.message,
+        )
+    except flow.TransitionConflict:
+        return "discarded"  # cancelled (or reaped) while it rendered
+
+
+def _requeue(
+    generation: Generation,
+    phase: Phase,
+    *,
+    actor: Actor,
+    lease_token: uuid.UUID,
+    attempt: int,
+    delay_s: float,
+    reason: str,
+    waiting: str,
+    last_error: str,
+) -> str:
+    due = timezone.now() + dt.timedelta(seconds=delay_s)
+    target = _NEXT[phase][2]
+    flow.apply(
+        generation,
+        target,
+        actor=actor,
+        lease_token=lease_token,
+        attempt=attempt,
+        reason=f"{reason}; next try in {delay_s:.0f} s" if delay_s >= 1 else reason,
+        changes={
+            "next_attempt_at": due,
+            "waiting_reason": waiting,
+            "last_error": last_error,
+            "kicked_at": None,
+        },
+    )
+    return target
+
+
+def _exhaust(
+    generation: Generation,
+    phase: Phase,
+    *,
+    actor: Actor,
+    lease_token: uuid.UUID,
+    attempt: int,
+    reason: str,
+    last_error: str,
+) -> str:
+    """No tries left: a preview fails; a final follows the project's fallback policy."""
+    changes = {"last_error": last_error, "waiting_reason": "", "next_attempt_at": None}
+    guard = {"actor": actor, "lease_token": lease_token, "attempt": attempt}
+    if phase is Phase.PREVIEW:
+        flow.apply(generation, State.PREVIEW_FAILED, reason=reason, changes=changes, **guard)
+        return State.PREVIEW_FAILED
+    policy = generation.project.fallback_policy
+    preview = generation.images.filter(phase=Phase.PREVIEW).first()
+    if policy == FallbackPolicy.FAIL or preview is None:
+        why = "fallback policy is to fail" if preview else "no preview to fall back on"
+        flow.apply(
+            generation, State.FINAL_FAILED, reason=f"{reason}; {why}", changes=changes, **guard
+        )
+        return State.FINAL_FAILED
+    fallback = _fallback_image(generation, preview, upscale=policy == FallbackPolicy.UPSCALE)
+    try:
+        with transaction.atomic():
+            flow.apply(
+                generation,
+                State.DELIVERED_FALLBACK,
+                reason=f"{reason}; {fallback.note}",
+                changes=changes,
+                **guard,
+            )
+            fallback.save()
+    except flow.TransitionConflict:
+        if fallback.original.name != preview.original.name:
+            _delete_files(fallback)
+        raise
+    return State.DELIVERED_FALLBACK
+
+
+def _fallback_image(generation: Generation, preview: Image, *, upscale: bool) -> Image:
+    if not upscale:
+        # The preview's files are shared, not copied: same bytes, flagged in the note.
+        return Image(
+            generation=generation,
+            phase=Phase.FINAL,
+            original=preview.original.name,
+            thumbnail=preview.thumbnail.name,
+            screen=preview.screen.name,
+            sha256=preview.sha256,
+            mime_type=preview.mime_type,
+            width=preview.width,
+            height=preview.height,
+            byte_size=preview.byte_size,
+            bytes_per_pixel=preview.bytes_per_pixel,
+            native=True,
+            note=f"4K failed: the {preview.width}×{preview.height} preview delivered as final",
+        )
+    submission = generation.submission
+    width, height = pixel_size(aspect_ratio=submission.aspect_ratio, size=submission.final_size)
+    with preview.original.open("rb") as handle:
+        data = imaging.upscale(handle.read(), width=width, height=height)
+    info = imaging.inspect_image(data)
+    return _store_image(
+        generation,
+        Phase.FINAL,
+        data,
+        info,
+        attempt=None,
+        native=False,
+        note=f"4K failed: preview upscaled locally to {width}×{height} (upscaled, not native)",
+    )
+
+
+def _finish_attempt(
+    attempt: Attempt,
+    outcome: Attempt.Outcome,
+    *,
+    latency_s: float | None = None,
+    error_kind: str = "",
+    error_message: str = "",
+    retryable: bool | None = None,
+) -> None:
+    Attempt.objects.filter(pk=attempt.pk, outcome=Attempt.Outcome.RUNNING).update(
+        outcome=outcome,
+        finished_at=timezone.now(),
+        latency_ms=None if latency_s is None else round(latency_s * 1000),
+        error_kind=error_kind,
+        error_message=error_message,
+        retryable=retryable,
+    )
+
+
+def generation_reap(*, generation: Generation) -> str:
+    """A rendering job whose lease expired: its worker died or hung. Requeue or exhaust."""
+    now = timezone.now()
+    token = generation.lease_token
+    assert token is not None  # noqa: S101 - only rendering generations hold a lease
+    phase = Phase(flow.phase_of(generation.state))
+    submission = generation.submission
+    size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
+    expired = timezone.localtime(generation.lease_expires_at).strftime("%H:%M:%S")
+    cause = f"lease expired at {expired}: the worker stopped (killed or hung)"
+    Attempt.objects.filter(
+        generation=generation, lease_token=token, outcome=Attempt.Outcome.RUNNING
+    ).update(
+        outcome=Attempt.Outcome.ABANDONED,
+        finished_at=now,
+        error_kind="lease_expired",
+        error_message=cause,
+        retryable=True,
+    )
+    guard = {"actor": Actor.REAPER, "lease_token": token, "attempt": generation.attempt_count}
+    try:
+        if generation.tries_used < policy_for(size).tries:
+            return _requeue(
+                generation,
+                phase,
+                delay_s=0,
+                reason=f"{cause}; returned to the queue",
+                waiting="Requeued after a worker stopped",
+                last_error=cause,
+                **guard,
+            )
+        return _exhaust(
+            generation, phase, reason=f"{cause}; no tries left", last_error=cause, **guard
+        )
+    except flow.TransitionConflict:
+        return "skipped"

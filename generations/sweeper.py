@@ -1,0 +1,51 @@
+"""The periodic sweep: return expired leases to the queue and re-kick queued jobs whose
+message was lost. Safe to run from several beat instances at once."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from generations import flow
+from generations.dispatch import kick
+from generations.models import Generation
+from generations.rendering import generation_reap
+
+BATCH = 500
+
+
+@dataclass(frozen=True)
+class SweepReport:
+    reaped: int
+    kicked: int
+
+
+def generations_sweep() -> SweepReport:
+    return SweepReport(reaped=_reap_expired_leases(), kicked=_rekick_due())
+
+
+def _reap_expired_leases() -> int:
+    expired = Generation.objects.select_related("submission", "project").filter(
+        state__in=flow.RENDERING, lease_expires_at__lt=timezone.now()
+    )[:BATCH]
+    return sum(generation_reap(generation=generation) != "skipped" for generation in expired)
+
+
+def _rekick_due() -> int:
+    now = timezone.now()
+    stale = now - dt.timedelta(seconds=settings.STUDIO_KICK_STALE_SECONDS)
+    not_recently_kicked = Q(kicked_at__isnull=True) | Q(kicked_at__lte=stale)
+    due = Generation.objects.filter(
+        not_recently_kicked, state__in=flow.QUEUED, next_attempt_at__lte=now
+    )
+    kicked = 0
+    for pk in list(due.values_list("pk", flat=True)[:BATCH]):
+        # Conditional, so two sweepers never both kick the same job.
+        if due.filter(pk=pk).update(kicked_at=now):
+            kick(pk)
+            kicked += 1
+    return kicked

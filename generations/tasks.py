@@ -1,0 +1,26 @@
+"""Celery tasks: thin interfaces that load ids and call the services."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from generations.rendering import generation_render
+from generations.sweeper import generations_sweep
+
+logger = logging.getLogger(__name__)
+
+
+@shared_task(bind=True, acks_late=True, ignore_result=True)
+def render_generation(self, generation_id: int) -> str:  # type: ignore[no-untyped-def]
+    outcome = generation_render(generation_id=generation_id, worker=self.request.hostname or "")
+    logger.info("generation %s: %s", generation_id, outcome)
+    return outcome
+
+
+@shared_task(ignore_result=True)
+def sweep() -> None:
+    report = generations_sweep()
+    if report.reaped or report.kicked:
+        logger.info("sweep: %s leases reaped, %s jobs re-kicked", report.reaped, report.kicked)

@@ -1,0 +1,238 @@
+"""Settings: twelve-factor environment variables with embedded defaults.
+
+With no environment at all this runs the whole product on one machine: SQLite and a
+filesystem Celery broker under var/, the local provider, no API key. Every variable is
+listed with a comment in .env.example.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def _local_secret_key() -> str:
+    # Generated once per checkout so `make run` needs no configuration and no key is committed.
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(50))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _local_secret_key()
+DEBUG = env_bool("DJANGO_DEBUG", False)
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "generations",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "studio.urls"
+WSGI_APPLICATION = "studio.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat share one file: WAL lets readers run beside the writer, and
+    # IMMEDIATE transactions take the write lock up front instead of failing mid-way.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # A file, not :memory:, so a worker process started by a test sees the same data.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = os.environ.get("DJANGO_TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
+STATICFILES_DIRS = [BASE_DIR / "static"]
+_STATIC_MANIFEST = env_bool("DJANGO_STATIC_MANIFEST", False)
+# Without a collectstatic step (make run, tests) WhiteNoise serves straight from the finders.
+WHITENOISE_USE_FINDERS = not _STATIC_MANIFEST
+
+MEDIA_ROOT = Path(os.environ.get("STUDIO_MEDIA_ROOT", VAR_DIR / "media"))
+# No MEDIA_URL on purpose: images are only served through a view that checks permission.
+STORAGES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "whitenoise.storage.CompressedManifestStaticFilesStorage"
+            if _STATIC_MANIFEST
+            else "django.contrib.staticfiles.storage.StaticFilesStorage"
+        )
+    },
+}
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("STUDIO_LOG_LEVEL", "INFO")},
+    "loggers": {"httpx": {"level": "WARNING"}},
+}
+
+# --- Celery ---------------------------------------------------------------------------
+BROKER_DIR = VAR_DIR / "broker"
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+    # Longer than the longest attempt (4K: 660 s), so Redis never hands a job that is
+    # still rendering to a second worker; the lease, not the broker, decides who owns it.
+    "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 2 * 3600),
+}
+if CELERY_BROKER_URL.startswith("filesystem"):
+    for folder in ("queue", "processed"):
+        (BROKER_DIR / folder).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS.update(
+        {
+            "data_folder_in": str(BROKER_DIR / "queue"),
+            "data_folder_out": str(BROKER_DIR / "queue"),
+            "processed_folder": str(BROKER_DIR / "processed"),
+            "store_processed": False,
+        }
+    )
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STUDIO_RENDER_QUEUE", "renders")
+
+# --- Proof Studio ---------------------------------------------------------------------
+STUDIO_PROVIDER = os.environ.get("STUDIO_PROVIDER", "local")
+STUDIO_LOCAL_PROFILE = os.environ.get("STUDIO_LOCAL_PROFILE", "demo")
+# Seconds beyond an attempt's timeout before its lease counts as abandoned.
+STUDIO_LEASE_GRACE_SECONDS = env_int("STUDIO_LEASE_GRACE_SECONDS", 30)
+# How often beat runs the sweeper (the issue asks for at most 30 s).
+STUDIO_SWEEP_INTERVAL_SECONDS = env_int("STUDIO_SWEEP_INTERVAL_SECONDS", 10)
+# A due, queued job whose last kick is older than this is kicked again (message lost).
+STUDIO_KICK_STALE_SECONDS = env_int("STUDIO_KICK_STALE_SECONDS", 60)
+# Per-resolution attempt policy; override any part with JSON, e.g.
+# {"4K": {"timeout": 900, "tries": 4, "base_delay": 90}}
+STUDIO_ATTEMPT_POLICY: dict[str, dict[str, float]] = {
+    "1K": {"timeout": 60, "tries": 2, "base_delay": 15},
+    "2K": {"timeout": 180, "tries": 2, "base_delay": 30},
+    "4K": {"timeout": 660, "tries": 3, "base_delay": 60},
+}
+for _size, _override in json.loads(os.environ.get("STUDIO_ATTEMPT_POLICY", "{}")).items():
+    STUDIO_ATTEMPT_POLICY.setdefault(_size, {}).update(_override)
+
+CELERY_BEAT_SCHEDULE = {
+    "sweep-leases-and-lost-kicks": {
+        "task": "generations.tasks.sweep",
+        "schedule": float(STUDIO_SWEEP_INTERVAL_SECONDS),
+        "options": {"expires": float(STUDIO_SWEEP_INTERVAL_SECONDS)},
+    },
+}
+
+# The models designers can pick. Each says which provider renders it; with no key
+# configured everything runs on the local provider. The hosted-provider issue turns this
+# into a full registry.
+STUDIO_MODELS: dict[str, dict[str, Any]] = {
+    "nano-banana-pro": {
+        "label": "Nano Banana Pro (Gemini 3 Pro Image)",
+        "provider": STUDIO_PROVIDER,
+        "model_id": "gemini-3-pro-image",
+    },
+    "nano-banana-2": {
+        "label": "Nano Banana 2 (Gemini 3.1 Flash Image)",
+        "provider": STUDIO_PROVIDER,
+        "model_id": "gemini-3.1-flash-image",
+    },
+}
+STUDIO_DEFAULT_MODEL = "nano-banana-pro"

@@ -1,0 +1,49 @@
+"""Shared fixtures: people with roles in a project, and fast, isolated settings."""
+
+from __future__ import annotations
+
+import pytest
+
+from generations.models import Membership, Role
+from tests.factories import ProjectFactory, UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _fast_isolated_settings(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STUDIO_LOCAL_PROFILE = "instant"
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def project(db):
+    return ProjectFactory(name="Acme Launch", slug="acme")
+
+
+def _member(project, username: str, *roles: Role):
+    user = UserFactory(username=username)
+    for role in roles:
+        Membership.objects.create(project=project, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def designer(project):
+    return _member(project, "dana", Role.DESIGNER)
+
+
+@pytest.fixture
+def reviewer(project):
+    return _member(project, "rui", Role.REVIEWER)
+
+
+@pytest.fixture
+def project_admin(project):
+    return _member(project, "ada", Role.ADMIN)
+
+
+@pytest.fixture
+def outsider(db):
+    """A designer in another project: must see nothing of `project`."""
+    other = ProjectFactory(name="Elsewhere", slug="elsewhere")
+    return _member(other, "otto", Role.DESIGNER)
