@@ -9,9 +9,11 @@ logger = logging.getLogger(__name__)
 
 
 def kick(generation_id: int) -> None:
+    from django.conf import settings
+
     from generations.tasks import render_generation
 
     try:
-        render_generation.delay(generation_id)
+        render_generation.apply_async(args=(generation_id,), queue=settings.STUDIO_RENDER_QUEUE)
     except Exception:  # the broker being down must not fail the web request
         logger.warning("could not kick generation %s; the sweeper will retry", generation_id)

@@ -145,8 +145,10 @@ def apply(
         guard = guard.filter(lease_token=lease_token)
     with transaction.atomic():
         if guard.update(**values) != 1:
-            current = Generation.objects.filter(pk=generation.pk).values_list("state", flat=True)
-            now_in = State(current.first()).label if current.exists() else "deleted"
+            current = (
+                Generation.objects.filter(pk=generation.pk).values_list("state", flat=True).first()
+            )
+            now_in = State(current).label if current else "deleted"
             raise TransitionConflict(
                 f"Generation #{generation.pk} changed while you were acting: it is now "
                 f"“{now_in}”, not “{source.label}”. Nothing was changed."
@@ -187,4 +189,3 @@ def _kick_on_commit(generation_id: int) -> None:
     from generations.dispatch import kick
 
     transaction.on_commit(lambda: kick(generation_id))
-

@@ -87,9 +87,7 @@ class Submission(models.Model):
 class Generation(models.Model):
     """One variant of a submission, moved only through generations.flow."""
 
-    submission = models.ForeignKey(
-        Submission, on_delete=models.CASCADE, related_name="generations"
-    )
+    submission = models.ForeignKey(Submission, on_delete=models.CASCADE, related_name="generations")
     # Copied from the submission: every permission check and list filters on it.
     project = models.ForeignKey(Project, on_delete=models.PROTECT, related_name="generations")
     variant = models.PositiveSmallIntegerField()

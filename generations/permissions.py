@@ -110,6 +110,5 @@ def visible_generations(user: Any) -> QuerySet[Generation]:
     return Generation.objects.filter(project_id__in=_member_project_ids(user))
 
 
-def _member_project_ids(user: Any) -> QuerySet[Membership]:
+def _member_project_ids(user: Any) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(user=user).values("project_id")
-

@@ -73,8 +73,8 @@ def generation_render(
         return _record_failure(claim, error, latency_s=time.monotonic() - started)
     except Exception as exc:
         logger.exception("provider %s crashed on generation %s", claim.provider_name, generation_id)
-        error = InternalError(f"Unexpected {type(exc).__name__} from the provider client.")
-        return _record_failure(claim, error, latency_s=time.monotonic() - started)
+        crash = InternalError(f"Unexpected {type(exc).__name__} from the provider client.")
+        return _record_failure(claim, crash, latency_s=time.monotonic() - started)
     latency_s = time.monotonic() - started
     try:
         image = _store_result(claim, result)
@@ -309,28 +309,31 @@ def _exhaust(
 ) -> str:
     """No tries left: a preview fails; a final follows the project's fallback policy."""
     changes = {"last_error": last_error, "waiting_reason": "", "next_attempt_at": None}
-    guard = {"actor": actor, "lease_token": lease_token, "attempt": attempt}
+
+    def move(target: State, why: str) -> None:
+        flow.apply(
+            generation,
+            target,
+            actor=actor,
+            lease_token=lease_token,
+            attempt=attempt,
+            reason=why,
+            changes=changes,
+        )
+
     if phase is Phase.PREVIEW:
-        flow.apply(generation, State.PREVIEW_FAILED, reason=reason, changes=changes, **guard)
+        move(State.PREVIEW_FAILED, reason)
         return State.PREVIEW_FAILED
     policy = generation.project.fallback_policy
     preview = generation.images.filter(phase=Phase.PREVIEW).first()
     if policy == FallbackPolicy.FAIL or preview is None:
         why = "fallback policy is to fail" if preview else "no preview to fall back on"
-        flow.apply(
-            generation, State.FINAL_FAILED, reason=f"{reason}; {why}", changes=changes, **guard
-        )
+        move(State.FINAL_FAILED, f"{reason}; {why}")
         return State.FINAL_FAILED
     fallback = _fallback_image(generation, preview, upscale=policy == FallbackPolicy.UPSCALE)
     try:
         with transaction.atomic():
-            flow.apply(
-                generation,
-                State.DELIVERED_FALLBACK,
-                reason=f"{reason}; {fallback.note}",
-                changes=changes,
-                **guard,
-            )
+            move(State.DELIVERED_FALLBACK, f"{reason}; {fallback.note}")
             fallback.save()
     except flow.TransitionConflict:
         if fallback.original.name != preview.original.name:
@@ -396,35 +399,49 @@ def generation_reap(*, generation: Generation) -> str:
     """A rendering job whose lease expired: its worker died or hung. Requeue or exhaust."""
     now = timezone.now()
     token = generation.lease_token
-    assert token is not None  # noqa: S101 - only rendering generations hold a lease
+    if token is None:  # only rendering generations hold a lease
+        return "skipped"
     phase = Phase(flow.phase_of(generation.state))
     submission = generation.submission
     size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
     expired = timezone.localtime(generation.lease_expires_at).strftime("%H:%M:%S")
     cause = f"lease expired at {expired}: the worker stopped (killed or hung)"
-    Attempt.objects.filter(
-        generation=generation, lease_token=token, outcome=Attempt.Outcome.RUNNING
-    ).update(
-        outcome=Attempt.Outcome.ABANDONED,
-        finished_at=now,
-        error_kind="lease_expired",
-        error_message=cause,
-        retryable=True,
-    )
-    guard = {"actor": Actor.REAPER, "lease_token": token, "attempt": generation.attempt_count}
+    attempt = generation.attempt_count
     try:
-        if generation.tries_used < policy_for(size).tries:
-            return _requeue(
-                generation,
-                phase,
-                delay_s=0,
-                reason=f"{cause}; returned to the queue",
-                waiting="Requeued after a worker stopped",
-                last_error=cause,
-                **guard,
+        with transaction.atomic():
+            if generation.tries_used < policy_for(size).tries:
+                outcome = _requeue(
+                    generation,
+                    phase,
+                    actor=Actor.REAPER,
+                    lease_token=token,
+                    attempt=attempt,
+                    delay_s=0,
+                    reason=f"{cause}; returned to the queue",
+                    waiting="Requeued after a worker stopped",
+                    last_error=cause,
+                )
+            else:
+                outcome = _exhaust(
+                    generation,
+                    phase,
+                    actor=Actor.REAPER,
+                    lease_token=token,
+                    attempt=attempt,
+                    reason=f"{cause}; no tries left",
+                    last_error=cause,
+                )
+            # Only once the move won, and in its transaction (generation row first, as the
+            # worker locks them): a worker that finished just in time keeps its attempt.
+            Attempt.objects.filter(
+                generation=generation, lease_token=token, outcome=Attempt.Outcome.RUNNING
+            ).update(
+                outcome=Attempt.Outcome.ABANDONED,
+                finished_at=now,
+                error_kind="lease_expired",
+                error_message=cause,
+                retryable=True,
             )
-        return _exhaust(
-            generation, phase, reason=f"{cause}; no tries left", last_error=cause, **guard
-        )
     except flow.TransitionConflict:
         return "skipped"
+    return outcome

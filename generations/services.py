@@ -97,6 +97,13 @@ def _validate_request(
 def generation_approve(*, generation_id: int, user: Any, note: str = "") -> Generation:
     generation = _load(generation_id)
     actor = require(user, Action.APPROVE, generation)
+    if generation.state != State.IN_REVIEW:
+        # final_failed -> final_queued is also legal for a reviewer, but that is a retry:
+        # a stale "approve" must not silently start another paid 4K round.
+        raise flow.IllegalTransition(
+            f"Only a generation in review can be approved; this one is "
+            f"“{generation.state_label}”."
+        )
     return flow.apply(
         generation,
         State.FINAL_QUEUED,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from celery import shared_task
+from celery import Task, shared_task
 
 from generations.rendering import generation_render
 from generations.sweeper import generations_sweep
@@ -13,7 +13,7 @@ logger = logging.getLogger(__name__)
 
 
 @shared_task(bind=True, acks_late=True, ignore_result=True)
-def render_generation(self, generation_id: int) -> str:  # type: ignore[no-untyped-def]
+def render_generation(self: Task, generation_id: int) -> str:
     outcome = generation_render(generation_id=generation_id, worker=self.request.hostname or "")
     logger.info("generation %s: %s", generation_id, outcome)
     return outcome

@@ -191,7 +191,9 @@ CELERY_TASK_ALWAYS_EAGER = False
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
-CELERY_TASK_DEFAULT_QUEUE = os.environ.get("STUDIO_RENDER_QUEUE", "renders")
+# Render kicks go to this queue by name (dispatch.kick); a worker serves it with -Q.
+STUDIO_RENDER_QUEUE = os.environ.get("STUDIO_RENDER_QUEUE", "renders")
+CELERY_TASK_DEFAULT_QUEUE = STUDIO_RENDER_QUEUE
 
 # --- Proof Studio ---------------------------------------------------------------------
 STUDIO_PROVIDER = os.environ.get("STUDIO_PROVIDER", "local")

@@ -1,0 +1,51 @@
+"""Create the demo project and its three people for `make run`. Idempotent: passwords are
+printed once, when a user is created (or when --reset-passwords asks for new ones)."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from generations.models import Membership, Project, Role
+
+DEMO_PEOPLE = (
+    ("designer", Role.DESIGNER, False),
+    ("reviewer", Role.REVIEWER, False),
+    ("admin", Role.ADMIN, True),
+)
+
+
+class Command(BaseCommand):
+    help = "Create the demo project and a designer, a reviewer and an admin."
+
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--reset-passwords", action="store_true", help="Give the demo users new passwords."
+        )
+
+    @transaction.atomic
+    def handle(self, *args: Any, reset_passwords: bool = False, **options: Any) -> None:
+        project, _ = Project.objects.get_or_create(slug="demo", defaults={"name": "Demo project"})
+        users = get_user_model()
+        lines = []
+        for username, role, is_staff in DEMO_PEOPLE:
+            user, created = users.objects.get_or_create(
+                username=username, defaults={"is_staff": is_staff, "is_superuser": is_staff}
+            )
+            Membership.objects.get_or_create(project=project, user=user, role=role)
+            if created or reset_passwords:
+                password = secrets.token_urlsafe(9)
+                user.set_password(password)
+                user.save()
+                lines.append(f"  {username:<9} {password:<14} ({role.label.lower()})")
+        if lines:
+            self.stdout.write("Demo users (passwords are shown this once):")
+            self.stdout.write("\n".join(lines))
+        else:
+            self.stdout.write(
+                "Demo users exist: designer, reviewer, admin (new passwords: make demo-passwords)."
+            )

@@ -1,0 +1,117 @@
+"""A real Celery worker process (with embedded beat) against the real broker and the test
+database, for end-to-end tests. Messages go to a queue of the test's own, so nothing else
+listening on the broker takes them and nothing left over reaches this worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings as django_settings
+from django.db import connection
+
+BASE_DIR = Path(django_settings.BASE_DIR)
+# Short enough that a killed worker's lease expires within seconds.
+E2E_ATTEMPT_POLICY = {
+    "1K": {"timeout": 6, "tries": 2, "base_delay": 1},
+    "2K": {"timeout": 6, "tries": 2, "base_delay": 1},
+    "4K": {"timeout": 15, "tries": 2, "base_delay": 1},
+}
+
+
+def database_url() -> str:
+    """The URL of the database this test runs on, for a process of its own."""
+    db = connection.settings_dict
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    user = db.get("USER") or ""
+    password = f":{db['PASSWORD']}" if db.get("PASSWORD") else ""
+    auth = f"{user}{password}@" if user else ""
+    return f"postgres://{auth}{db.get('HOST') or '127.0.0.1'}:{db.get('PORT') or 5432}/{db['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log_dir: Path, queue: str) -> None:
+        self.env, self.log_dir, self.queue = env, log_dir, queue
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self, *, profile: str = "fixed:latency=1,fail=0") -> None:
+        self.starts += 1
+        self.log = self.log_dir / f"worker-{self.starts}.log"
+        env = {**self.env, "STUDIO_LOCAL_PROFILE": profile}
+        command = [
+            sys.executable, "-m", "celery", "-A", "studio", "worker", "--beat",
+            "--schedule-filename", str(self.log_dir / f"beat-{self.starts}"),
+            "--queues", self.queue, "--concurrency", "1", "--pool", "prefork",
+            "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "--hostname", f"e2e{self.starts}@%h",
+        ]  # fmt: skip
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+                command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )  # fmt: skip
+        wait_for(lambda: b" ready." in self.log.read_bytes(), timeout=60, what="worker ready")
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker: main process, pool child and beat, like a lost machine."""
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def logs(self) -> str:
+        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+
+
+def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.2) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = check()
+        if result:
+            return result
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+@pytest.fixture
+def celery_worker(transactional_db, settings, tmp_path) -> Iterator[WorkerProcess]:
+    queue = f"e2e-{uuid.uuid4().hex[:10]}"
+    settings.STUDIO_ATTEMPT_POLICY = E2E_ATTEMPT_POLICY
+    settings.STUDIO_LEASE_GRACE_SECONDS = 1
+    settings.STUDIO_RENDER_QUEUE = queue
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "STUDIO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "STUDIO_RENDER_QUEUE": queue,
+        "STUDIO_SWEEP_INTERVAL_SECONDS": "1",
+        "STUDIO_KICK_STALE_SECONDS": "5",
+        "STUDIO_LEASE_GRACE_SECONDS": "1",
+        "STUDIO_ATTEMPT_POLICY": json.dumps(E2E_ATTEMPT_POLICY),
+        "DJANGO_SETTINGS_MODULE": "studio.settings",
+    }
+    worker = WorkerProcess(env, tmp_path, queue)
+    try:
+        yield worker
+    finally:
+        worker.stop()
+        if os.environ.get("E2E_SHOW_WORKER_LOGS"):
+            print(worker.logs())
