@@ -74,8 +74,20 @@ TRANSITIONS: dict[tuple[State, State], frozenset[Actor]] = {
 
 QUEUED = frozenset({S.PREVIEW_QUEUED, S.FINAL_QUEUED})
 RENDERING = frozenset({S.PREVIEW_RENDERING, S.FINAL_RENDERING})
-# A card stops polling once its generation waits on a person or has ended.
+# Not in a worker's hands: waiting on a person, or ended.
 SETTLED = frozenset(State) - QUEUED - RENDERING
+# Nothing more can happen to it.
+FINISHED = frozenset({S.REJECTED, S.DELIVERED, S.DELIVERED_FALLBACK, S.CANCELLED})
+
+
+def poll_seconds(state: str) -> int | None:
+    """How often a page showing this state should look again: often while a worker has
+    it, now and then while it waits on a person (another may act), never once finished."""
+    if state in FINISHED:
+        return None
+    return 10 if state in SETTLED else 2
+
+
 FINAL_PHASE = frozenset(
     {S.FINAL_QUEUED, S.FINAL_RENDERING, S.DELIVERED, S.DELIVERED_FALLBACK, S.FINAL_FAILED}
 )

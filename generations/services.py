@@ -101,8 +101,7 @@ def generation_approve(*, generation_id: int, user: Any, note: str = "") -> Gene
         # final_failed -> final_queued is also legal for a reviewer, but that is a retry:
         # a stale "approve" must not silently start another paid 4K round.
         raise flow.IllegalTransition(
-            f"Only a generation in review can be approved; this one is "
-            f"“{generation.state_label}”."
+            f"Only a generation in review can be approved; this one is “{generation.state_label}”."
         )
     return flow.apply(
         generation,

@@ -1,0 +1,60 @@
+"""Helpers the views share: partial responses for htmx, safe redirects, service errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.template.loader import render_to_string
+from django.utils.http import url_has_allowed_host_and_scheme
+
+
+def render_partials(
+    request: HttpRequest,
+    template: str,
+    names: list[str],
+    context: dict[str, Any],
+    *,
+    status: int = 200,
+    with_messages: bool = True,
+) -> HttpResponse:
+    """Several partials of one template in one response (htmx swaps the extra ones
+    out of band), followed by the flash messages, swapped into the header's slot."""
+    parts = [render_to_string(f"{template}#{name}", context, request) for name in names]
+    if with_messages:
+        parts.append(render_to_string("base.html#messages", {"oob": True}, request))
+    return HttpResponse("".join(parts), status=status)
+
+
+def safe_next(request: HttpRequest) -> str | None:
+    """The `next` URL posted with a form, if it stays on this site."""
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return None
+
+
+def attach_errors(form: forms.Form, error: ValidationError) -> None:
+    """A service's ValidationError onto the form: per field where the form has the field,
+    otherwise as a form-wide error."""
+    if not hasattr(error, "error_dict"):
+        form.add_error(None, error)
+        return
+    for field, field_errors in error.error_dict.items():
+        if field in form.fields:
+            form.add_error(field, field_errors)
+        else:
+            form.add_error(None, ValidationError(field_errors).messages)
+
+
+def flash_error(request: HttpRequest, error: Exception) -> None:
+    if isinstance(error, ValidationError):
+        text = " ".join(error.messages)
+    else:
+        text = str(error) or "That is not allowed."
+    messages.error(request, text)

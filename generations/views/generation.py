@@ -1,0 +1,192 @@
+"""A generation: its page, its live card, and the actions people take on it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from generations import flow, selectors, services
+from generations.flow import State
+from generations.forms import ApproveForm, RejectForm, RevisionForm
+from generations.models import Generation, Phase
+from generations.permissions import Action, can
+from generations.views.common import attach_errors, flash_error, render_partials, safe_next
+from generations.views.types import HtmxHttpRequest
+
+TEMPLATE = "generations/generation.html"
+# The region of the generation page that follows the state; htmx targets it by id.
+LIVE = "live"
+
+
+@require_GET
+@vary_on_headers("HX-Request", "HX-Target")
+def generation_page(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    generation = selectors.generation_detail(user=request.user, pk=pk)
+    context = _context(request, generation)
+    if request.htmx and request.htmx.target == LIVE:
+        return render(request, f"{TEMPLATE}#{LIVE}", context)
+    return render(request, TEMPLATE, context)
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def generation_card(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    generation = selectors.generation_card(user=request.user, pk=pk)
+    template = "generations/card.html"
+    if request.htmx:
+        template += "#card"
+    return render(request, template, {"generation": generation})
+
+
+@require_POST
+def generation_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    form = ApproveForm(request.POST)
+    note = form.cleaned_data["note"] if form.is_valid() else ""
+    return _act(
+        request,
+        pk,
+        lambda: services.generation_approve(generation_id=pk, user=request.user, note=note),
+        success="Approved: the 4K final is queued.",
+    )
+
+
+@require_POST
+def generation_reject(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    form = RejectForm(request.POST)
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    return _act(
+        request,
+        pk,
+        lambda: services.generation_reject(generation_id=pk, user=request.user, comment=comment),
+        success="Rejected. The designer sees your comment.",
+        form=("reject_form", form),
+    )
+
+
+@require_POST
+def generation_cancel(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda: services.generation_cancel(generation_id=pk, user=request.user),
+        success="Cancelled.",
+    )
+
+
+@require_POST
+def generation_retry(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    return _act(
+        request,
+        pk,
+        lambda: services.generation_retry(generation_id=pk, user=request.user),
+        success="Queued again for a fresh round of attempts.",
+    )
+
+
+@require_POST
+def generation_revise(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    generation = selectors.generation_detail(user=request.user, pk=pk)
+    form = RevisionForm(request.POST)
+    if form.is_valid():
+        try:
+            submission = services.generation_revise(
+                generation_id=pk, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            attach_errors(form, error)
+        except (PermissionDenied, flow.TransitionError) as error:
+            flash_error(request, error)
+            return redirect("generation", pk=pk)
+        else:
+            count = submission.variants
+            messages.success(
+                request,
+                f"Revision of #{pk} queued: {count} preview{'s' if count != 1 else ''}.",
+            )
+            return redirect("project", slug=generation.project.slug)
+    context = _context(request, generation, revise_form=form)
+    return render(request, TEMPLATE, context, status=400)
+
+
+def _act(
+    request: HtmxHttpRequest,
+    pk: int,
+    action: Callable[[], Generation],
+    *,
+    success: str,
+    form: tuple[str, forms.Form] | None = None,
+) -> HttpResponse:
+    """Run a service; show what happened (or why not) and where the generation is now."""
+    selectors.generation_card(user=request.user, pk=pk)  # 404 if not visible
+    try:
+        action()
+    except ValidationError as error:
+        if form is None:
+            flash_error(request, error)
+        else:
+            # Re-render with the error beside the field and what was typed kept.
+            attach_errors(form[1], error)
+            generation = selectors.generation_detail(user=request.user, pk=pk)
+            context = _context(request, generation, **{form[0]: form[1]})
+            if request.htmx:
+                return render_partials(request, TEMPLATE, [LIVE], context)
+            return render(request, TEMPLATE, context, status=400)
+    except (flow.TransitionError, PermissionDenied) as error:
+        flash_error(request, error)
+    else:
+        messages.success(request, success)
+    if request.htmx:
+        generation = selectors.generation_detail(user=request.user, pk=pk)
+        return render_partials(request, TEMPLATE, [LIVE], _context(request, generation))
+    return redirect(safe_next(request) or reverse("generation", args=[pk]))
+
+
+def allowed_actions(user: Any, generation: Generation) -> dict[str, bool]:
+    """Which action buttons to show: allowed for this user and from this state."""
+    state = generation.state
+    return {
+        "approve": state == State.IN_REVIEW and can(user, Action.APPROVE, generation),
+        "reject": state == State.IN_REVIEW and can(user, Action.REJECT, generation),
+        "cancel": (state, State.CANCELLED) in flow.TRANSITIONS
+        and can(user, Action.CANCEL, generation),
+        "retry": (state == State.PREVIEW_FAILED and can(user, Action.RETRY_PREVIEW, generation))
+        or (state == State.FINAL_FAILED and can(user, Action.RETRY_FINAL, generation)),
+        "revise": can(user, Action.REVISE, generation),
+    }
+
+
+def _context(
+    request: HtmxHttpRequest, generation: Generation, **forms_: forms.Form
+) -> dict[str, Any]:
+    submission = generation.submission
+    images = {image.phase: image for image in generation.images.all()}
+    context: dict[str, Any] = {
+        "generation": generation,
+        "submission": submission,
+        "project": generation.project,
+        "preview": images.get(Phase.PREVIEW),
+        "final": images.get(Phase.FINAL),
+        "actions": allowed_actions(request.user, generation),
+        "settled": generation.state in flow.SETTLED,
+        "approve_form": ApproveForm(),
+        "reject_form": RejectForm(),
+        "revise_form": RevisionForm(
+            initial={
+                "prompt": submission.prompt,
+                "aspect_ratio": submission.aspect_ratio,
+                "preview_size": submission.preview_size,
+                "variants": 1,
+            }
+        ),
+    }
+    context.update(forms_)
+    return context

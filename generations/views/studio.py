@@ -1,0 +1,92 @@
+"""Home (my projects) and a project's studio: the submit form and the recent cards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from generations import selectors, services
+from generations.forms import SubmissionForm
+from generations.models import Project
+from generations.permissions import Action, acting_role
+from generations.views.common import attach_errors, render_partials
+from generations.views.types import HtmxHttpRequest
+
+TEMPLATE = "generations/project.html"
+
+
+@require_GET
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    projects = list(selectors.projects_visible(user=request.user))
+    if len(projects) == 1:
+        return redirect("project", slug=projects[0].slug)
+    return render(request, "generations/home.html", {"projects": projects})
+
+
+@require_GET
+def project_studio(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_get(user=request.user, slug=slug)
+    form = (
+        SubmissionForm(initial=SubmissionForm.defaults()) if _can_submit(request, project) else None
+    )
+    return render(request, TEMPLATE, _context(request, project, form))
+
+
+@require_POST
+def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    project = selectors.project_get(user=request.user, slug=slug)
+    if not _can_submit(request, project):
+        raise PermissionDenied(f"You may not submit in {project.name}.")
+    form = SubmissionForm(request.POST)
+    if form.is_valid():
+        try:
+            submission = services.submission_create(
+                project=project, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as error:
+            attach_errors(form, error)
+        else:
+            count = submission.variants
+            messages.success(
+                request,
+                f"Queued {count} preview{'s' if count != 1 else ''} at {submission.preview_size}.",
+            )
+            if not request.htmx:
+                return redirect("project", slug=project.slug)
+            # A fresh form that keeps the settings, plus the new cards at the top of the list.
+            kept = {k: v for k, v in form.cleaned_data.items() if k != "prompt"}
+            context = {
+                "project": project,
+                "form": SubmissionForm(initial=kept),
+                "new_generations": selectors.generations_of_submission(
+                    user=request.user, submission=submission
+                ),
+            }
+            return render_partials(request, TEMPLATE, ["submit-form", "new-cards"], context)
+    if request.htmx:
+        # 200, so htmx swaps the form with its errors in place (it ignores 4xx bodies).
+        return render_partials(
+            request, TEMPLATE, ["submit-form"], {"project": project, "form": form}
+        )
+    return render(request, TEMPLATE, _context(request, project, form), status=400)
+
+
+def _can_submit(request: HtmxHttpRequest, project: Project) -> bool:
+    return acting_role(request.user, Action.SUBMIT, project=project) is not None
+
+
+def _context(
+    request: HtmxHttpRequest, project: Project, form: SubmissionForm | None
+) -> dict[str, Any]:
+    return {
+        "project": project,
+        "form": form,
+        "page": selectors.generations_recent(
+            user=request.user, project=project, page=request.GET.get("page")
+        ),
+    }

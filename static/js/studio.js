@@ -1,0 +1,50 @@
+// Small behaviours htmx does not cover. Everything works without this file.
+(function () {
+  "use strict";
+
+  // Dismiss a flash message.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-dismiss]");
+    if (button) button.parentElement.remove();
+  });
+
+  // Grey out the aspect ratios and preview sizes the chosen model does not offer.
+  function followModel(select) {
+    var option = select.options[select.selectedIndex];
+    if (!option || !select.form) return;
+    [["aspect_ratio", option.dataset.aspectRatios], ["preview_size", option.dataset.previewSizes]]
+      .forEach(function (pair) {
+        var target = select.form.elements[pair[0]];
+        if (!target || pair[1] === undefined) return;
+        var offered = pair[1].split(" ");
+        Array.prototype.forEach.call(target.options, function (item) {
+          item.disabled = offered.indexOf(item.value) === -1;
+        });
+        if (target.selectedOptions[0] && target.selectedOptions[0].disabled) {
+          var first = Array.prototype.find.call(target.options, function (item) { return !item.disabled; });
+          if (first) target.value = first.value;
+        }
+      });
+  }
+  function followModels(root) {
+    root.querySelectorAll("select[name=model_key]").forEach(followModel);
+  }
+  document.addEventListener("change", function (event) {
+    if (event.target.matches("select[name=model_key]")) followModel(event.target);
+  });
+  document.addEventListener("DOMContentLoaded", function () { followModels(document); });
+  document.addEventListener("htmx:load", function (event) { followModels(event.detail.elt); });
+
+  // A poll or a form answered by the login page means the session ended: go and sign
+  // in for real (and come back here) instead of swapping a login form into a card.
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var xhr = event.detail.xhr;
+    if (!xhr || !xhr.responseURL) return;
+    var url = new URL(xhr.responseURL);
+    if (url.pathname.indexOf("/accounts/login/") === 0) {
+      event.detail.shouldSwap = false;
+      url.search = "?next=" + encodeURIComponent(location.pathname + location.search);
+      location.assign(url.toString());
+    }
+  });
+})();
