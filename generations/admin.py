@@ -8,7 +8,16 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
-from generations.models import Attempt, Generation, Image, Membership, Project, Transition
+from generations.models import (
+    Attempt,
+    Comment,
+    Generation,
+    Image,
+    Membership,
+    Notification,
+    Project,
+    Transition,
+)
 
 
 class MembershipInline(admin.TabularInline):
@@ -19,7 +28,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Project)
 class ProjectAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "fallback_policy", "created_at"]
+    list_display = ["name", "slug", "review_required", "four_eyes", "fallback_policy", "created_at"]
     prepopulated_fields = {"slug": ["name"]}
     inlines = [MembershipInline]
 
@@ -72,6 +81,30 @@ class ImageAdmin(admin.ModelAdmin):
     list_display = ["id", "generation", "phase", "width", "height", "byte_size", "native"]
     list_filter = ["phase", "native", "mime_type"]
     readonly_fields = [field.name for field in Image._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Comment)
+class CommentAdmin(admin.ModelAdmin):
+    """Comments are the record of a conversation: shown, never edited here."""
+
+    list_display = ["id", "generation", "author", "created_at", "image", "pin_x", "pin_y"]
+    list_select_related = ["author"]
+    search_fields = ["body"]
+    readonly_fields = [field.name for field in Comment._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(admin.ModelAdmin):
+    list_display = ["id", "recipient", "kind", "text", "created_at", "read_at"]
+    list_filter = ["kind"]
+    list_select_related = ["recipient"]
+    readonly_fields = [field.name for field in Notification._meta.fields]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

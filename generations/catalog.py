@@ -1,40 +1,212 @@
-"""The models designers can choose, as configured in settings.STUDIO_MODELS."""
+"""The model registry: which models designers can pick, and how each one is reached.
+
+Models are configuration, not code. Each entry of settings.STUDIO_MODELS (overridable
+as JSON in the STUDIO_MODELS environment variable) names a provider, a base URL, the
+provider's model id, the *name* of the environment variable holding its API key, and
+the sizes and aspect ratios it can render. The key itself is read from the environment
+only when a call is made; it is never part of an entry, a label or a message.
+
+A hosted model whose key variable is unset renders with the local provider instead, so
+`make run` works with no key. That is never silent: the entry says `simulated`, its
+label ends in "(local simulation)", and every Attempt records provider "local".
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+from urllib.parse import urlsplit
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
-from generations.sizes import ASPECT_RATIOS, PREVIEW_SIZES
+from generations.sizes import ASPECT_RATIOS, FINAL_SIZE, SIZES, pixel_size
+
+HOSTED_PROVIDERS: Final = ("gemini", "openai")
+PROVIDERS: Final = ("local", *HOSTED_PROVIDERS)
+SIMULATION_SUFFIX: Final = " (local simulation)"
+# What an OpenAI-compatible gateway gets for the resolution unless an entry says
+# otherwise: the exact pixel size, as OpenAI's own endpoint takes it.
+DEFAULT_OPENAI_PARAMS: Final[Mapping[str, Any]] = {"size": "{width}x{height}"}
+# Placeholders an OpenAI parameter template may use.
+TEMPLATE_FIELDS: Final = ("width", "height", "size", "size_lower", "aspect_ratio")
+# Request fields the provider owns; a template cannot replace them.
+_OPENAI_RESERVED: Final = frozenset({"model", "prompt", "n", "response_format"})
+_SIZE_ORDER: Final = {size: rank for rank, size in enumerate(SIZES)}
 
 
 @dataclass(frozen=True)
 class ModelEntry:
     key: str
-    label: str
-    provider: str
-    model_id: str
+    label: str  # what designers see; ends in "(local simulation)" when simulated
+    provider: str  # who renders it now: "local" for a hosted model without a key
+    model_id: str  # the provider's id, e.g. "gemini-3-pro-image"
+    configured_provider: str = ""  # what the registry says: "gemini", "openai" or "local"
+    base_url: str = ""
+    api_key_env: str = ""  # the NAME of the variable holding the key, never the key
+    sizes: tuple[str, ...] = SIZES  # every size the model renders
     aspect_ratios: tuple[str, ...] = ASPECT_RATIOS
-    preview_sizes: tuple[str, ...] = PREVIEW_SIZES
+    preview_sizes: tuple[str, ...] = ("1K", "2K")
+    final_size: str = FINAL_SIZE  # what approval renders; the largest size it has
+    # Overrides of the Gemini 3 pixel table at 1K (aspect ratio -> (width, height)), for
+    # models whose sizes differ (Gemini 2.5 Flash Image: 16:9 is 1344×768).
+    pixels_1k: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    # OpenAI-compatible only: extra request fields, values formatted with TEMPLATE_FIELDS;
+    # `openai_params_by_size` entries are merged on top for that size.
+    openai_params: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPENAI_PARAMS))
+    openai_params_by_size: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    simulated_because: str = ""  # why a hosted model renders locally ("" = it does not)
+
+    @property
+    def simulated(self) -> bool:
+        return bool(self.simulated_because)
+
+    @property
+    def can_escalate(self) -> bool:
+        """Whether approval renders something larger than every preview."""
+        return all(_SIZE_ORDER[self.final_size] > _SIZE_ORDER[s] for s in self.preview_sizes)
+
+    @property
+    def sends_image_size(self) -> bool:
+        # Gemini models that only do 1K (2.5 Flash Image) take no imageSize at all.
+        return self.sizes != ("1K",)
+
+    def pixel_size(self, *, aspect_ratio: str, size: str) -> tuple[int, int]:
+        """The (width, height) this model returns for a request."""
+        if aspect_ratio in self.pixels_1k:
+            width, height = self.pixels_1k[aspect_ratio]
+            scale = 2 ** _SIZE_ORDER[size]
+            return width * scale, height * scale
+        return pixel_size(aspect_ratio=aspect_ratio, size=size)
 
 
 def all_models() -> list[ModelEntry]:
-    return [
-        ModelEntry(
-            key=key,
-            label=raw["label"],
-            provider=raw["provider"],
-            model_id=raw["model_id"],
-            aspect_ratios=tuple(raw.get("aspect_ratios", ASPECT_RATIOS)),
-            preview_sizes=tuple(raw.get("preview_sizes", PREVIEW_SIZES)),
-        )
-        for key, raw in settings.STUDIO_MODELS.items()
-    ]
+    """Every configured model, in settings order, resolved against the environment now."""
+    return [_entry(key, raw) for key, raw in settings.STUDIO_MODELS.items()]
 
 
 def get_model(key: str) -> ModelEntry:
-    for entry in all_models():
-        if entry.key == key:
-            return entry
-    raise LookupError(f"Unknown model {key!r}.")
+    raw = settings.STUDIO_MODELS.get(key)
+    if raw is None:
+        raise LookupError(f"Unknown model {key!r}.")
+    return _entry(key, raw)
+
+
+def _entry(key: str, raw: Mapping[str, Any]) -> ModelEntry:
+    where = f"STUDIO_MODELS[{key!r}]"
+    provider = _text(raw, "provider", where)
+    if provider not in PROVIDERS:
+        raise ImproperlyConfigured(f"{where}: provider must be one of {', '.join(PROVIDERS)}.")
+    sizes = _choices(raw.get("sizes", SIZES), SIZES, "sizes", where)
+    final_size = str(raw.get("final_size", max(sizes, key=_SIZE_ORDER.__getitem__)))
+    default_previews = [s for s in sizes if s != final_size] or [final_size]
+    preview_sizes = _choices(
+        raw.get("preview_sizes", default_previews), sizes, "model's sizes", where
+    )
+    if final_size not in sizes:
+        raise ImproperlyConfigured(f"{where}: final_size {final_size!r} is not in its sizes.")
+    pixels_1k = _pixels(raw.get("pixels_1k", {}), where)
+    ratios = _choices(
+        raw.get("aspect_ratios", ASPECT_RATIOS),
+        (*ASPECT_RATIOS, *pixels_1k),
+        "aspect ratios",
+        where,
+    )
+    entry = ModelEntry(
+        key=key,
+        label=_text(raw, "label", where),
+        provider=provider,
+        model_id=_text(raw, "model_id", where),
+        configured_provider=provider,
+        base_url=str(raw.get("base_url", "")).rstrip("/"),
+        api_key_env=str(raw.get("api_key_env", "")),
+        sizes=sizes,
+        aspect_ratios=ratios,
+        preview_sizes=preview_sizes,
+        final_size=final_size,
+        pixels_1k=pixels_1k,
+        openai_params=dict(raw.get("openai_params", DEFAULT_OPENAI_PARAMS)),
+        openai_params_by_size={
+            size: dict(params) for size, params in raw.get("openai_params_by_size", {}).items()
+        },
+    )
+    if provider in HOSTED_PROVIDERS:
+        _check_hosted(entry, where)
+    return _simulated_if_keyless(entry)
+
+
+def _simulated_if_keyless(entry: ModelEntry) -> ModelEntry:
+    if entry.provider not in HOSTED_PROVIDERS or not entry.api_key_env:
+        return entry
+    if os.environ.get(entry.api_key_env):
+        return entry
+    return replace(
+        entry,
+        provider="local",
+        label=entry.label + SIMULATION_SUFFIX,
+        simulated_because=f"{entry.api_key_env} is not set",
+    )
+
+
+def _check_hosted(entry: ModelEntry, where: str) -> None:
+    url = urlsplit(entry.base_url)
+    if url.scheme not in ("http", "https") or not url.netloc:
+        raise ImproperlyConfigured(f"{where}: base_url must be an http(s) URL.")
+    if url.query or url.fragment or "@" in url.netloc:
+        # Keys travel in headers only; a URL is logged, proxied and shown in errors.
+        raise ImproperlyConfigured(
+            f"{where}: base_url must not carry credentials or a query string; "
+            "put the key's variable name in api_key_env."
+        )
+    if entry.configured_provider == "gemini" and not entry.api_key_env:
+        raise ImproperlyConfigured(f"{where}: a gemini model needs api_key_env.")
+    if entry.configured_provider == "openai":
+        _check_openai_templates(entry, where)
+
+
+def _check_openai_templates(entry: ModelEntry, where: str) -> None:
+    sample = {name: "x" for name in TEMPLATE_FIELDS}
+    for size in entry.openai_params_by_size:
+        if size not in entry.sizes:
+            raise ImproperlyConfigured(f"{where}: openai_params_by_size has unknown size {size!r}.")
+    for params in (entry.openai_params, *entry.openai_params_by_size.values()):
+        if reserved := _OPENAI_RESERVED.intersection(params):
+            raise ImproperlyConfigured(f"{where}: openai params cannot set {sorted(reserved)}.")
+        for name, value in params.items():
+            if not isinstance(value, str):
+                continue
+            try:
+                value.format_map(sample)
+            except (KeyError, ValueError, IndexError) as exc:
+                fields = ", ".join("{" + f + "}" for f in TEMPLATE_FIELDS)
+                raise ImproperlyConfigured(
+                    f"{where}: openai param {name!r} is not a valid template ({exc}); use {fields}."
+                ) from None
+
+
+def _text(raw: Mapping[str, Any], name: str, where: str) -> str:
+    value = raw.get(name)
+    if not isinstance(value, str) or not value.strip():
+        raise ImproperlyConfigured(f"{where}: {name!r} is required.")
+    return value
+
+
+def _choices(value: Any, allowed: tuple[str, ...], what: str, where: str) -> tuple[str, ...]:
+    chosen = tuple(str(item) for item in value)
+    unknown = [item for item in chosen if item not in allowed]
+    if unknown or not chosen:
+        raise ImproperlyConfigured(
+            f"{where}: {', '.join(unknown) or 'nothing'} not among the {what} {', '.join(allowed)}."
+        )
+    return chosen
+
+
+def _pixels(value: Mapping[str, Any], where: str) -> dict[str, tuple[int, int]]:
+    try:
+        return {ratio: (int(size[0]), int(size[1])) for ratio, size in value.items()}
+    except (TypeError, ValueError, IndexError, AttributeError):
+        raise ImproperlyConfigured(
+            f"{where}: pixels_1k maps aspect ratios to [width, height]."
+        ) from None

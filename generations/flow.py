@@ -26,6 +26,9 @@ class State(models.TextChoices):
     PREVIEW_FAILED = "preview_failed", "Preview failed"
     IN_REVIEW = "in_review", "In review"
     REJECTED = "rejected", "Rejected"
+    # The reviewer asked for a revision: the designer revises, and the new submission
+    # links back to this generation (Submission.parent). Nothing more happens to it.
+    CHANGES_REQUESTED = "changes_requested", "Changes requested"
     FINAL_QUEUED = "final_queued", "Final queued"
     FINAL_RENDERING = "final_rendering", "Final rendering"
     DELIVERED = "delivered", "Delivered"
@@ -40,6 +43,8 @@ class Actor(models.TextChoices):
     ADMIN = "admin", "Admin"
     WORKER = "worker", "Worker"
     REAPER = "reaper", "Reaper"
+    # The product itself, following a project setting (auto-approve when review is off).
+    SYSTEM = "system", "System"
 
 
 S, A = State, Actor
@@ -52,8 +57,9 @@ TRANSITIONS: dict[tuple[State, State], frozenset[Actor]] = {
     (S.PREVIEW_RENDERING, S.PREVIEW_QUEUED): frozenset({A.WORKER, A.REAPER}),  # retry / lease
     (S.PREVIEW_RENDERING, S.PREVIEW_FAILED): frozenset({A.WORKER, A.REAPER}),  # exhausted
     (S.PREVIEW_FAILED, S.PREVIEW_QUEUED): frozenset({A.DESIGNER, A.ADMIN}),  # manual retry
-    (S.IN_REVIEW, S.FINAL_QUEUED): frozenset({A.REVIEWER, A.ADMIN}),  # approve
+    (S.IN_REVIEW, S.FINAL_QUEUED): frozenset({A.REVIEWER, A.ADMIN, A.SYSTEM}),  # approve
     (S.IN_REVIEW, S.REJECTED): frozenset({A.REVIEWER, A.ADMIN}),  # reject
+    (S.IN_REVIEW, S.CHANGES_REQUESTED): frozenset({A.REVIEWER, A.ADMIN}),  # request changes
     (S.FINAL_QUEUED, S.FINAL_RENDERING): frozenset({A.WORKER}),  # claim
     (S.FINAL_RENDERING, S.DELIVERED): frozenset({A.WORKER}),  # native 4K
     (S.FINAL_RENDERING, S.FINAL_QUEUED): frozenset({A.WORKER, A.REAPER}),  # retry / lease
@@ -77,7 +83,9 @@ RENDERING = frozenset({S.PREVIEW_RENDERING, S.FINAL_RENDERING})
 # Not in a worker's hands: waiting on a person, or ended.
 SETTLED = frozenset(State) - QUEUED - RENDERING
 # Nothing more can happen to it.
-FINISHED = frozenset({S.REJECTED, S.DELIVERED, S.DELIVERED_FALLBACK, S.CANCELLED})
+FINISHED = frozenset(
+    {S.REJECTED, S.CHANGES_REQUESTED, S.DELIVERED, S.DELIVERED_FALLBACK, S.CANCELLED}
+)
 
 
 def poll_seconds(state: str) -> int | None:
@@ -175,6 +183,8 @@ def apply(
             attempt=attempt,
             created_at=now,
         )
+        # Whoever should hear of it (notifications), in the same transaction as the move.
+        _notify(generation, source, State(target), actor=Actor(actor), user=user, reason=reason)
         if due_now:
             _kick_on_commit(generation.pk)
     generation.refresh_from_db()
@@ -195,6 +205,22 @@ def record_creation(generation: Generation, *, actor: Actor, user: Any, reason: 
         created_at=generation.created_at,
     )
     _kick_on_commit(generation.pk)
+
+
+def _notify(
+    generation: Generation,
+    source: State,
+    target: State,
+    *,
+    actor: Actor,
+    user: AbstractBaseUser | None,
+    reason: str,
+) -> None:
+    from generations.notifications import notify_transition
+
+    notify_transition(
+        generation=generation, source=source, target=target, actor=actor, user=user, reason=reason
+    )
 
 
 def _kick_on_commit(generation_id: int) -> None:

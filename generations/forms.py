@@ -9,6 +9,9 @@ from django import forms
 from django.conf import settings
 
 from generations import catalog
+from generations.flow import State
+from generations.models import FallbackPolicy, Project, Role
+from generations.projects import project_default_model, project_default_preview_size, project_models
 from generations.services import MAX_VARIANTS
 from generations.sizes import ASPECT_RATIOS, PREVIEW_SIZES
 
@@ -82,8 +85,24 @@ class SubmissionForm(forms.Form):
     preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
     variants = VariantsField(label="Variants")
 
+    def __init__(self, *args: Any, project: Project | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if project is not None and project.allowed_models:
+            # Only the models the project allows (the service checks it too).
+            self.fields["model_key"].choices = [  # type: ignore[attr-defined]
+                (model.key, model.label) for model in project_models(project)
+            ]
+
     @staticmethod
-    def defaults() -> dict[str, object]:
+    def defaults(project: Project | None = None) -> dict[str, object]:
+        if project is not None:
+            model_key = project_default_model(project)
+            return {
+                "model_key": model_key,
+                "aspect_ratio": "1:1",
+                "preview_size": project_default_preview_size(project, model_key),
+                "variants": 2,
+            }
         sizes = [size for size, _ in _size_choices()]
         return {
             "model_key": settings.STUDIO_DEFAULT_MODEL,
@@ -116,3 +135,143 @@ class RevisionForm(forms.Form):
     aspect_ratio = forms.ChoiceField(label="Aspect ratio", choices=_aspect_choices)
     preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
     variants = VariantsField(label="Variants")
+
+
+# --- review workflow -------------------------------------------------------------------
+
+
+class DecisionForm(forms.Form):
+    """A reviewer's decision from the review queue: approve, request changes, reject."""
+
+    DECISIONS = [("approve", "Approve"), ("changes", "Request changes"), ("reject", "Reject")]
+    decision = forms.ChoiceField(choices=DECISIONS)
+    comment = forms.CharField(
+        max_length=2000,
+        required=False,  # the service insists on it for reject and request changes
+        widget=forms.Textarea(attrs={"rows": 1}),
+    )
+
+
+class CommentForm(forms.Form):
+    body = forms.CharField(
+        label="Comment",
+        max_length=4000,
+        required=False,  # the service says what is missing
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "Comment… (click the image to pin it to a spot)"}
+        ),
+    )
+    # A pin: which image, and where as fractions of its width and height (0–1).
+    image = forms.IntegerField(required=False, widget=forms.HiddenInput)
+    x = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput)
+    y = forms.FloatField(required=False, min_value=0, max_value=1, widget=forms.HiddenInput)
+
+
+def _preview_size_choices() -> list[tuple[str, str]]:
+    return [("", "The model’s default"), *_size_choices()]
+
+
+def _default_model_choices() -> list[tuple[str, str]]:
+    return [("", "The site’s default"), *_model_choices()]
+
+
+class ProjectSettingsForm(forms.Form):
+    review_required = forms.BooleanField(
+        label="Review required",
+        required=False,
+        help_text="Off: every preview is approved automatically and rendered as a final.",
+    )
+    four_eyes = forms.BooleanField(
+        label="Four eyes",
+        required=False,
+        help_text="Nobody may approve a generation they submitted themselves.",
+    )
+    allowed_models = forms.MultipleChoiceField(
+        label="Allowed models",
+        choices=_model_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="Ticking every model also allows models configured later.",
+    )
+    default_model_key = forms.ChoiceField(
+        label="Default model", choices=_default_model_choices, required=False
+    )
+    default_preview_size = forms.ChoiceField(
+        label="Default preview size", choices=_preview_size_choices, required=False
+    )
+    final_size = forms.ChoiceField(
+        label="Final size", choices=[("2K", "2K"), ("4K", "4K")], initial="4K"
+    )
+    fallback_policy = forms.ChoiceField(
+        label="When the final fails",
+        choices=FallbackPolicy.choices,
+        widget=forms.RadioSelect,
+    )
+
+    @staticmethod
+    def initial_for(project: Project) -> dict[str, object]:
+        allowed = project.allowed_models or [model.key for model in catalog.all_models()]
+        return {
+            "review_required": project.review_required,
+            "four_eyes": project.four_eyes,
+            "allowed_models": allowed,
+            "default_model_key": project.default_model_key,
+            "default_preview_size": project.default_preview_size,
+            "final_size": project.final_size,
+            "fallback_policy": project.fallback_policy,
+        }
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(label="Username", max_length=150)
+    roles = forms.MultipleChoiceField(
+        label="Roles", choices=Role.choices, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+
+class QueueFilterForm(forms.Form):
+    """The review queue's filters; the choices are what the user may pick from."""
+
+    project = forms.ChoiceField(label="Project", required=False)
+    designer = forms.ChoiceField(label="Designer", required=False)
+
+    def __init__(self, *args: Any, projects: list[Any], people: list[Any], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["project"].choices = [("", "All my projects")] + [  # type: ignore[attr-defined]
+            (project.slug, project.name) for project in projects
+        ]
+        self.fields["designer"].choices = [("", "Everyone")] + [  # type: ignore[attr-defined]
+            (person.get_username(), person.get_username()) for person in people
+        ]
+
+
+class DateInput(forms.DateInput):
+    input_type = "date"
+
+
+class GalleryFilterForm(QueueFilterForm):
+    q = forms.CharField(
+        label="Search prompts",
+        required=False,
+        max_length=200,
+        widget=forms.TextInput(attrs={"type": "search", "placeholder": "Words in the prompt"}),
+    )
+    state = forms.ChoiceField(label="State", required=False)
+    model = forms.ChoiceField(label="Model", required=False)
+    date_from = forms.DateField(label="From", required=False, widget=DateInput)
+    date_to = forms.DateField(label="To", required=False, widget=DateInput)
+
+    field_order = ["q", "project", "state", "model", "designer", "date_from", "date_to"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["state"].choices = [("", "Any state"), *State.choices]  # type: ignore[attr-defined]
+        self.fields["model"].choices = [("", "Any model"), *_model_choices()]  # type: ignore[attr-defined]
+
+
+class RequestChangesForm(forms.Form):
+    comment = forms.CharField(
+        max_length=2000,
+        required=False,  # the service insists on it, with its own message
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What should change?"}),
+    )

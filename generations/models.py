@@ -27,6 +27,17 @@ class Project(models.Model):
     fallback_policy = models.CharField(
         max_length=20, choices=FallbackPolicy.choices, default=FallbackPolicy.UPSCALE
     )
+    # Settings project admins edit in the site (generations.projects): off = a preview
+    # that lands in review is approved straight to the final by the system.
+    review_required = models.BooleanField(default=True)
+    # "Four eyes": nobody approves a generation they submitted, whatever their roles.
+    four_eyes = models.BooleanField(default=False)
+    # Defaults of the submit form; "" = the site's default (settings.STUDIO_DEFAULT_MODEL).
+    default_model_key = models.CharField(max_length=64, blank=True)
+    default_preview_size = models.CharField(max_length=4, blank=True)
+    final_size = models.CharField(max_length=4, default="4K")
+    # Model keys designers may pick here; empty = every configured model.
+    allowed_models = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -118,6 +129,15 @@ class Generation(models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="gen_due_idx"),
             models.Index(fields=["state", "lease_expires_at"], name="gen_lease_idx"),
             models.Index(fields=["project", "-created_at"], name="gen_project_recent_idx"),
+            # The gallery (newest first, keyset on created_at, id) and its state filter.
+            models.Index(fields=["-created_at", "-id"], name="gen_recent_idx"),
+            models.Index(fields=["state", "-created_at", "-id"], name="gen_state_recent_idx"),
+            # The review queue: only what waits for review, oldest first.
+            models.Index(
+                fields=["created_at", "id"],
+                name="gen_review_queue_idx",
+                condition=models.Q(state="in_review"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -178,6 +198,9 @@ class Attempt(models.Model):
     error_kind = models.CharField(max_length=40, blank=True)
     error_message = models.TextField(blank=True)
     retryable = models.BooleanField(null=True)
+    # What the provider reported about the call (Gemini: usageMetadata, modelVersion,
+    # responseId; OpenAI: usage, request id): for cost and support questions.
+    provider_meta = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["number"]
@@ -217,3 +240,148 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return f"{self.phase} {self.width}×{self.height} of #{self.generation_id}"
+
+
+class Favourite(models.Model):
+    """A designer's pick among images they compare (generations.comparison)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="favourites")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="favourite_images"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["image", "user"], name="unique_favourite")]
+
+    def __str__(self) -> str:
+        return f"{self.user} ★ image {self.image_id}"
+
+
+class RateLimitState(models.Model):
+    """Per model, for the database limiter (generations.limits): the cooldown every worker
+    honours after a 429, and how far the effective RPM is reduced. Its row is the lock
+    that makes workers take turns deciding."""
+
+    model_key = models.CharField(max_length=64, unique=True)
+    cooldown_until = models.DateTimeField(null=True, blank=True)
+    penalty = models.FloatField(default=0)  # halvings of the RPM; decays with time
+    penalized_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"limits of {self.model_key}"
+
+
+class RateLimitCall(models.Model):
+    """One provider call as the database limiter counts it: in flight until `expires_at`
+    (the attempt's lease, so a killed worker's slot frees itself; a release sets it to the
+    release time), and against the RPM for a minute after `started_at`."""
+
+    model_key = models.CharField(max_length=64)
+    holder = models.CharField(max_length=64)  # the attempt's lease token
+    started_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["model_key", "holder"], name="unique_limit_holder")
+        ]
+        indexes = [
+            models.Index(fields=["model_key", "expires_at"], name="limit_call_expiry_idx"),
+            models.Index(fields=["model_key", "started_at"], name="limit_call_start_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_key} call {self.holder}"
+
+
+class Comment(models.Model):
+    """A remark on a generation, shown in its timeline; optionally pinned to a point of one
+    of its images. The point is stored as fractions of the image's width and height, so
+    the marker sits on the same spot of every rendition (thumbnail, screen, original)."""
+
+    generation = models.ForeignKey(Generation, on_delete=models.CASCADE, related_name="comments")
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    body = models.TextField(max_length=4000)
+    image = models.ForeignKey(
+        Image, null=True, blank=True, on_delete=models.CASCADE, related_name="pins"
+    )
+    pin_x = models.FloatField(null=True, blank=True)
+    pin_y = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["generation", "created_at"], name="comment_gen_idx")]
+        constraints = [
+            models.CheckConstraint(
+                name="comment_pin_complete",
+                condition=(
+                    models.Q(image__isnull=True, pin_x__isnull=True, pin_y__isnull=True)
+                    | models.Q(
+                        image__isnull=False,
+                        pin_x__gte=0,
+                        pin_x__lte=1,
+                        pin_y__gte=0,
+                        pin_y__lte=1,
+                    )
+                ),
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"comment on #{self.generation_id}: {self.body[:40]}"
+
+    @property
+    def pinned(self) -> bool:
+        return self.image_id is not None
+
+
+class Notification(models.Model):
+    """An in-app note to one person, written in the same transaction as its event."""
+
+    class Kind(models.TextChoices):
+        PREVIEW_READY = "preview_ready", "Preview ready"
+        PREVIEW_FAILED = "preview_failed", "Preview failed"
+        REVIEW_REQUESTED = "review_requested", "Awaits your review"
+        APPROVED = "approved", "Approved"
+        AUTO_APPROVED = "auto_approved", "Approved automatically"
+        REJECTED = "rejected", "Rejected"
+        CHANGES_REQUESTED = "changes_requested", "Changes requested"
+        DELIVERED = "delivered", "Final delivered"
+        DELIVERED_FALLBACK = "delivered_fallback", "Final delivered (fallback)"
+        FINAL_FAILED = "final_failed", "Final failed"
+        COMMENTED = "commented", "New comment"
+
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=24, choices=Kind.choices)
+    generation = models.ForeignKey(
+        Generation, null=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    text = models.CharField(max_length=300)
+    created_at = models.DateTimeField()
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [
+            models.Index(
+                fields=["recipient", "-created_at", "-id"], name="notification_recent_idx"
+            ),
+            models.Index(
+                fields=["recipient"],
+                name="notification_unread_idx",
+                condition=models.Q(read_at__isnull=True),
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"to {self.recipient_id}: {self.text}"

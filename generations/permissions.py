@@ -20,10 +20,15 @@ class Action(StrEnum):
     SUBMIT = "submit"
     APPROVE = "approve"
     REJECT = "reject"
+    REQUEST_CHANGES = "request_changes"
     CANCEL = "cancel"
     RETRY_PREVIEW = "retry_preview"
     RETRY_FINAL = "retry_final"
     REVISE = "revise"
+    COMMENT = "comment"
+    # Project-wide: edit the project's settings, manage who holds which role.
+    MANAGE_SETTINGS = "manage_settings"
+    MANAGE_MEMBERS = "manage_members"
 
 
 # action -> the roles that may take it, in the order we prefer to record as the actor
@@ -32,13 +37,19 @@ _ROLES_FOR: dict[Action, tuple[Role, ...]] = {
     Action.SUBMIT: (Role.DESIGNER, Role.ADMIN),
     Action.APPROVE: (Role.REVIEWER, Role.ADMIN),
     Action.REJECT: (Role.REVIEWER, Role.ADMIN),
+    Action.REQUEST_CHANGES: (Role.REVIEWER, Role.ADMIN),
     Action.CANCEL: (Role.DESIGNER, Role.ADMIN),
     Action.RETRY_PREVIEW: (Role.DESIGNER, Role.ADMIN),
     Action.RETRY_FINAL: (Role.REVIEWER, Role.ADMIN),
     Action.REVISE: (Role.DESIGNER, Role.ADMIN),
+    Action.COMMENT: (Role.DESIGNER, Role.REVIEWER, Role.ADMIN),
+    Action.MANAGE_SETTINGS: (Role.ADMIN,),
+    Action.MANAGE_MEMBERS: (Role.ADMIN,),
 }
 # A designer acts on their own generations only; an admin on any in the project.
 _OWN_ONLY_FOR_DESIGNERS = {Action.CANCEL, Action.RETRY_PREVIEW}
+# "Four eyes" (a project setting): nobody, whatever their roles, approves their own work.
+_NOT_ON_OWN_WITH_FOUR_EYES = {Action.APPROVE}
 
 
 def roles_in(user: Any, project: Project | int) -> set[Role]:
@@ -58,6 +69,30 @@ def roles_in(user: Any, project: Project | int) -> set[Role]:
     return cache[project_id]
 
 
+def four_eyes(user: Any, project: Project | int) -> bool:
+    """Whether the project forbids approving one's own generations (cached per request
+    on the user object, like the roles)."""
+    if isinstance(project, Project):
+        return project.four_eyes
+    cache: dict[int, bool] = user.__dict__.setdefault("_studio_four_eyes", {})
+    if project not in cache:
+        cache[project] = bool(
+            Project.objects.filter(pk=project).values_list("four_eyes", flat=True).first()
+        )
+    return cache[project]
+
+
+def blocked_by_four_eyes(
+    user: Any, action: Action, *, project: Project | int, owner_id: int | None
+) -> bool:
+    return (
+        action in _NOT_ON_OWN_WITH_FOUR_EYES
+        and owner_id is not None
+        and owner_id == getattr(user, "pk", None)
+        and four_eyes(user, project)
+    )
+
+
 def acting_role(
     user: Any, action: Action, *, project: Project | int, owner_id: int | None = None
 ) -> Role | None:
@@ -68,21 +103,33 @@ def acting_role(
             continue
         if role is Role.DESIGNER and action in _OWN_ONLY_FOR_DESIGNERS and owner_id != user.pk:
             continue
+        if blocked_by_four_eyes(user, action, project=project, owner_id=owner_id):
+            return None  # whatever the role
         return role
     return None
 
 
+def _project_of(generation: Generation) -> Project | int:
+    # The loaded project when a selector fetched it (no query), else its id.
+    return generation.project if Generation.project.is_cached(generation) else generation.project_id
+
+
 def can(user: Any, action: Action, generation: Generation) -> bool:
     owner_id = generation.submission.created_by_id
-    return acting_role(user, action, project=generation.project_id, owner_id=owner_id) is not None
+    return acting_role(user, action, project=_project_of(generation), owner_id=owner_id) is not None
 
 
 def require(user: Any, action: Action, generation: Generation) -> Actor:
     """The actor kind to record for `user` taking `action`, or PermissionDenied."""
-    role = acting_role(
-        user, action, project=generation.project_id, owner_id=generation.submission.created_by_id
-    )
+    project, owner_id = _project_of(generation), generation.submission.created_by_id
+    role = acting_role(user, action, project=project, owner_id=owner_id)
     if role is None:
+        could = set(_ROLES_FOR[action]) & roles_in(user, project)
+        if could and blocked_by_four_eyes(user, action, project=project, owner_id=owner_id):
+            raise PermissionDenied(
+                "Four eyes: this project does not let anyone approve a generation they "
+                "submitted. Another reviewer has to approve it."
+            )
         raise PermissionDenied(f"You may not {action.value.replace('_', ' ')} this generation.")
     return Actor(role.value)
 
@@ -90,7 +137,7 @@ def require(user: Any, action: Action, generation: Generation) -> Actor:
 def require_project_role(user: Any, action: Action, project: Project) -> Actor:
     role = acting_role(user, action, project=project)
     if role is None:
-        raise PermissionDenied(f"You may not {action.value} in {project.name}.")
+        raise PermissionDenied(f"You may not {action.value.replace('_', ' ')} in {project.name}.")
     return Actor(role.value)
 
 

@@ -13,26 +13,31 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import catalog, flow, imaging
+from generations import catalog, flow, imaging, limits, services, workload
 from generations.flow import Actor, State
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase
 from generations.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
-from generations.providers import get_provider
+from generations.providers import provider_for
 from generations.providers.base import (
     MalformedResponse,
     Provider,
     ProviderError,
+    RateLimited,
     RenderRequest,
     RenderResult,
 )
 from generations.sizes import pixel_size
+
+# Image.note is a CharField(200).
+_NOTE_CHARS = 200
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +62,7 @@ class Claim:
     policy: AttemptPolicy
     request: RenderRequest
     provider_name: str
+    model: catalog.ModelEntry
 
 
 def generation_render(
@@ -66,21 +72,38 @@ def generation_render(
     claim = _claim(generation_id, worker=worker)
     if claim is None:
         return "skipped"
+    _close_idle_db_connections()
     started = time.monotonic()
     try:
-        result = (provider or get_provider(claim.provider_name)).render(claim.request)
+        result = (provider or provider_for(claim.model)).render(claim.request)
     except ProviderError as error:
         return _record_failure(claim, error, latency_s=time.monotonic() - started)
     except Exception as exc:
         logger.exception("provider %s crashed on generation %s", claim.provider_name, generation_id)
         crash = InternalError(f"Unexpected {type(exc).__name__} from the provider client.")
         return _record_failure(claim, crash, latency_s=time.monotonic() - started)
+    finally:
+        # Every outcome frees the model's slot: a success right after the call (the image
+        # work that follows is not a provider call), a failure once it is recorded (so a
+        # 429 has cooled the model down before a waiter is woken).
+        limits.call_finished(model_key=claim.model.key, holder=str(claim.attempt.lease_token))
     latency_s = time.monotonic() - started
     try:
-        image = _store_result(claim, result)
+        with workload.image_work():  # a few at a time per process: ~110 MiB each at 4K
+            image = _store_result(claim, result)
     except imaging.ImageRejected as exc:
-        return _record_failure(claim, MalformedResponse(str(exc)), latency_s=latency_s)
-    return _record_success(claim, image, latency_s=latency_s)
+        failure = MalformedResponse(str(exc), meta=result.meta)
+        return _record_failure(claim, failure, latency_s=latency_s)
+    return _record_success(claim, image, latency_s=latency_s, provider_meta=result.meta)
+
+
+def _close_idle_db_connections() -> None:
+    """Hold no database connection through a call that may last minutes: a threads worker
+    runs hundreds of calls at once, more than PostgreSQL's max_connections. The thread
+    reconnects when it records the outcome. (Inside a transaction — tests — keep it.)"""
+    for connection in connections.all(initialized_only=True):
+        if not connection.in_atomic_block:
+            connection.close()
 
 
 def _claim(generation_id: int, *, worker: str) -> Claim | None:
@@ -98,6 +121,12 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
     policy = policy_for(size)
     model = catalog.get_model(submission.model_key)
     token = uuid.uuid4()
+    # The model's slot comes before the claim: a job that has to wait stays queued and
+    # uses no attempt, no try and no audit row.
+    slot = limits.acquire(model_key=model.key, holder=str(token), ttl_s=lease_seconds(size))
+    if not slot.granted:
+        limits.generation_wait(generation=generation, decision=slot)
+        return None
     number = generation.attempt_count + 1
     try:
         with transaction.atomic():
@@ -127,9 +156,13 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
                 worker=worker[:200],
                 started_at=now,
             )
-    except flow.TransitionConflict:
-        return None  # another worker claimed it first
-    width, height = pixel_size(aspect_ratio=submission.aspect_ratio, size=size)
+    except BaseException as exc:
+        # No call will follow: give back the slot and its unit of the RPM budget.
+        limits.release(model_key=model.key, holder=str(token), refund=True)
+        if isinstance(exc, flow.TransitionConflict):
+            return None  # another worker claimed it first
+        raise
+    width, height = model.pixel_size(aspect_ratio=submission.aspect_ratio, size=size)
     request = RenderRequest(
         prompt=submission.prompt,
         model_id=model.model_id,
@@ -140,17 +173,21 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         seed=generation.seed,
         timeout_s=policy.timeout_s,
     )
-    return Claim(generation, attempt, phase, policy, request, model.provider)
+    return Claim(generation, attempt, phase, policy, request, model.provider, model)
 
 
 def _store_result(claim: Claim, result: RenderResult) -> Image:
     info = imaging.inspect_image(result.data)
-    note = ""
+    notes = []
     if (info.width, info.height) != (claim.request.width, claim.request.height):
-        note = (
+        notes.append(
             f"asked for {claim.request.width}×{claim.request.height}, "
             f"got {info.width}×{info.height}"
         )
+    if result.mime_type and result.mime_type != info.mime_type:
+        # The bytes decide what is stored; the provider's claim is kept for the record.
+        notes.append(f"provider said {result.mime_type[:40]}, got {info.mime_type}")
+    note = "; ".join(notes)[:_NOTE_CHARS]
     return _store_image(
         claim.generation, claim.phase, result.data, info, attempt=claim.attempt, note=note
     )
@@ -197,7 +234,9 @@ def _delete_files(image: Image) -> None:
             default_storage.delete(field.name)
 
 
-def _record_success(claim: Claim, image: Image, *, latency_s: float) -> str:
+def _record_success(
+    claim: Claim, image: Image, *, latency_s: float, provider_meta: dict[str, Any]
+) -> str:
     generation, attempt = claim.generation, claim.attempt
     target = _NEXT[claim.phase][1]
     try:
@@ -213,7 +252,18 @@ def _record_success(claim: Claim, image: Image, *, latency_s: float) -> str:
                 changes={"last_error": "", "next_attempt_at": None},
             )
             image.save()
-            _finish_attempt(attempt, Attempt.Outcome.SUCCEEDED, latency_s=latency_s)
+            _finish_attempt(
+                attempt,
+                Attempt.Outcome.SUCCEEDED,
+                latency_s=latency_s,
+                provider_meta=provider_meta,
+            )
+            # A project without review: the system approves the preview in this same
+            # transaction, so nothing can be lost between the preview and its final.
+            if target == State.IN_REVIEW and services.generation_auto_approve(
+                generation=generation
+            ):
+                target = State.FINAL_QUEUED
     except flow.TransitionConflict as conflict:
         _delete_files(image)
         _finish_attempt(
@@ -222,6 +272,7 @@ def _record_success(claim: Claim, image: Image, *, latency_s: float) -> str:
             latency_s=latency_s,
             error_kind="discarded",
             error_message=str(conflict),
+            provider_meta=provider_meta,
         )
         return "discarded"
     return target
@@ -236,8 +287,16 @@ def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> 
         error_kind=error.kind,
         error_message=error.message,
         retryable=error.retryable,
+        provider_meta=error.meta,
     )
     cause = f"attempt {attempt.number} failed ({error.kind}): {error.message}"
+    if isinstance(error, RateLimited):
+        # Slow the whole model down for every worker, not just this job.
+        limits.report_rate_limited(
+            model_key=claim.model.key,
+            retry_after=error.retry_after,
+            call_started=attempt.started_at,
+        )
     try:
         if error.retryable and generation.tries_used < claim.policy.tries:
             return _requeue(
@@ -384,6 +443,7 @@ def _finish_attempt(
     error_kind: str = "",
     error_message: str = "",
     retryable: bool | None = None,
+    provider_meta: dict[str, Any] | None = None,
 ) -> None:
     Attempt.objects.filter(pk=attempt.pk, outcome=Attempt.Outcome.RUNNING).update(
         outcome=outcome,
@@ -392,6 +452,7 @@ def _finish_attempt(
         error_kind=error_kind,
         error_message=error_message,
         retryable=retryable,
+        provider_meta=provider_meta or {},
     )
 
 

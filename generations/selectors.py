@@ -3,15 +3,32 @@ queries, filtered by what the user may see (generations.permissions)."""
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
+from django.utils import timezone
 
+from generations import pricing
 from generations.flow import State
-from generations.models import Attempt, Generation, Image, Project, Submission, Transition
-from generations.permissions import Action, acting_role, visible_generations, visible_projects
+from generations.models import (
+    Attempt,
+    Comment,
+    Generation,
+    Image,
+    Membership,
+    Project,
+    Role,
+    Submission,
+    Transition,
+)
+from generations.paging import Cursor, KeysetPage, beyond, keyset_page
+from generations.permissions import visible_generations, visible_projects
 
 CARDS_PER_PAGE = 24
 
@@ -66,6 +83,10 @@ def generation_detail(*, user: Any, pk: int) -> Generation:
             ),
             Prefetch("attempts", queryset=Attempt.objects.order_by("number")),
             Prefetch(
+                "comments",
+                queryset=Comment.objects.select_related("author").order_by("created_at", "pk"),
+            ),
+            Prefetch(
                 "revisions",
                 queryset=Submission.objects.order_by("created_at").prefetch_related(
                     Prefetch("generations", queryset=Generation.objects.order_by("variant"))
@@ -86,21 +107,28 @@ def generation_detail(*, user: Any, pk: int) -> Generation:
 
 
 def review_projects(*, user: Any) -> list[Project]:
-    """Projects where the user may approve (reviewer or admin)."""
-    return [
-        project
-        for project in projects_visible(user=user)
-        if acting_role(user, Action.APPROVE, project=project) is not None
-    ]
+    """Projects where the user may decide on previews (reviewer or admin), in one query."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    projects = Project.objects.order_by("name")
+    if user.is_superuser:
+        return list(projects)
+    deciders = Membership.objects.filter(user=user, role__in=[Role.REVIEWER, Role.ADMIN])
+    return list(projects.filter(pk__in=deciders.values("project_id")))
 
 
 def generations_in_review(*, user: Any, projects: list[Project]) -> QuerySet[Generation]:
-    """Generations waiting for review in the given projects, oldest first."""
-    return _cards(
-        visible_generations(user).filter(
-            project__in=[project.pk for project in projects], state=State.IN_REVIEW
-        )
-    ).order_by("state_changed_at", "pk")
+    """What waits for the user's review in `projects`, oldest submission first, the
+    variants of a submission together. Under "four eyes" (as the given projects say) a
+    person's own generations wait for someone else, so they are not in that person's
+    queue."""
+    waiting = visible_generations(user).filter(
+        project__in=[project.pk for project in projects], state=State.IN_REVIEW
+    )
+    four_eyes = [project.pk for project in projects if project.four_eyes]
+    if four_eyes:  # (no join to the submissions unless some project needs it)
+        waiting = waiting.exclude(project__in=four_eyes, submission__created_by=user.pk)
+    return waiting
 
 
 def image_get(*, user: Any, pk: int) -> Image:
@@ -113,3 +141,233 @@ def image_get(*, user: Any, pk: int) -> Image:
     if image is None:
         raise Http404("No such image.")
     return image
+
+
+# --- the review queue ------------------------------------------------------------------
+
+REVIEW_PER_PAGE = 20
+# Variants per submission at most (services.MAX_VARIANTS): a page is extended by at most
+# this many rows so a submission's variants are never split across two pages.
+_MAX_GROUP = 4
+
+
+def approval_price(*, model_key: str, final_size: str) -> Decimal | None:
+    """What approving one preview costs: the list price of its final.
+
+    Reads generations.pricing (DESIGN.md's published prices for now); when the spend issue
+    replaces that with its price list, this follows without change."""
+    return pricing.list_price(model_key=model_key, size=final_size)
+
+
+@dataclass
+class ReviewGroup:
+    """The variants of one submission (one prompt) waiting for review, side by side."""
+
+    submission: Submission
+    items: list[Generation]
+    price: Decimal | None  # of approving one of them
+
+    @property
+    def project(self) -> Project:
+        return self.items[0].project
+
+    @property
+    def price_all(self) -> Decimal | None:
+        return None if self.price is None else self.price * len(self.items)
+
+
+@dataclass
+class ReviewQueue:
+    groups: list[ReviewGroup]
+    count: int  # everything waiting (with the filters), not only this page
+    next: str | None  # cursor of the next page
+    continued: bool  # a page after the first
+
+    @property
+    def items(self) -> list[Generation]:
+        return [item for group in self.groups for item in group.items]
+
+
+def _with_pins(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
+    return queryset.prefetch_related(
+        Prefetch(
+            "comments",
+            queryset=Comment.objects.filter(image__isnull=False)
+            .select_related("author")
+            .order_by("created_at", "pk"),
+            to_attr="pin_comments",
+        )
+    )
+
+
+def review_queue(
+    *,
+    user: Any,
+    projects: list[Project],
+    designer_id: int | None = None,
+    after: str | None = None,
+    per_page: int | None = None,
+) -> ReviewQueue:
+    """A page of the user's review queue, grouped by submission, oldest first. Keyset
+    paging on (created_at, id): deciding items never shifts what the next page shows.
+    A fixed number of queries: the count, the page, its images and its pins."""
+    waiting = generations_in_review(user=user, projects=projects)
+    if designer_id is not None:
+        waiting = waiting.filter(submission__created_by_id=designer_id)
+    count = waiting.count()
+    start = Cursor.decode(after)
+    page = _with_pins(_cards(waiting))
+    if start is not None:
+        page = page.filter(beyond(start, descending=False))
+    per_page = per_page or REVIEW_PER_PAGE
+    rows = list(page.order_by("created_at", "pk")[: per_page + _MAX_GROUP])
+    cut = min(per_page, len(rows))
+    while 0 < cut < len(rows) and rows[cut].submission_id == rows[cut - 1].submission_id:
+        cut += 1
+    shown = rows[:cut]
+    groups: list[ReviewGroup] = []
+    for generation in shown:
+        if groups and groups[-1].submission.pk == generation.submission_id:
+            groups[-1].items.append(generation)
+            continue
+        submission = generation.submission
+        price = approval_price(model_key=submission.model_key, final_size=submission.final_size)
+        groups.append(ReviewGroup(submission, [generation], price))
+    more = len(rows) > cut
+    return ReviewQueue(
+        groups=groups,
+        count=count,
+        next=Cursor.of(shown[-1]).encode() if more and shown else None,
+        continued=start is not None,
+    )
+
+
+def review_item(*, user: Any, pk: int) -> Generation:
+    """One queue item after a decision (or a refusal): its card, pins and the decision
+    that settled it (`decision`, a Transition or None)."""
+    generation = _with_pins(_cards(visible_generations(user))).filter(pk=pk).first()
+    if generation is None:
+        raise Http404("No such generation.")
+    generation.decision = (  # type: ignore[attr-defined]
+        Transition.objects.filter(generation=generation, from_state=State.IN_REVIEW)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+        .first()
+        if generation.state != State.IN_REVIEW
+        else None
+    )
+    return generation
+
+
+def people_in(*, projects: QuerySet[Project] | list[Project]) -> list[Any]:
+    """Who submits in these projects (designers and admins), by username: one query."""
+    ids = [project.pk for project in projects] if isinstance(projects, list) else projects
+    return list(
+        get_user_model()
+        .objects.filter(
+            memberships__project__in=ids, memberships__role__in=[Role.DESIGNER, Role.ADMIN]
+        )
+        .distinct()
+        .order_by("username")
+    )
+
+
+# --- the gallery -----------------------------------------------------------------------
+
+GALLERY_PER_PAGE = 24
+
+
+@dataclass(frozen=True)
+class GalleryFilters:
+    project: Project | None = None
+    state: str = ""
+    model_key: str = ""
+    designer_id: int | None = None
+    date_from: dt.date | None = None
+    date_to: dt.date | None = None  # inclusive
+    q: str = ""  # every word must appear in the prompt
+
+    @property
+    def active(self) -> bool:
+        return any(
+            (
+                self.project,
+                self.state,
+                self.model_key,
+                self.designer_id,
+                self.date_from,
+                self.date_to,
+                self.q,
+            )
+        )
+
+
+def gallery_page(
+    *,
+    user: Any,
+    filters: GalleryFilters,
+    after: str | None = None,
+    before: str | None = None,
+    per_page: int | None = None,
+) -> KeysetPage[Generation]:
+    """Every generation the user may see that matches, newest first, one keyset page:
+    the same few queries (the page, its images) on page 1 and page 4,000."""
+    generations = visible_generations(user)
+    if filters.project is not None:
+        generations = generations.filter(project=filters.project)
+    if filters.state:
+        generations = generations.filter(state=filters.state)
+    if filters.model_key:
+        generations = generations.filter(submission__model_key=filters.model_key)
+    if filters.designer_id is not None:
+        generations = generations.filter(submission__created_by_id=filters.designer_id)
+    if filters.date_from is not None:
+        generations = generations.filter(created_at__gte=_day_start(filters.date_from))
+    if filters.date_to is not None:
+        next_day = filters.date_to + dt.timedelta(days=1)
+        generations = generations.filter(created_at__lt=_day_start(next_day))
+    for word in filters.q.split()[:8]:
+        generations = generations.filter(submission__prompt__icontains=word)
+    return keyset_page(
+        _cards(generations),
+        per_page=per_page or GALLERY_PER_PAGE,
+        descending=True,
+        after=after,
+        before=before,
+    )
+
+
+def _day_start(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+def generation_lineage(*, generation: Generation, limit: int = 20) -> list[Generation]:
+    """The revisions this generation descends from, oldest first, each with the decision
+    that sent it back (`decision`: the Transition out of review, or None). A revision is
+    always made in the same project, so the user may see every ancestor. One query per
+    ancestor (chains are short), plus one for all their decisions."""
+    chain: list[Generation] = []
+    parent_id = generation.submission.parent_id
+    while parent_id is not None and len(chain) < limit:
+        parent = (
+            Generation.objects.select_related("submission", "submission__created_by")
+            .filter(pk=parent_id, project_id=generation.project_id)
+            .first()
+        )
+        if parent is None or any(known.pk == parent.pk for known in chain):
+            break
+        chain.append(parent)
+        parent_id = parent.submission.parent_id
+    if chain:
+        decisions = {
+            transition.generation_id: transition  # the latest one wins
+            for transition in Transition.objects.filter(
+                generation_id__in=[ancestor.pk for ancestor in chain],
+                from_state=State.IN_REVIEW,
+            )
+            .select_related("actor")
+            .order_by("created_at", "pk")
+        }
+        for ancestor in chain:
+            ancestor.decision = decisions.get(ancestor.pk)  # type: ignore[attr-defined]
+    return chain[::-1]

@@ -1,11 +1,22 @@
 from django.urls import path
 
-from generations.views import generation, media, review, studio
+from generations.views import (
+    compare,
+    gallery,
+    generation,
+    media,
+    notifications,
+    projects,
+    review,
+    studio,
+)
 
 urlpatterns = [
     path("", studio.home, name="home"),
     path("p/<slug:slug>/", studio.project_studio, name="project"),
     path("p/<slug:slug>/submit/", studio.submission_create, name="submission_create"),
+    path("p/<slug:slug>/settings/", projects.project_settings, name="project_settings"),
+    path("p/<slug:slug>/members/", projects.project_members, name="project_members"),
     path("g/<int:pk>/", generation.generation_page, name="generation"),
     path("g/<int:pk>/card/", generation.generation_card, name="generation_card"),
     path("g/<int:pk>/approve/", generation.generation_approve, name="generation_approve"),
@@ -13,7 +24,26 @@ urlpatterns = [
     path("g/<int:pk>/cancel/", generation.generation_cancel, name="generation_cancel"),
     path("g/<int:pk>/retry/", generation.generation_retry, name="generation_retry"),
     path("g/<int:pk>/revise/", generation.generation_revise, name="generation_revise"),
+    path(
+        "g/<int:pk>/request-changes/",
+        generation.generation_request_changes,
+        name="generation_request_changes",
+    ),
+    path("g/<int:pk>/comments/", generation.comment_create, name="comment_create"),
     path("review/", review.review_list, name="review"),
+    path("review/<int:pk>/decide/", review.review_decide, name="review_decide"),
+    path(
+        "review/approve-selected/", review.review_approve_selected, name="review_approve_selected"
+    ),
+    path("gallery/", gallery.gallery, name="gallery"),
+    path("notifications/", notifications.notification_list, name="notifications"),
+    path("notifications/badge/", notifications.notification_badge, name="notification_badge"),
+    path(
+        "notifications/read-all/", notifications.notification_read_all, name="notification_read_all"
+    ),
+    path("notifications/<int:pk>/open/", notifications.notification_open, name="notification_open"),
+    path("compare/", compare.compare_page, name="compare"),
+    path("compare/favourite/<int:image_id>/", compare.favourite_toggle, name="compare_favourite"),
     # No public MEDIA_URL: every image goes through this permission check.
     path("media/<int:image_id>/<str:kind>", media.image_file, name="media"),
 ]

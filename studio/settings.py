@@ -204,7 +204,6 @@ STUDIO_RENDER_QUEUE = os.environ.get("STUDIO_RENDER_QUEUE", "renders")
 CELERY_TASK_DEFAULT_QUEUE = STUDIO_RENDER_QUEUE
 
 # --- Proof Studio ---------------------------------------------------------------------
-STUDIO_PROVIDER = os.environ.get("STUDIO_PROVIDER", "local")
 STUDIO_LOCAL_PROFILE = os.environ.get("STUDIO_LOCAL_PROFILE", "demo")
 # Seconds beyond an attempt's timeout before its lease counts as abandoned.
 STUDIO_LEASE_GRACE_SECONDS = env_int("STUDIO_LEASE_GRACE_SECONDS", 30)
@@ -230,19 +229,94 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# The models designers can pick. Each says which provider renders it; with no key
-# configured everything runs on the local provider. The hosted-provider issue turns this
-# into a full registry.
+# The model registry (generations.catalog): what designers can pick and how each model is
+# reached. A hosted model whose key variable (api_key_env) is unset renders with the
+# local provider, labelled "(local simulation)", so `make run` needs no key. Keys are
+# read from the environment at call time and never stored here.
+STUDIO_GEMINI_BASE_URL = os.environ.get(
+    "STUDIO_GEMINI_BASE_URL", "https://generativelanguage.googleapis.com"
+)
+_GEMINI: dict[str, Any] = {
+    "provider": "gemini",
+    "base_url": STUDIO_GEMINI_BASE_URL,
+    "api_key_env": "GEMINI_API_KEY",
+}
 STUDIO_MODELS: dict[str, dict[str, Any]] = {
     "nano-banana-pro": {
+        **_GEMINI,
         "label": "Nano Banana Pro (Gemini 3 Pro Image)",
-        "provider": STUDIO_PROVIDER,
         "model_id": "gemini-3-pro-image",
+        "sizes": ["1K", "2K", "4K"],
+        "preview_sizes": ["1K", "2K"],
+        "final_size": "4K",
     },
     "nano-banana-2": {
+        **_GEMINI,
         "label": "Nano Banana 2 (Gemini 3.1 Flash Image)",
-        "provider": STUDIO_PROVIDER,
         "model_id": "gemini-3.1-flash-image",
+        "sizes": ["1K", "2K", "4K"],
+        "preview_sizes": ["1K", "2K"],
+        "final_size": "4K",
+    },
+    # 1K only: its "final" is 1K too (catalog: can_escalate is False), and it takes no
+    # imageSize. Its published 1K sizes differ from the Gemini 3 table.
+    "nano-banana": {
+        **_GEMINI,
+        "label": "Nano Banana (Gemini 2.5 Flash Image, 1K only)",
+        "model_id": "gemini-2.5-flash-image",
+        "sizes": ["1K"],
+        "preview_sizes": ["1K"],
+        "final_size": "1K",
+        "pixels_1k": {
+            "1:1": [1024, 1024],
+            "2:3": [832, 1248],
+            "3:2": [1248, 832],
+            "3:4": [864, 1184],
+            "4:3": [1184, 864],
+            "4:5": [896, 1152],
+            "5:4": [1152, 896],
+            "9:16": [768, 1344],
+            "16:9": [1344, 768],
+            "21:9": [1536, 672],
+        },
+    },
+    "local": {
+        "label": "Local renderer (Pillow, no key)",
+        "provider": "local",
+        "model_id": "local-pillow",
     },
 }
-STUDIO_DEFAULT_MODEL = "nano-banana-pro"
+# Override entries with JSON: keys merge into an entry (or add one); null removes it, e.g.
+# {"nano-banana-pro": {"model_id": "gemini-3-pro-image-preview"}, "nano-banana": null}
+for _key, _entry in json.loads(os.environ.get("STUDIO_MODELS", "{}")).items():
+    if _entry is None:
+        STUDIO_MODELS.pop(_key, None)
+    else:
+        STUDIO_MODELS.setdefault(_key, {}).update(_entry)
+STUDIO_DEFAULT_MODEL = os.environ.get("STUDIO_DEFAULT_MODEL", "nano-banana-pro")
+
+# --- Shared rate limits (generations.limits) -------------------------------------------
+# Per model: calls in flight at once and calls started per rolling minute, shared by every
+# worker on every machine, plus a cooldown for everyone after a 429. Redis when a URL is
+# known (by default the broker's, if it is Redis), else the database.
+STUDIO_LIMITS_BACKEND = os.environ.get("STUDIO_LIMITS_BACKEND", "auto")  # auto|redis|database
+STUDIO_LIMITS_REDIS_URL = os.environ.get("STUDIO_LIMITS_REDIS_URL") or (
+    CELERY_BROKER_URL if CELERY_BROKER_URL.startswith(("redis://", "rediss://")) else ""
+)
+STUDIO_LIMITS_KEY_PREFIX = os.environ.get("STUDIO_LIMITS_KEY_PREFIX", "studio:limits")
+# Hosted models get these unless STUDIO_MODEL_LIMITS names them; models rendered by the
+# local provider are unlimited unless named. 0 or null means "no cap".
+STUDIO_LIMITS_DEFAULT: dict[str, int | None] = {
+    "concurrency": env_int("STUDIO_LIMITS_DEFAULT_CONCURRENCY", 8),
+    "rpm": env_int("STUDIO_LIMITS_DEFAULT_RPM", 60),
+}
+# Per model key, merged over the default, e.g. {"nano-banana-pro": {"concurrency": 4, "rpm": 20}}
+STUDIO_MODEL_LIMITS: dict[str, dict[str, int | None]] = json.loads(
+    os.environ.get("STUDIO_MODEL_LIMITS", "{}")
+)
+# A job waiting for a busy slot looks again after at most this long (a freed slot also
+# wakes the longest waiter at once).
+STUDIO_LIMITS_POLL_SECONDS = env_int("STUDIO_LIMITS_POLL_SECONDS", 15)
+# Image checks and renditions running at once per worker process (~1 CPU s and ~110 MiB
+# per 4K); a threads worker's other calls wait their turn. 0: the number of CPUs.
+STUDIO_IMAGE_WORK_CONCURRENCY = env_int("STUDIO_IMAGE_WORK_CONCURRENCY", 0)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from generations.models import Membership, Role
@@ -13,6 +15,8 @@ def _fast_isolated_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STUDIO_LOCAL_PROFILE = "instant"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # With a Redis limiter (CI), a cooldown or slot left by one test must not reach the next.
+    settings.STUDIO_LIMITS_KEY_PREFIX = f"test-limits:{uuid.uuid4().hex}"
 
 
 @pytest.fixture

@@ -1,15 +1,28 @@
-"""Providers by name. The hosted ones plug in here beside the local one."""
+"""The provider that renders a model of the registry (generations.catalog)."""
 
 from __future__ import annotations
 
 from django.conf import settings
 
+from generations.catalog import ModelEntry
+from generations.providers import http
 from generations.providers.base import Provider
+from generations.providers.gemini import GeminiProvider
+from generations.providers.local import LocalProvider
+from generations.providers.openai import OpenAIProvider
 
 
-def get_provider(name: str) -> Provider:
-    if name == "local":
-        from generations.providers.local import LocalProvider
+def provider_for(model: ModelEntry) -> Provider:
+    """A provider bound to this model's entry.
 
+    Hosted providers share one httpx client (one connection pool) per base URL in each
+    process, so back-to-back calls reuse connections. A simulated entry (no key) already
+    says provider "local".
+    """
+    if model.provider == "local":
         return LocalProvider(profile=settings.STUDIO_LOCAL_PROFILE)
-    raise LookupError(f"No provider called {name!r} is configured.")
+    if model.provider == "gemini":
+        return GeminiProvider(model, client=http.shared_client(model.base_url))
+    if model.provider == "openai":
+        return OpenAIProvider(model, client=http.shared_client(model.base_url))
+    raise LookupError(f"No provider called {model.provider!r} is configured.")

@@ -39,10 +39,18 @@ class ProviderError(Exception):
     billed: ClassVar[bool] = False
     kind: ClassVar[str] = "error"
 
-    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str = "",
+        *,
+        retry_after: float | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> None:
         super().__init__(message or self.kind.replace("_", " "))
         self.message = str(self.args[0])
         self.retry_after = retry_after
+        # What the provider said about the failed call (ids, usage), kept on the Attempt.
+        self.meta: dict[str, Any] = meta or {}
 
 
 class RateLimited(ProviderError):
@@ -73,6 +81,16 @@ class ServerError(ProviderError):
 
 class ContentBlocked(ProviderError):
     kind = "content_blocked"
+
+
+class NoImage(ContentBlocked):
+    """The model answered without an image (text only, NO_IMAGE, IMAGE_OTHER).
+
+    A ContentBlocked, because the same prompt will almost always get the same answer:
+    the designer has to rephrase, not wait.
+    """
+
+    kind = "no_image"
 
 
 class InvalidRequest(ProviderError):

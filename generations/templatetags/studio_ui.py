@@ -27,6 +27,7 @@ _TONES = {
     State.PREVIEW_FAILED: "failed",
     State.FINAL_FAILED: "failed",
     State.REJECTED: "failed",
+    State.CHANGES_REQUESTED: "changes",
     State.CANCELLED: "cancelled",
 }
 

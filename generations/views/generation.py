@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -14,10 +16,16 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import flow, selectors, services
+from generations import conversation, flow, selectors, services
 from generations.flow import State
-from generations.forms import ApproveForm, RejectForm, RevisionForm
-from generations.models import Generation, Phase
+from generations.forms import (
+    ApproveForm,
+    CommentForm,
+    RejectForm,
+    RequestChangesForm,
+    RevisionForm,
+)
+from generations.models import Comment, Generation, Phase, Transition
 from generations.permissions import Action, can
 from generations.views.common import attach_errors, flash_error, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
@@ -70,6 +78,57 @@ def generation_reject(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         success="Rejected. The designer sees your comment.",
         form=("reject_form", form),
     )
+
+
+@require_POST
+def generation_request_changes(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    form = RequestChangesForm(request.POST, prefix="changes")
+    comment = form.cleaned_data["comment"] if form.is_valid() else ""
+    return _act(
+        request,
+        pk,
+        lambda: services.generation_request_changes(
+            generation_id=pk, user=request.user, comment=comment
+        ),
+        success="Changes requested. The designer sees your comment and can revise.",
+        form=("changes_form", form),
+    )
+
+
+@require_POST
+def comment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A comment, optionally pinned to a point of one of the generation's images. With
+    htmx: a fresh form, and the live part (timeline and markers) out of band."""
+    selectors.generation_card(user=request.user, pk=pk)  # 404 if not visible
+    form = CommentForm(request.POST)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            conversation.comment_create(
+                generation_id=pk,
+                user=request.user,
+                body=data["body"],
+                image_id=data["image"],
+                x=data["x"],
+                y=data["y"],
+            )
+        except ValidationError as error:
+            attach_errors(form, error)
+        except PermissionDenied as error:
+            flash_error(request, error)
+            form = CommentForm()
+        else:
+            messages.success(request, "Comment added.")
+            form = CommentForm()
+    generation = selectors.generation_detail(user=request.user, pk=pk)
+    context = _context(request, generation, comment_form=form)
+    if request.htmx:
+        return render_partials(
+            request, TEMPLATE, ["comment-form", LIVE], {**context, "live_oob": True}
+        )
+    if form.errors:
+        return render(request, TEMPLATE, context, status=400)
+    return redirect(reverse("generation", args=[pk]) + "#timeline")
 
 
 @require_POST
@@ -156,6 +215,9 @@ def allowed_actions(user: Any, generation: Generation) -> dict[str, bool]:
     return {
         "approve": state == State.IN_REVIEW and can(user, Action.APPROVE, generation),
         "reject": state == State.IN_REVIEW and can(user, Action.REJECT, generation),
+        "request_changes": state == State.IN_REVIEW
+        and can(user, Action.REQUEST_CHANGES, generation),
+        "comment": can(user, Action.COMMENT, generation),
         "cancel": (state, State.CANCELLED) in flow.TRANSITIONS
         and can(user, Action.CANCEL, generation),
         "retry": (state == State.PREVIEW_FAILED and can(user, Action.RETRY_PREVIEW, generation))
@@ -169,16 +231,29 @@ def _context(
 ) -> dict[str, Any]:
     submission = generation.submission
     images = {image.phase: image for image in generation.images.all()}
+    comments = list(generation.comments.all())
+    pins = conversation.pins_of(comments)
+    preview, final = images.get(Phase.PREVIEW), images.get(Phase.FINAL)
     context: dict[str, Any] = {
         "generation": generation,
         "submission": submission,
         "project": generation.project,
-        "preview": images.get(Phase.PREVIEW),
-        "final": images.get(Phase.FINAL),
+        "preview": preview,
+        "final": final,
+        "preview_pins": pins.get(preview.pk, []) if preview else [],
+        "final_pins": pins.get(final.pk, []) if final else [],
+        "timeline": timeline(generation, comments),
+        "decision": _decision(generation),
+        "lineage": selectors.generation_lineage(generation=generation),
+        "approval_price": selectors.approval_price(
+            model_key=submission.model_key, final_size=submission.final_size
+        ),
         "actions": allowed_actions(request.user, generation),
         "settled": generation.state in flow.SETTLED,
         "approve_form": ApproveForm(),
         "reject_form": RejectForm(),
+        "changes_form": RequestChangesForm(prefix="changes"),
+        "comment_form": CommentForm(),
         "revise_form": RevisionForm(
             initial={
                 "prompt": submission.prompt,
@@ -190,3 +265,29 @@ def _context(
     }
     context.update(forms_)
     return context
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One line of a generation's timeline: a state change or a comment."""
+
+    at: dt.datetime
+    transition: Transition | None = None
+    comment: Comment | None = None
+    pin: int | None = None  # the comment's marker number, if pinned
+
+
+def timeline(generation: Generation, comments: list[Comment]) -> list[Entry]:
+    """State changes and comments together, in the order they happened."""
+    numbers = conversation.pin_numbers(comments)
+    entries = [Entry(t.created_at, transition=t) for t in generation.transitions.all()]
+    entries += [Entry(c.created_at, comment=c, pin=numbers.get(c.pk)) for c in comments]
+    return sorted(entries, key=lambda entry: entry.at)
+
+
+def _decision(generation: Generation) -> Transition | None:
+    """The decision that ended the review, shown with the state (reject, changes)."""
+    if generation.state not in (State.REJECTED, State.CHANGES_REQUESTED):
+        return None
+    moves = [t for t in generation.transitions.all() if t.to_state == generation.state]
+    return moves[-1] if moves else None

@@ -1,31 +1,156 @@
-"""The review list: what waits for my approval, oldest first."""
+"""The review queue: what waits for my decision, oldest first, grouped by prompt, worked
+through with the keyboard (static/js/review.js) — or with plain forms without it."""
 
 from __future__ import annotations
 
-from django.core.paginator import Paginator
-from django.http import HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from typing import Any
+from urllib.parse import urlsplit
 
-from generations import selectors
-from generations.forms import ApproveForm, RejectForm
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
+
+from generations import flow, selectors, services
+from generations.forms import DecisionForm, QueueFilterForm
+from generations.models import Generation, Project
+from generations.permissions import visible_generations
+from generations.views.common import flash_error, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 
-PER_PAGE = 24
+TEMPLATE = "generations/review.html"
+QUEUE = "review-queue"  # the id of the region the filters swap
+_SUCCESS = {
+    "approve": "Approved #{pk}: the final is queued.",
+    "changes": "Changes requested on #{pk}. The designer sees your comment.",
+    "reject": "Rejected #{pk}. The designer sees your comment.",
+}
 
 
 @require_GET
+@vary_on_headers("HX-Request", "HX-Target")
 def review_list(request: HtmxHttpRequest) -> HttpResponse:
-    projects = selectors.review_projects(user=request.user)
-    queryset = selectors.generations_in_review(user=request.user, projects=projects)
-    page = Paginator(queryset, PER_PAGE).get_page(request.GET.get("page"))
-    return render(
-        request,
-        "generations/review.html",
-        {
-            "projects": projects,
-            "page": page,
-            "approve_form": ApproveForm(),
-            "reject_form": RejectForm(),
-        },
+    context = _queue_context(request, request.GET)
+    if request.htmx and request.htmx.target == QUEUE:
+        return render(request, f"{TEMPLATE}#queue", context)
+    return render(request, TEMPLATE, context)
+
+
+@require_POST
+def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Approve, request changes or reject one item. With htmx: the item as it is now (the
+    decision, or the comment and the error), the queue's count and the messages."""
+    selectors.generation_card(user=request.user, pk=pk)  # 404 if not visible
+    form = DecisionForm(request.POST)
+    decision = comment = error = ""
+    if not form.is_valid():
+        error = "Choose approve, request changes or reject."
+    else:
+        decision, comment = form.cleaned_data["decision"], form.cleaned_data["comment"]
+        try:
+            _decide(request.user, pk, decision, comment)
+        except ValidationError as invalid:
+            error = " ".join(invalid.messages)
+        except (flow.TransitionError, PermissionDenied) as refused:
+            flash_error(request, refused)
+        else:
+            messages.success(request, _SUCCESS[decision].format(pk=pk))
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(safe_next(request) or reverse("review"))
+    item = selectors.review_item(user=request.user, pk=pk)
+    context = {
+        "generation": item,
+        "comment": comment if error else "",
+        "error": error,
+        "mode": decision if error else "",
+        **_count_context(request),
+    }
+    return render_partials(request, TEMPLATE, ["item", "queue-count"], context)
+
+
+@require_POST
+def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
+    """Approve every selected item, each on its own; say which could not be."""
+    wanted = [int(raw) for raw in request.POST.getlist("ids") if raw.isdecimal()][:200]
+    visible = set(
+        visible_generations(request.user).filter(pk__in=wanted).values_list("pk", flat=True)
     )
+    refused = {pk: f"No such generation #{pk}." for pk in wanted if pk not in visible}
+    approved, not_approved = services.generation_approve_many(
+        generation_ids=[pk for pk in wanted if pk in visible], user=request.user
+    )
+    refused.update(not_approved)
+    if approved:
+        count = len(approved)
+        ids = ", ".join(f"#{generation.pk}" for generation in approved)
+        messages.success(request, f"Approved {count} generation{'s' if count != 1 else ''}: {ids}.")
+    for reason in refused.values():
+        messages.error(request, reason)
+    if not wanted:
+        messages.info(request, "Select items first: X selects the current one.")
+    if not request.htmx:
+        return redirect(safe_next(request) or reverse("review"))
+    items = [selectors.review_item(user=request.user, pk=pk) for pk in wanted if pk in visible]
+    context = {"items": items, **_count_context(request)}
+    return render_partials(request, TEMPLATE, ["bulk-bar", "oob-items", "queue-count"], context)
+
+
+def _decide(user: Any, pk: int, decision: str, comment: str) -> Generation:
+    if decision == "approve":
+        return services.generation_approve(generation_id=pk, user=user, note=comment)
+    if decision == "changes":
+        return services.generation_request_changes(generation_id=pk, user=user, comment=comment)
+    return services.generation_reject(generation_id=pk, user=user, comment=comment)
+
+
+def _filters(
+    request: HtmxHttpRequest, params: QueryDict
+) -> tuple[QueueFilterForm, list[Project], list[Project], int | None]:
+    """The filter form and what it selects: (form, my review projects, the chosen ones,
+    the chosen designer's id)."""
+    projects = selectors.review_projects(user=request.user)
+    people = selectors.people_in(projects=projects)
+    form = QueueFilterForm(params, projects=projects, people=people)
+    chosen, designer_id = projects, None
+    if form.is_valid():
+        slug, username = form.cleaned_data["project"], form.cleaned_data["designer"]
+        if slug:
+            chosen = [project for project in projects if project.slug == slug]
+        if username:
+            designer_id = next(p.pk for p in people if p.get_username() == username)
+    return form, projects, chosen, designer_id
+
+
+def _queue_context(request: HtmxHttpRequest, params: QueryDict) -> dict[str, Any]:
+    form, projects, chosen, designer_id = _filters(request, params)
+    queue = selectors.review_queue(
+        user=request.user,
+        projects=chosen,
+        designer_id=designer_id,
+        after=params.get("after"),
+    )
+    query = params.copy()
+    query.pop("after", None)
+    return {
+        "projects": projects,
+        "filter_form": form,
+        "queue": queue,
+        "filter_query": query.urlencode(),
+        "here": request.get_full_path(),
+    }
+
+
+def _count_context(request: HtmxHttpRequest) -> dict[str, Any]:
+    """The queue's count after a decision, with the filters of the page it came from
+    (its `next` URL)."""
+    target = safe_next(request) or reverse("review")
+    _, _, chosen, designer_id = _filters(request, QueryDict(urlsplit(target).query))
+    waiting = selectors.generations_in_review(user=request.user, projects=chosen)
+    if designer_id is not None:
+        waiting = waiting.filter(submission__created_by_id=designer_id)
+    return {"queue_count": waiting.count(), "oob": True, "here": target}

@@ -32,7 +32,9 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 def project_studio(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_get(user=request.user, slug=slug)
     form = (
-        SubmissionForm(initial=SubmissionForm.defaults()) if _can_submit(request, project) else None
+        SubmissionForm(initial=SubmissionForm.defaults(project), project=project)
+        if _can_submit(request, project)
+        else None
     )
     return render(request, TEMPLATE, _context(request, project, form))
 
@@ -42,7 +44,7 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_get(user=request.user, slug=slug)
     if not _can_submit(request, project):
         raise PermissionDenied(f"You may not submit in {project.name}.")
-    form = SubmissionForm(request.POST)
+    form = SubmissionForm(request.POST, project=project)
     if form.is_valid():
         try:
             submission = services.submission_create(
@@ -62,7 +64,7 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             kept = {k: v for k, v in form.cleaned_data.items() if k != "prompt"}
             context = {
                 "project": project,
-                "form": SubmissionForm(initial=kept),
+                "form": SubmissionForm(initial=kept, project=project),
                 "new_generations": selectors.generations_of_submission(
                     user=request.user, submission=submission
                 ),
@@ -86,6 +88,8 @@ def _context(
     return {
         "project": project,
         "form": form,
+        "can_manage": acting_role(request.user, Action.MANAGE_SETTINGS, project=project)
+        is not None,
         "page": selectors.generations_recent(
             user=request.user, project=project, page=request.GET.get("page")
         ),

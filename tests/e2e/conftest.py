@@ -45,10 +45,12 @@ class WorkerProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
-    def start(self, *, profile: str = "fixed:latency=1,fail=0") -> None:
+    def start(
+        self, *, profile: str = "fixed:latency=1,fail=0", extra_env: dict[str, str] | None = None
+    ) -> None:
         self.starts += 1
         self.log = self.log_dir / f"worker-{self.starts}.log"
-        env = {**self.env, "STUDIO_LOCAL_PROFILE": profile}
+        env = {**self.env, "STUDIO_LOCAL_PROFILE": profile, **(extra_env or {})}
         command = [
             sys.executable, "-m", "celery", "-A", "studio", "worker", "--beat",
             "--schedule-filename", str(self.log_dir / f"beat-{self.starts}"),

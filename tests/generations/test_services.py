@@ -469,3 +469,24 @@ def test_a_reviewer_cannot_revise(reviewer, designer, project):
 
     with pytest.raises(PermissionDenied):
         services.generation_revise(generation_id=generation.pk, user=reviewer, prompt="x")
+
+
+def test_a_model_that_cannot_render_the_projects_final_size_is_refused_with_the_reason(
+    project, designer, settings
+):
+    settings.STUDIO_MODELS = {
+        **settings.STUDIO_MODELS,
+        "tiny": {"label": "Tiny", "provider": "local", "model_id": "tiny-1k", "sizes": ["1K"]},
+    }
+    with pytest.raises(ValidationError) as raised:
+        services.submission_create(
+            project=project,
+            user=designer,
+            prompt="a kite",
+            model_key="tiny",
+            aspect_ratio="1:1",
+            preview_size="1K",
+            variants=1,
+        )
+    assert "renders at most 1K" in str(raised.value.message_dict["model_key"])
+    assert not Submission.objects.exists()

@@ -567,7 +567,7 @@ def test_the_review_list_shows_what_waits_for_me_oldest_first(
     client.force_login(reviewer)
     html = client.get(reverse("review")).content.decode()
     assert [int(pk) for pk in CARD.findall(html)] == [older.pk, newer.pk]
-    assert reverse("generation_approve", args=[older.pk]) in html
+    assert reverse("review_decide", args=[older.pk]) in html
 
     response = client.post(
         reverse("generation_approve", args=[older.pk]), {"next": reverse("review")}
