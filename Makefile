@@ -43,5 +43,10 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(VENV)/bin/mypy studio generations
 
+# The benchmarks print figures; the latest, with their commands, are in docs/benchmarks.md.
+bench: $(VENV)/.installed-dev
+	$(PY) bench/capacity.py --delay 5 --in-flight 40 --prefork-concurrency 4
+	$(PY) bench/gallery.py
+
 clean:
 	rm -rf $(VENV) var
