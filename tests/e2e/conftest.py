@@ -19,6 +19,10 @@ import pytest
 from django.conf import settings as django_settings
 from django.db import connection
 
+# Playwright's sync API runs an event loop in the test thread; the ORM calls the tests make
+# around it are still synchronous.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
 BASE_DIR = Path(django_settings.BASE_DIR)
 # Short enough that a killed worker's lease expires within seconds.
 E2E_ATTEMPT_POLICY = {
@@ -117,3 +121,38 @@ def celery_worker(transactional_db, settings, tmp_path) -> Iterator[WorkerProces
         worker.stop()
         if os.environ.get("E2E_SHOW_WORKER_LOGS"):
             print(worker.logs())
+
+
+CHROMIUM = os.environ.get("STUDIO_E2E_CHROMIUM", "/usr/bin/chromium")
+# Headless as root, and no calls home: this machine's network is closed.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = BASE_DIR / "test-artifacts"
+VIEWPORT = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with sync_api.sync_playwright() as playwright:
+        launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def screenshot(page: Any, name: str, *, full_page: bool = False) -> None:
+    """Save a test artifact: CI keeps test-artifacts/ for people to look at."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=full_page)

@@ -8,55 +8,23 @@ delivered live → the download is a 4096 px image. Screenshots go to test-artif
 from __future__ import annotations
 
 import io
-import os
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from django.conf import settings
 from PIL import Image as PILImage
 
+from tests.e2e.conftest import VIEWPORT, screenshot
 from tests.factories import PASSWORD
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls the fixtures make
-# around it are still synchronous.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("STUDIO_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-VIEWPORT = {"width": 1280, "height": 800}
 PREVIEW_TIMEOUT_MS = 60_000
 FINAL_TIMEOUT_MS = 120_000
 
 
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
-
 def shot(page, name: str) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=True)
+    screenshot(page, f"browser-{name}", full_page=True)
 
 
 def sign_in(browser, base_url: str, username: str):

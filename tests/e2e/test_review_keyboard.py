@@ -9,56 +9,23 @@ image, the gallery, notifications, project settings and members — each screens
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
-from django.conf import settings
 
 from generations import services
 from generations.flow import State
 from generations.models import Comment, Generation, Role, Transition
 from generations.rendering import generation_render
+from tests.e2e.conftest import VIEWPORT, screenshot
 from tests.factories import PASSWORD
 from tests.generations.review_support import member
-
-# Playwright's sync API runs an event loop in this thread; the ORM calls around it are
-# still synchronous.
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
 
-CHROMIUM = os.environ.get("STUDIO_E2E_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(settings.BASE_DIR) / "test-artifacts"
-VIEWPORT = {"width": 1280, "height": 800}
-
-
-@pytest.fixture
-def browser() -> Iterator[object]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"no Chromium at {CHROMIUM}")
-    with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-
 
 def shot(page, name: str, *, full_page: bool = False) -> None:
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"review-{name}.png"), full_page=full_page)
+    screenshot(page, f"review-{name}", full_page=full_page)
 
 
 def sign_in(browser, base_url: str, username: str):
