@@ -45,7 +45,7 @@ typecheck: $(VENV)/.installed-dev
 
 # The benchmarks print figures; the latest, with their commands, are in docs/benchmarks.md.
 bench: $(VENV)/.installed-dev
-	$(PY) bench/capacity.py --delay 5 --in-flight 40 --prefork-concurrency 4
+	$(PY) bench/capacity.py --delay 5 --in-flight 40 --prefork-concurrency 4 --broker-max-connections 500
 	$(PY) bench/gallery.py
 
 clean:
