@@ -666,8 +666,15 @@ def test_an_approved_preview_is_delivered_at_native_4k_from_gemini(
 def test_a_1k_only_model_asked_for_a_4k_final_falls_back_without_a_call(
     settings, provider_server, designer, reviewer, project
 ):
-    # Until submissions store the model's own final size, a Nano Banana final asks for
-    # 4K: the provider refuses before calling, and the project's fallback decides.
+    # Submit refuses a 1K-only model for a 4K project; but the registry can change under
+    # a generation already in review (the model entry edited to 1K only). Its 4K final is
+    # then refused by the provider before any call, and the project's fallback decides.
+    configure(settings, provider_server.url, model_id="gemini-2.5-flash-image")
+    project.fallback_policy = FallbackPolicy.DELIVER_PREVIEW
+    project.save()
+    provider_server.script(gemini_ok())
+    generation = submit(designer, project)
+    assert render(generation) == State.IN_REVIEW
     configure(
         settings,
         provider_server.url,
@@ -676,11 +683,6 @@ def test_a_1k_only_model_asked_for_a_4k_final_falls_back_without_a_call(
         preview_sizes=["1K"],
         final_size="1K",
     )
-    project.fallback_policy = FallbackPolicy.DELIVER_PREVIEW
-    project.save()
-    provider_server.script(gemini_ok())
-    generation = submit(designer, project)
-    assert render(generation) == State.IN_REVIEW
     services.generation_approve(generation_id=generation.pk, user=reviewer)
 
     assert render(generation) == State.DELIVERED_FALLBACK
