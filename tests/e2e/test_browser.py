@@ -17,7 +17,7 @@ from tests.factories import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 PREVIEW_TIMEOUT_MS = 60_000
 FINAL_TIMEOUT_MS = 120_000

@@ -25,7 +25,7 @@ from tests.factories import PASSWORD, ProjectFactory, UserFactory
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ORIGINAL = re.compile(r"/media/(\d+)/original(\?|$)")
 PROMPT = "a paper crane on a rainy windowsill, soft morning light"

@@ -21,7 +21,7 @@ from tests.generations.review_support import member
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def shot(page, name: str, *, full_page: bool = False) -> None:
