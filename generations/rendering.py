@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from generations import catalog, flow, imaging, limits, services, workload
 from generations.flow import Actor, State
-from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase
+from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
 from generations.providers import provider_for
 from generations.providers.base import (
@@ -61,7 +61,6 @@ class Claim:
     phase: Phase
     policy: AttemptPolicy
     request: RenderRequest
-    provider_name: str
     model: catalog.ModelEntry
 
 
@@ -79,7 +78,9 @@ def generation_render(
     except ProviderError as error:
         return _record_failure(claim, error, latency_s=time.monotonic() - started)
     except Exception as exc:
-        logger.exception("provider %s crashed on generation %s", claim.provider_name, generation_id)
+        logger.exception(
+            "provider %s crashed on generation %s", claim.model.provider, generation_id
+        )
         crash = InternalError(f"Unexpected {type(exc).__name__} from the provider client.")
         return _record_failure(claim, crash, latency_s=time.monotonic() - started)
     finally:
@@ -117,7 +118,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         return None  # still backing off; the sweeper kicks it when it is due
     phase = Phase(flow.phase_of(generation.state))
     submission = generation.submission
-    size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
+    size = _size_of(submission, phase)
     policy = policy_for(size)
     model = catalog.get_model(submission.model_key)
     token = uuid.uuid4()
@@ -173,7 +174,11 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         seed=generation.seed,
         timeout_s=policy.timeout_s,
     )
-    return Claim(generation, attempt, phase, policy, request, model.provider, model)
+    return Claim(generation, attempt, phase, policy, request, model)
+
+
+def _size_of(submission: Submission, phase: Phase) -> str:
+    return submission.preview_size if phase is Phase.PREVIEW else submission.final_size
 
 
 def _store_result(claim: Claim, result: RenderResult) -> Image:
@@ -464,7 +469,7 @@ def generation_reap(*, generation: Generation) -> str:
         return "skipped"
     phase = Phase(flow.phase_of(generation.state))
     submission = generation.submission
-    size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
+    size = _size_of(submission, phase)
     expired = timezone.localtime(generation.lease_expires_at).strftime("%H:%M:%S")
     cause = f"lease expired at {expired}: the worker stopped (killed or hung)"
     attempt = generation.attempt_count
