@@ -1,42 +1,48 @@
-"""What an image costs, for display (compare's metadata table).
+"""Prices: what one image of a model × size × lane costs at a given moment.
 
-PLACEHOLDER until the spend issue lands its price list (admin-edited, with effective
-dates) and ledger: DESIGN.md's published prices, USD per image, paid tier, as a table
-here. Prices are data, never constants — the spend work should replace `list_price` (same
-keyword-only signature, `None` for "unknown") with a lookup of the price in force at a
-given time, and `image_cost` with the charge the ledger recorded. Compare and the review
-queue (`selectors.approval_price`) read them.
+The price list is data (`PriceEntry` rows with effective-from times, seeded with the
+published prices by migration 0007 and edited by admins); a later entry for the same key
+takes over from its start. Charges copy the price they used, so changing the list never
+rewrites history.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 from typing import Final
 
-# (model key, size) -> USD per image. Models rendered by our own local provider cost 0.
-_PUBLISHED: Final[dict[tuple[str, str], Decimal]] = {
-    ("nano-banana-pro", "1K"): Decimal("0.134"),
-    ("nano-banana-pro", "2K"): Decimal("0.134"),
-    ("nano-banana-pro", "4K"): Decimal("0.24"),
-    ("nano-banana-2", "512"): Decimal("0.045"),
-    ("nano-banana-2", "1K"): Decimal("0.067"),
-    ("nano-banana-2", "2K"): Decimal("0.101"),
-    ("nano-banana-2", "4K"): Decimal("0.151"),
-    ("nano-banana", "1K"): Decimal("0.039"),
-}
-_FREE_MODELS: Final = frozenset({"local"})
+from django.utils import timezone
+
+from generations.models import Lane, PriceEntry
+
 LOCAL_PROVIDER: Final = "local"
 
 
-def list_price(*, model_key: str, size: str) -> Decimal | None:
-    """The published price of one image of `model_key` at `size`, or None if unknown."""
-    if model_key in _FREE_MODELS:
-        return Decimal(0)
-    return _PUBLISHED.get((model_key, size))
+def price_in_force(
+    *, model_key: str, size: str, lane: str = Lane.STANDARD, at: dt.datetime | None = None
+) -> PriceEntry | None:
+    """The price entry that applies to one image at `at` (default: now), or None when the
+    list has no price for it."""
+    return (
+        PriceEntry.objects.filter(
+            model_key=model_key, size=size, lane=lane, effective_from__lte=at or timezone.now()
+        )
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+def list_price(
+    *, model_key: str, size: str, lane: str = Lane.STANDARD, at: dt.datetime | None = None
+) -> Decimal | None:
+    """USD per image of `model_key` at `size` in force at `at`, or None if unknown."""
+    entry = price_in_force(model_key=model_key, size=size, lane=lane, at=at)
+    return None if entry is None else entry.usd_per_image
 
 
 def image_cost(*, model_key: str, size: str, provider: str) -> Decimal | None:
-    """What rendering one image cost: nothing when our local provider rendered it (a
+    """What rendering one image costs now: nothing when our local provider rendered it (a
     hosted model without a key is simulated locally), else its list price."""
     if provider == LOCAL_PROVIDER:
         return Decimal(0)
