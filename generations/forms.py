@@ -283,7 +283,8 @@ DRIFT_MAX_WEEKS = 156
 
 
 class DriftFilterForm(forms.Form):
-    metric = forms.ChoiceField(label="Metric", required=False)
+    # Picked with the links above the charts; the form carries it along.
+    metric = forms.ChoiceField(label="Metric", required=False, widget=forms.HiddenInput)
     project = forms.ChoiceField(label="Project", required=False)
     date_from = forms.DateField(label="From", required=False, widget=DateInput)
     date_to = forms.DateField(label="To", required=False, widget=DateInput)

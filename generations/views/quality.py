@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
@@ -104,7 +105,7 @@ class _Echo:
 
 
 @require_GET
-def quality_drift_csv(request: HtmxHttpRequest) -> HttpResponse:
+def quality_drift_csv(request: HtmxHttpRequest) -> HttpResponseBase:
     form, report = _report_for(request)
     if report is None:
         errors = " ".join(str(e) for field in form.errors.values() for e in field)

@@ -9,7 +9,6 @@ import datetime as dt
 import io
 import random
 import re
-from collections.abc import Sequence
 
 import pytest
 from django.core.files.base import ContentFile
@@ -22,11 +21,11 @@ from PIL import Image as PILImage
 from PIL import ImageFilter
 
 from generations import quality
-from generations.flow import State
-from generations.models import Generation, Image, Membership, Project, Role
+from generations.models import Image, Membership, Role
 from generations.providers.local import render_png
 from generations.quality import DriftThresholds, Point, Status, measure_detail
-from tests.factories import PASSWORD, ProjectFactory, SubmissionFactory, UserFactory
+from tests.factories import PASSWORD, ProjectFactory, UserFactory
+from tests.generations.quality_support import add_drift_series, add_images, around
 
 # --- the detail measure --------------------------------------------------------------------
 
@@ -111,99 +110,9 @@ def week(n: int) -> dt.date:
     return W1 + dt.timedelta(weeks=n - 1)
 
 
-def add_images(
-    project: Project,
-    model_key: str,
-    size: str,
-    monday: dt.date,
-    bpp: Sequence[float],
-    *,
-    energy: Sequence[float | None] | None = None,
-    entropy: Sequence[float | None] | None = None,
-    native: bool = True,
-    hour: int = 10,
-) -> list[Image]:
-    """One image per value, each of its own generation, stored on Tuesday of that week
-    (local time; `hour` o'clock plus a minute per image)."""
-    submission = SubmissionFactory(project=project, model_key=model_key)
-    now = timezone.now()
-    generations = Generation.objects.bulk_create(
-        Generation(
-            submission=submission,
-            project=project,
-            variant=i + 1,
-            seed=i,
-            state=State.DELIVERED,
-            state_changed_at=now,
-            created_at=now,
-        )
-        for i in range(len(bpp))
-    )
-    images = Image.objects.bulk_create(
-        Image(
-            generation=generation,
-            phase="final",
-            original=f"originals/test/{generation.pk}.png",
-            sha256="0" * 64,
-            mime_type="image/png",
-            width=4096,
-            height=4096,
-            byte_size=int(value * 4096 * 4096),
-            bytes_per_pixel=value,
-            native=native,
-            model_key=model_key,
-            size=size,
-            detail_energy=energy[i] if energy else None,
-            luma_entropy=entropy[i] if entropy else None,
-        )
-        for i, (generation, value) in enumerate(zip(generations, bpp, strict=True))
-    )
-    tuesday = dt.datetime.combine(monday + dt.timedelta(days=1), dt.time(hour))
-    for i, image in enumerate(images):
-        at = timezone.make_aware(tuesday + dt.timedelta(minutes=i))
-        Image.objects.filter(pk=image.pk).update(created_at=at)
-    return images
-
-
-FIVE_AROUND = [-0.02, -0.01, 0.0, 0.01, 0.02]  # offsets whose median is 0
-
-
-def around(median: float, step: float = 1.0) -> list[float]:
-    return [round(median + offset * step, 6) for offset in FIVE_AROUND]
-
-
 @pytest.fixture
 def drift_images(project):
-    """Three series over six weeks, medians chosen by hand:
-    - nano-banana-pro 4K, bytes per pixel 0.42, 0.44, 0.40, 0.43, then 0.295 in week 5
-      (6 images; baseline 0.425 → −30.6 %: flagged), 0.34 in week 6 (baseline 0.415 →
-      −18.1 %: not flagged); detail energy 20 then 13 in week 5 (−35 %) and back to 20;
-      entropy 7.0 but only 3 of week 1's images measured; plus ten upscaled images in
-      week 5 at 2.0 bytes per pixel that must not count.
-    - nano-banana-2 2K, bytes per pixel 1.0 ×4, then 0.8 (−20 %: not flagged), then 0.74
-      (baseline 1.0 → −26 %: flagged); no detail measures at all.
-    - nano-banana-pro 1K, three images a week (fewer than 5): never judged, even at −80 %.
-    """
-    pro = [0.42, 0.44, 0.40, 0.43]
-    for n, median in enumerate(pro, start=1):
-        entropy = [7.0, None, 7.0, None, 7.0] if n == 1 else [7.0] * 5
-        add_images(
-            project, "nano-banana-pro", "4K", week(n), around(median),
-            energy=around(20, 100), entropy=entropy,
-        )  # fmt: skip
-    add_images(
-        project, "nano-banana-pro", "4K", week(5), [0.25, 0.28, 0.29, 0.30, 0.31, 0.35],
-        energy=[10, 12, 13, 13, 15, 16], entropy=[7.0] * 6,
-    )  # fmt: skip
-    add_images(project, "nano-banana-pro", "4K", week(5), [2.0] * 10, native=False)
-    add_images(
-        project, "nano-banana-pro", "4K", week(6), around(0.34),
-        energy=around(20, 100), entropy=[7.0] * 5,
-    )  # fmt: skip
-    for n, median in enumerate([1.0, 1.0, 1.0, 1.0, 0.8, 0.74], start=1):
-        add_images(project, "nano-banana-2", "2K", week(n), around(median, 5))
-    for n, value in enumerate([0.5, 0.5, 0.5, 0.5, 0.1, 0.1], start=1):
-        add_images(project, "nano-banana-pro", "1K", week(n), [value] * 3)
+    add_drift_series(project, W1)
 
 
 @pytest.fixture
@@ -463,6 +372,7 @@ def test_bad_filters_re_render_the_form_with_a_message(client, drift_images, sta
     assert 'value="2026-07-01"' in html
     response = client.get(page_url(metric="sharpness"))
     assert response.status_code == 400
+    assert "Metric: Select a valid choice. sharpness is not one of" in response.content.decode()
 
 
 def test_the_csv_holds_every_week_of_every_series(client, drift_images, staff):

@@ -70,7 +70,7 @@ class Command(BaseCommand):
             for image in batch:
                 seen += 1
                 last_pk = image.pk
-                changes = _labels(image)
+                changes: dict[str, Any] = dict(_labels(image))
                 labelled += bool(changes)
                 if image.luma_entropy is None or image.detail_energy is None:
                     try:
