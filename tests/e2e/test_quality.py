@@ -67,8 +67,8 @@ def test_an_admin_sees_the_flagged_drop_and_switches_the_metric(
     )
     # nano-banana-2 has no detail figures recorded: nothing drawn, nothing flagged.
     flash = page.locator("[data-series='nano-banana-2-2K']")
-    expect(flash.locator("circle")).to_have_count(0)
-    expect(flash).to_contain_text("No drop flagged in detail energy")
+    expect(flash.locator("svg")).to_have_count(0)
+    expect(flash).to_contain_text("No detail energy recorded for these images in this range")
     expect(
         page.get_by_role("navigation", name="Metric").get_by_role("link", name="Detail energy")
     ).to_have_attribute("aria-current", "true")

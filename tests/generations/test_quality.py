@@ -361,6 +361,8 @@ def test_switching_the_metric_redraws_the_report_alone_for_htmx(client, drift_im
     assert "Weekly median detail energy of nano-banana-pro 4K" in html
     assert "−35 % vs baseline 20.0 → 13.0 (n=6)" in html
     assert 'data-flagged-week="2026-W28"' not in html  # nano-banana-2 has no detail figures
+    assert html.count("No detail energy recorded for these images") == 2  # and neither has 1K
+    assert html.count('<svg class="drift-chart"') == 1
 
 
 def test_bad_filters_re_render_the_form_with_a_message(client, drift_images, staff):
