@@ -12,6 +12,7 @@ from generations import catalog
 from generations.flow import State
 from generations.models import FallbackPolicy, Project, Role
 from generations.projects import project_default_model, project_default_preview_size, project_models
+from generations.quality import METRICS, report_range
 from generations.services import MAX_VARIANTS
 from generations.sizes import ASPECT_RATIOS, PREVIEW_SIZES
 
@@ -275,3 +276,33 @@ class RequestChangesForm(forms.Form):
         required=False,  # the service insists on it, with its own message
         widget=forms.Textarea(attrs={"rows": 2, "placeholder": "What should change?"}),
     )
+
+
+# The quality-drift report's filters. At most three years: the report reads every week.
+DRIFT_MAX_WEEKS = 156
+
+
+class DriftFilterForm(forms.Form):
+    # Picked with the links above the charts; the form carries it along.
+    metric = forms.ChoiceField(label="Metric", required=False, widget=forms.HiddenInput)
+    project = forms.ChoiceField(label="Project", required=False)
+    date_from = forms.DateField(label="From", required=False, widget=DateInput)
+    date_to = forms.DateField(label="To", required=False, widget=DateInput)
+
+    def __init__(self, *args: Any, projects: list[Project], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["metric"].choices = [(m.key, m.label) for m in METRICS]  # type: ignore[attr-defined]
+        self.fields["project"].choices = [("", "All projects")] + [  # type: ignore[attr-defined]
+            (project.slug, project.name) for project in projects
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start, end = data.get("date_from"), data.get("date_to")
+        if start or end:
+            start, end = report_range(start, end)
+            if end < start:
+                self.add_error(None, "The end of the range comes before its start.")
+            elif (end - start).days > DRIFT_MAX_WEEKS * 7:
+                self.add_error(None, f"Pick a range of at most {DRIFT_MAX_WEEKS} weeks.")
+        return data

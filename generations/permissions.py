@@ -159,3 +159,27 @@ def visible_generations(user: Any) -> QuerySet[Generation]:
 
 def _member_project_ids(user: Any) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(user=user).values("project_id")
+
+
+def drift_report_projects(user: Any) -> QuerySet[Project]:
+    """Whose images a person sees in the quality-drift report: staff and superusers every
+    project's; a project admin their projects' only; nobody else any."""
+    if not getattr(user, "is_authenticated", False):
+        return Project.objects.none()
+    if user.is_superuser or user.is_staff:
+        return Project.objects.all()
+    return Project.objects.filter(
+        pk__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("project_id")
+    )
+
+
+def may_see_drift_report(user: Any) -> bool:
+    """Cached on the user object: the header asks on every page."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if user.is_superuser or user.is_staff:
+        return True
+    if "_studio_drift" not in user.__dict__:
+        admin = Membership.objects.filter(user=user, role=Role.ADMIN).exists()
+        user.__dict__["_studio_drift"] = admin
+    return bool(user.__dict__["_studio_drift"])

@@ -7,6 +7,7 @@ from generations.views import (
     media,
     notifications,
     projects,
+    quality,
     review,
     studio,
 )
@@ -44,6 +45,9 @@ urlpatterns = [
     path("notifications/<int:pk>/open/", notifications.notification_open, name="notification_open"),
     path("compare/", compare.compare_page, name="compare"),
     path("compare/favourite/<int:image_id>/", compare.favourite_toggle, name="compare_favourite"),
+    # The quality-drift report (issue 7): staff and project admins only.
+    path("quality/", quality.quality_drift, name="quality_drift"),
+    path("quality/drift.csv", quality.quality_drift_csv, name="quality_drift_csv"),
     # No public MEDIA_URL: every image goes through this permission check.
     path("media/<int:image_id>/<str:kind>", media.image_file, name="media"),
 ]

@@ -320,3 +320,11 @@ STUDIO_LIMITS_POLL_SECONDS = env_int("STUDIO_LIMITS_POLL_SECONDS", 15)
 # Image checks and renditions running at once per worker process (~1 CPU s and ~110 MiB
 # per 4K); a threads worker's other calls wait their turn. 0: the number of CPUs.
 STUDIO_IMAGE_WORK_CONCURRENCY = env_int("STUDIO_IMAGE_WORK_CONCURRENCY", 0)
+
+# Quality drift (generations.quality): flag a week whose median (per model × size) is more
+# than this share below the median of the previous STUDIO_DRIFT_BASELINE_WEEKS weekly
+# medians; weeks with fewer than STUDIO_DRIFT_MIN_SAMPLES native images are not judged and
+# do not count towards a baseline (which needs two such weeks).
+STUDIO_DRIFT_DROP = float(os.environ.get("STUDIO_DRIFT_DROP") or 0.25)
+STUDIO_DRIFT_BASELINE_WEEKS = env_int("STUDIO_DRIFT_BASELINE_WEEKS", 4)
+STUDIO_DRIFT_MIN_SAMPLES = env_int("STUDIO_DRIFT_MIN_SAMPLES", 5)

@@ -1,0 +1,122 @@
+"""The quality-drift report for admins: weekly medians per model × size as charts, drops
+flagged against the trailing baseline, and the same series as CSV."""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from django.http import Http404, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+from django.views.decorators.vary import vary_on_headers
+
+from generations import quality
+from generations.forms import DriftFilterForm
+from generations.permissions import drift_report_projects, may_see_drift_report
+from generations.views.types import HtmxHttpRequest
+
+TEMPLATE = "generations/quality_drift.html"
+
+
+@dataclass
+class SeriesView:
+    series: quality.Series
+    chart: quality.Chart
+    flagged: list[tuple[quality.Week, str]]  # (week, "−31 % vs baseline 0.42 → 0.29 (n=12)")
+    rows: list[tuple[quality.Week, quality.Point, str]]
+
+
+def _report_for(request: HtmxHttpRequest) -> tuple[DriftFilterForm, quality.DriftReport | None]:
+    """404 unless staff or a project admin (the page's existence is not revealed)."""
+    if not may_see_drift_report(request.user):
+        raise Http404("No such page.")
+    projects = list(drift_report_projects(request.user).order_by("name"))
+    form = DriftFilterForm(request.GET, projects=projects)
+    if not form.is_valid():
+        return form, None
+    data = form.cleaned_data
+    chosen = [p for p in projects if p.slug == data["project"]] if data["project"] else None
+    report = quality.drift_report(
+        user=request.user, start=data["date_from"], end=data["date_to"], projects=chosen
+    )
+    return form, report
+
+
+@require_GET
+@vary_on_headers("HX-Request")
+def quality_drift(request: HtmxHttpRequest) -> HttpResponse:
+    form, report = _report_for(request)
+    chosen = form.cleaned_data.get("metric") if report is not None else ""
+    metric = quality.metric_get(chosen or quality.METRIC_KEYS[0])
+    query = request.GET.copy()
+    metric_links = []
+    for item in quality.METRICS:
+        query["metric"] = item.key
+        metric_links.append((item, f"?{query.urlencode()}", item.key == metric.key))
+    thresholds = report.thresholds if report else quality.DriftThresholds.from_settings()
+    context: dict[str, Any] = {
+        "form": form,
+        "thresholds": thresholds,
+        "drop_percent": round(thresholds.drop * 100),
+        "report": report,
+        "metric": metric,
+        "metric_links": metric_links,
+        "csv_query": request.GET.urlencode(),
+        "series_views": [_series_view(s, metric) for s in report.series] if report else [],
+    }
+    if report is not None:
+        context["flag_count"] = sum(len(view.flagged) for view in context["series_views"])
+    status = 200 if report is not None else 400
+    if request.htmx:
+        return render(request, f"{TEMPLATE}#report", context, status=status)
+    return render(request, TEMPLATE, context, status=status)
+
+
+def _series_view(series: quality.Series, metric: quality.Metric) -> SeriesView:
+    return SeriesView(
+        series=series,
+        chart=quality.chart_of(series, metric),
+        flagged=[
+            (week, quality.describe_point(week.points[metric.key], metric))
+            for week in series.flagged(metric.key)
+        ],
+        rows=[
+            (
+                week,
+                week.points[metric.key],
+                quality.describe_point(week.points[metric.key], metric),
+            )
+            for week in series.weeks
+            if week.points[metric.key].n
+        ],
+    )
+
+
+class _Echo:
+    """csv.writer's file: hands each formatted line back instead of keeping it."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+@require_GET
+def quality_drift_csv(request: HtmxHttpRequest) -> HttpResponseBase:
+    form, report = _report_for(request)
+    if report is None:
+        errors = " ".join(str(e) for field in form.errors.values() for e in field)
+        return HttpResponse(errors, status=400, content_type="text/plain; charset=utf-8")
+    writer = csv.writer(_Echo())
+
+    def lines() -> Iterator[str]:
+        for row in quality.report_rows(report):
+            yield writer.writerow(row)
+
+    stamp = timezone.localdate().isoformat()
+    response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="quality-drift-{stamp}.csv"'
+    return response
