@@ -202,6 +202,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Render kicks go to this queue by name (dispatch.kick); a worker serves it with -Q.
 STUDIO_RENDER_QUEUE = os.environ.get("STUDIO_RENDER_QUEUE", "renders")
 CELERY_TASK_DEFAULT_QUEUE = STUDIO_RENDER_QUEUE
+# Renditions (CPU work) go to their own queue, served by a prefork worker with one
+# process per core (Procfile.dev `images`), so they never delay a provider call.
+STUDIO_IMAGE_QUEUE = os.environ.get("STUDIO_IMAGE_QUEUE", "images")
+CELERY_TASK_ROUTES = {"generations.tasks.make_renditions": {"queue": STUDIO_IMAGE_QUEUE}}
 
 # --- Proof Studio ---------------------------------------------------------------------
 STUDIO_LOCAL_PROFILE = os.environ.get("STUDIO_LOCAL_PROFILE", "demo")
@@ -320,3 +324,34 @@ STUDIO_LIMITS_POLL_SECONDS = env_int("STUDIO_LIMITS_POLL_SECONDS", 15)
 # Image checks and renditions running at once per worker process (~1 CPU s and ~110 MiB
 # per 4K); a threads worker's other calls wait their turn. 0: the number of CPUs.
 STUDIO_IMAGE_WORK_CONCURRENCY = env_int("STUDIO_IMAGE_WORK_CONCURRENCY", 0)
+# A provider result with more pixels than this is refused from its header, before any
+# decoding (the largest published 4K, 5504×3072, is 16.9 M).
+STUDIO_IMAGE_MAX_PIXELS = env_int("STUDIO_IMAGE_MAX_PIXELS", 40_000_000)
+
+# --- Serving images (generations.views.media) ------------------------------------------
+# Behind nginx: the view checks permission, then answers with X-Accel-Redirect to this
+# prefix + the file's storage name and no body; nginx serves the file from an `internal`
+# location (docs/deployment.md). Empty: Django streams the file itself.
+STUDIO_MEDIA_ACCEL_REDIRECT = os.environ.get("STUDIO_MEDIA_ACCEL_REDIRECT", "")
+# S3-compatible object storage (django-storages, `pip install .[s3]`): with a bucket set,
+# originals and renditions live there and the view redirects, after the permission
+# check, to a presigned URL valid this many seconds.
+STUDIO_S3_BUCKET = os.environ.get("STUDIO_S3_BUCKET", "")
+STUDIO_S3_URL_SECONDS = env_int("STUDIO_S3_URL_SECONDS", 300)
+if STUDIO_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STUDIO_S3_BUCKET,
+            "endpoint_url": os.environ.get("STUDIO_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("STUDIO_S3_REGION") or None,
+            # Keys from the environment (or the instance role when unset); never logged.
+            "access_key": os.environ.get("STUDIO_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("STUDIO_S3_SECRET_ACCESS_KEY") or None,
+            "querystring_auth": True,
+            "querystring_expire": STUDIO_S3_URL_SECONDS,
+            "default_acl": "private",
+            "file_overwrite": False,
+            "location": os.environ.get("STUDIO_S3_PREFIX", ""),
+        },
+    }
