@@ -81,11 +81,9 @@ def image_renditions_make(*, image_id: int) -> str:
     if not filled:
         # A duplicate delivery finished first; its names are ours (same stem) unless the
         # storage had to pick others, and only those are extra.
-        current: dict[str, Any] = (
-            Image.objects.filter(pk=image_id).values("thumbnail", "screen").first() or {}
-        )
-        for field, name in names.items():
-            if name != current.get(field):
+        current = Image.objects.filter(pk=image_id).values_list("thumbnail", "screen").first()
+        for name in names.values():
+            if current is None or name not in current:
                 default_storage.delete(name)
         return "done already"
     return "made"
