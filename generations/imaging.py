@@ -22,6 +22,7 @@ their definitions must not change without renaming the fields):
   comparable; blurry or smoothed output drops it, noisy output raises it. Pillow's
   kernel clips to 0–255, so it is computed as two clipped halves (positive, negative) of
   the Laplacian divided by 4: mean |L| = 4 × (mean of both halves); 1/4 unit rounding.
+  The 1 px border (which Pillow leaves unfiltered) is left out.
 """
 
 from __future__ import annotations
@@ -170,18 +171,23 @@ def _entropy(histogram: list[int]) -> float:
     total = sum(histogram)
     if not total:
         return 0.0
-    return -sum(n / total * math.log2(n / total) for n in histogram if n)
+    return abs(sum(n / total * math.log2(n / total) for n in histogram if n))
 
 
 _LAPLACIAN: Final = (0, 1, 0, 1, -4, 1, 0, 1, 0)
 
 
 def _laplacian_energy(luma: Image.Image) -> float:
+    width, height = luma.size
+    if width < 3 or height < 3:
+        return 0.0
+    # Pillow leaves the 1 px border unfiltered (source values): measured without it.
+    inner = (1, 1, width - 1, height - 1)
     halves = (
         luma.filter(ImageFilter.Kernel((3, 3), _LAPLACIAN, scale=4, offset=0)),
         luma.filter(ImageFilter.Kernel((3, 3), [-k for k in _LAPLACIAN], scale=4, offset=0)),
     )
-    return 4 * sum(ImageStat.Stat(half).mean[0] for half in halves)
+    return 4 * sum(ImageStat.Stat(half.crop(inner)).mean[0] for half in halves)
 
 
 def _placeholder(image: Image.Image) -> str:
