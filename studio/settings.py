@@ -350,6 +350,7 @@ if STUDIO_S3_BUCKET:
             "secret_key": os.environ.get("STUDIO_S3_SECRET_ACCESS_KEY") or None,
             "querystring_auth": True,
             "querystring_expire": STUDIO_S3_URL_SECONDS,
+            "signature_version": "s3v4",  # the expiry is enforced by the signature itself
             "default_acl": "private",
             "file_overwrite": False,
             "location": os.environ.get("STUDIO_S3_PREFIX", ""),
