@@ -161,7 +161,9 @@ def _decode_and_measure(data: bytes, width: int, height: int) -> tuple[float, fl
         entropy = _entropy(luma.histogram())
         del luma  # 1 byte per pixel: freed before the downsample allocates
         size = _fit(pixels.size, DETAIL_EDGE)
-        mid = pixels.resize(size, Image.Resampling.BOX, reducing_gap=2.0)
+        # reducing_gap=1: reduce() by the whole factor (a box average all the same, 4×
+        # faster), BOX for the fractional rest.
+        mid = pixels.resize(size, Image.Resampling.BOX, reducing_gap=1.0)
         del pixels
     energy = _laplacian_energy(mid.convert("L"))
     return entropy, energy, _placeholder(mid)
