@@ -8,9 +8,11 @@ the PNG is as large and as hard to compress as a real 4K render (8–30 MB).
 pipeline (what the product does):
   render task — take_json + base64 decode (GeminiProvider.result_from), imaging.ingest
   (header checks, verify, one full decode → luma entropy, detail energy, placeholder,
-  sha256), store the original;
-  CPU queue   — read the original back, imaging.make_renditions (one decode → screen
-  2048 px and thumbnail 384 px WebP), store both.
+  sha256, and the upright 2048 px pixels), store the original, spool those pixels;
+  CPU queue   — take the spooled pixels (generations.renditions), make the screen 2048 px
+  and thumbnail 384 px WebPs, store both.
+pipeline without the spool (an images worker on another host): the CPU-queue step
+  reads the original back and decodes it again (imaging.make_renditions).
 naive (the baseline):
   json.loads + b64decode, store the original, Image.open + load(), thumbnail(2048) and
   thumbnail(384) (each on a copy), saved as WebP — no verify, no metrics, no placeholder.
@@ -92,21 +94,33 @@ def make_body(width: int, height: int, aspect_ratio: str) -> bytes:
 # --- the measured work (child processes) ------------------------------------------------
 
 
-def run_pipeline(body: bytearray, out: Path) -> dict[str, float]:
-    from generations import imaging
+def run_pipeline(body: bytearray, out: Path, *, spool: bool) -> dict[str, float]:
+    from django.conf import settings
+
+    from generations import imaging, renditions
+
+    settings.STUDIO_RENDITION_SPOOL_DIR = str(out / "spool")
     from generations.providers import gemini, http
 
     started = time.perf_counter()
     result = gemini.result_from(http.take_json(body, service="bench"), key=None)
     decoded = time.perf_counter()
-    info = imaging.ingest(result.data)
+    info = imaging.ingest(result.data, keep_screen=spool)
     checked = time.perf_counter()
     original = out / f"original-{info.sha256[:16]}.png"
     original.write_bytes(result.data)
+    if spool:
+        renditions.spool_put(info.sha256, info.screen)
     del result
     stored = time.perf_counter()
-    # The CPU queue's task: a separate step that reads the stored original back.
-    thumbnail, screen = imaging.make_renditions(original.read_bytes())
+    # The CPU queue's task, a separate step: from the spooled screen-size pixels (same
+    # host), or by decoding the stored original again (another host, or --no-spool).
+    pixels = renditions._spool_take(info.sha256) if spool else None
+    if pixels is not None:
+        thumbnail, screen = imaging.renditions_of_screen(pixels)
+        renditions.spool_discard(info.sha256)
+    else:
+        thumbnail, screen = imaging.make_renditions(original.read_bytes())
     (out / "thumbnail.webp").write_bytes(thumbnail)
     (out / "screen.webp").write_bytes(screen)
     finished = time.perf_counter()
@@ -159,7 +173,10 @@ def child(mode: str, path: str) -> None:
     baseline = _hwm_mib()
     cpu_started = time.process_time()
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as folder:
-        figures = (run_pipeline if mode == "pipeline" else run_naive)(body, Path(folder))
+        if mode == "naive":
+            figures = run_naive(body, Path(folder))
+        else:
+            figures = run_pipeline(body, Path(folder), spool=mode == "pipeline")
     # CPU seconds: what the wall time would be on an idle core (this machine is shared).
     figures["cpu_s"] = time.process_time() - cpu_started
     figures["peak_rss_mib"] = _hwm_mib()
@@ -214,6 +231,7 @@ def main() -> None:
         if not path.exists():
             path.write_bytes(make_body(width, height, CASES.get(case, "1:1")))
         pipeline = measure("pipeline", path, args.repeat)
+        decoding = measure("pipeline-decode", path, args.repeat)
         naive = measure("naive", path, args.repeat)
         print(
             f"{case:<11}{pipeline['image_mb']:>7.1f}{path.stat().st_size / 1e6:>8.1f} | "
@@ -232,6 +250,14 @@ def main() -> None:
             f"{pipeline['baseline_rss_mib']:.0f} MiB with the body; placeholder "
             f"{pipeline['placeholder_bytes']:.0f} B; entropy {pipeline['luma_entropy']:.2f} bits, "
             f"detail {pipeline['detail_energy']:.1f}"
+        )
+        print(
+            f"{'':<11}  without the spool (images worker on another host: a second decode): "
+            f"{decoding['total_s']:.2f} s ({decoding['render_task_s']:.2f}"
+            f"+{decoding['renditions_s']:.2f}), CPU {decoding['cpu_s']:.2f} s, "
+            f"peak {decoding['peak_rss_mib']:.0f} MiB; "
+            f"× naive: time {decoding['total_s'] / naive['total_s']:.2f}, "
+            f"CPU {decoding['cpu_s'] / naive['cpu_s']:.2f}"
         )
         if case == "4096x4096":
             for label, seconds in (("wall", pipeline["total_s"]), ("CPU", pipeline["cpu_s"])):

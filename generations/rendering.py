@@ -187,7 +187,11 @@ def _size_of(submission: Submission, phase: Phase) -> str:
 
 
 def _store_result(claim: Claim, result: RenderResult) -> Image:
-    info = imaging.ingest(result.data, max_pixels=settings.STUDIO_IMAGE_MAX_PIXELS)
+    info = imaging.ingest(
+        result.data,
+        max_pixels=settings.STUDIO_IMAGE_MAX_PIXELS,
+        keep_screen=bool(settings.STUDIO_RENDITION_SPOOL_DIR),
+    )
     notes = []
     if (info.width, info.height) != (claim.request.width, claim.request.height):
         notes.append(
@@ -198,7 +202,7 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
         # The bytes decide what is stored; the provider's claim is kept for the record.
         notes.append(f"provider said {result.mime_type[:40]}, got {info.mime_type}")
     note = "; ".join(notes)[:_NOTE_CHARS]
-    return _store_image(
+    image = _store_image(
         claim.generation,
         claim.phase,
         result.data,
@@ -208,6 +212,8 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
         model_key=claim.model.key,
         size=claim.request.size,
     )
+    renditions.spool_put(info.sha256, info.screen)
+    return image
 
 
 def _store_image(
@@ -256,6 +262,7 @@ def _delete_files(image: Image) -> None:
     for field in (image.original, image.thumbnail, image.screen):
         if field.name:
             default_storage.delete(field.name)
+    renditions.spool_discard(image.sha256)
 
 
 def _record_success(

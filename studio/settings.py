@@ -327,6 +327,14 @@ STUDIO_IMAGE_WORK_CONCURRENCY = env_int("STUDIO_IMAGE_WORK_CONCURRENCY", 0)
 # A provider result with more pixels than this is refused from its header, before any
 # decoding (the largest published 4K, 5504×3072, is 16.9 M).
 STUDIO_IMAGE_MAX_PIXELS = env_int("STUDIO_IMAGE_MAX_PIXELS", 40_000_000)
+# Host-local folder where the render task leaves a checked image's screen-size pixels for
+# the rendition task, which then needs no second decode. An images worker on another host
+# finds nothing there and decodes the original. "off": never spool ("" inside Python).
+STUDIO_RENDITION_SPOOL_DIR = os.environ.get("STUDIO_RENDITION_SPOOL_DIR") or str(
+    VAR_DIR / "rendition-spool"
+)
+if STUDIO_RENDITION_SPOOL_DIR == "off":
+    STUDIO_RENDITION_SPOOL_DIR = ""
 
 # --- Serving images (generations.views.media) ------------------------------------------
 # Behind nginx: the view checks permission, then answers with X-Accel-Redirect to this

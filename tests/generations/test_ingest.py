@@ -265,3 +265,28 @@ def test_the_sweeper_rekicks_renditions_lost_for_over_a_minute(
     rendition_kicks.clear()
     assert generations_sweep().renditions == 0  # a recorded failure is not retried blindly
     assert rendition_kicks == []
+
+
+def test_renditions_start_from_the_spooled_pixels_or_decode_the_original_alike(
+    model, provider_server, designer, project, settings
+):
+    spool = Path(settings.STUDIO_RENDITION_SPOOL_DIR)
+    data = png_bytes(1600, 900, color=(90, 160, 30))
+    made = {}
+    for use_spool in (True, False):
+        provider_server.script(gemini_image(data))
+        generation = submit(designer, project, aspect_ratio="16:9")
+        render(generation)
+        image = Image.objects.get(generation=generation)
+        (spooled,) = spool.iterdir()
+        assert spooled.name == f"{image.sha256}.RGB.1600x900.raw"
+        if not use_spool:
+            spooled.unlink()  # an images worker on another host finds nothing
+        assert renditions.image_renditions_make(image_id=image.pk) == "made"
+        assert list(spool.iterdir()) == []
+        image.refresh_from_db()
+        made[use_spool] = [getattr(image, kind).read() for kind in ("thumbnail", "screen")]
+    # The shortcut changes nothing a user sees: the same pixels, the same files.
+    assert made[True] == made[False]
+    thumbnail = PILImage.open(io.BytesIO(made[True][0]))
+    assert (thumbnail.format, thumbnail.size) == ("WEBP", (384, 216))
