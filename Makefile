@@ -47,6 +47,7 @@ typecheck: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/capacity.py --delay 5 --in-flight 40 --prefork-concurrency 4 --broker-max-connections 500
 	$(PY) bench/gallery.py
+	$(PY) bench/ingest.py
 
 clean:
 	rm -rf $(VENV) var
