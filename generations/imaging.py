@@ -1,24 +1,51 @@
 """Image checks and conversions for what providers return: pure functions on bytes.
 
-Everything a provider sends is untrusted: `inspect_image` proves the bytes are a whole
-PNG, JPEG or WebP of a sane size before anything is stored, and the browser only ever
-gets WebP renditions made here.
+Everything a provider sends is untrusted: `ingest` proves the bytes are a whole PNG,
+JPEG or WebP of a sane size before anything is stored, and the browser only ever gets
+WebP renditions made here (`make_renditions`, on the CPU queue) or the tiny placeholder.
+
+The pipeline decodes a result twice, never more: once in the render task (`ingest`:
+the decode proves the data is whole and yields the metrics and the placeholder), once
+on the CPU queue (`make_renditions`: both renditions from that one decode).
+
+Quality metrics (the quality-drift report compares them per model × size over time, so
+their definitions must not change without renaming the fields):
+
+- ``luma_entropy``: Shannon entropy, in bits (0–8), of the 256-bin histogram of the
+  full-resolution luminance (Pillow's "L" conversion, ITU-R 601-2:
+  L = R·299/1000 + G·587/1000 + B·114/1000; alpha is ignored). A flat image is 0, an
+  image using every grey level equally is 8. Washed-out or posterised output drops it.
+- ``detail_energy``: the mean absolute 4-neighbour Laplacian
+  (|N + S + E + W − 4·C|, in 8-bit luminance units, 0–1020) of the luminance after a
+  BOX downsample to DETAIL_EDGE px on the long edge (never upsampled). The fixed scale
+  makes it independent of the file's own resolution, so images of one model × size are
+  comparable; blurry or smoothed output drops it, noisy output raises it. Pillow's
+  kernel clips to 0–255, so it is computed as two clipped halves (positive, negative) of
+  the Laplacian divided by 4: mean |L| = 4 × (mean of both halves); 1/4 unit rounding.
+  The 1 px border (which Pillow leaves unfiltered) is left out.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
+import math
 import struct
 import warnings
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Final
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, ImageFilter, ImageStat, UnidentifiedImageError
 
 THUMBNAIL_EDGE: Final = 384
 SCREEN_EDGE: Final = 2048
+# The long edge the detail measure is taken at (see the module docstring).
+DETAIL_EDGE: Final = 1024
+# The placeholder: ~16 px on the long edge, a few hundred bytes as a data: URI.
+PLACEHOLDER_EDGE: Final = 16
+DEFAULT_MAX_PIXELS: Final = 40_000_000
 
 _MIME_TYPES: Final = {
     "PNG": "image/png",
@@ -59,51 +86,180 @@ class ImageInfo:
     bytes_per_pixel: float  # compressed bytes per pixel: a hint of detail (or of padding)
 
 
-def inspect_image(data: bytes, *, max_pixels: int = 40_000_000) -> ImageInfo:
+@dataclass(frozen=True)
+class Ingested(ImageInfo):
+    """ImageInfo plus what the one full decode yields."""
+
+    placeholder: str  # data:image/webp;base64,... (~16 px), shown while renditions load
+    luma_entropy: float  # bits, 0–8 (module docstring)
+    detail_energy: float  # mean |Laplacian| at DETAIL_EDGE (module docstring)
+    # With ingest(keep_screen=True): the upright pixels at the screen rendition's size,
+    # so the renditions need no second decode (generations.renditions' spool).
+    screen: Image.Image | None = field(default=None, compare=False, repr=False)
+
+
+def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
     """Facts about an image after proving it is a complete PNG, JPEG or WebP."""
+    return ingest(data, max_pixels=max_pixels)
+
+
+def ingest(
+    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, keep_screen: bool = False
+) -> Ingested:
+    """Check the header, refuse bombs before decoding, then decode once for the metrics.
+
+    Peak memory is the decoded pixels (4 bytes per pixel for RGB in Pillow: 64 MiB at
+    4096²) plus their luminance (1 byte per pixel) on top of `data`.
+    """
     if not data:
         raise ImageRejected("The file is empty.")
-    with _open(data) as image:
+    with _open(data, max_pixels=max_pixels) as image:
         mime_type = _MIME_TYPES[image.format or ""]
         width, height = image.size
-        # Checked from the header, before a single pixel is decoded.
-        if width * height > max_pixels:
-            raise ImageRejected(
-                f"The image is {width}×{height} ({width * height:,} pixels), more than "
-                f"the {max_pixels:,} pixels accepted."
-            )
+        # From the header, before a single pixel is decoded.
+        _check_pixels(width, height, len(data), max_pixels)
         _check_complete(image)
-    _decode(data)
-    return ImageInfo(
+    entropy, energy, placeholder, screen = _decode_and_measure(
+        data, width, height, keep_screen=keep_screen
+    )
+    return Ingested(
         sha256=hashlib.sha256(data).hexdigest(),
         mime_type=mime_type,
         width=width,
         height=height,
         byte_size=len(data),
         bytes_per_pixel=len(data) / (width * height),
+        placeholder=placeholder,
+        luma_entropy=entropy,
+        detail_energy=energy,
+        screen=screen,
     )
+
+
+def _check_pixels(width: int, height: int, byte_size: int, max_pixels: int) -> None:
+    pixels = width * height
+    if pixels <= max_pixels:
+        return
+    message = (
+        f"The image is {width}×{height} ({pixels:,} pixels), more than the "
+        f"{max_pixels:,} pixels accepted"
+    )
+    if byte_size < pixels // 100:  # a few bytes for millions of pixels: crafted
+        message += f"; {byte_size:,} bytes for that many pixels is a decompression bomb"
+    raise ImageRejected(message + ". It was refused before decoding.")
+
+
+def _decode_and_measure(
+    data: bytes, width: int, height: int, *, keep_screen: bool
+) -> tuple[float, float, str, Image.Image | None]:
+    # verify() cannot see a JPEG or WebP cut short, nor bad compressed PNG data with
+    # valid checksums (or a header claiming more pixels than the data holds): decoding
+    # every pixel can.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        image = Image.open(io.BytesIO(data))
+    with image:
+        try:
+            image.load()
+        except _DECODE_ERRORS:
+            raise ImageRejected(
+                f"The image is truncated or corrupt: its data does not decode to the "
+                f"{width}×{height} pixels its header declares."
+            ) from None
+        # reduce(2) of a decoded 4K: ~50 ms here against a whole second decode later.
+        screen = _resized(image, SCREEN_EDGE, copy=True) if keep_screen else None
+        pixels = _web_mode(image)
+        luma = pixels.convert("L")
+        entropy = _entropy(luma.histogram())
+        del luma  # 1 byte per pixel: freed before the downsample allocates
+        size = _fit(pixels.size, DETAIL_EDGE)
+        # reducing_gap=1: reduce() by the whole factor (a box average all the same, 4×
+        # faster), BOX for the fractional rest.
+        mid = pixels.resize(size, Image.Resampling.BOX, reducing_gap=1.0)
+        del pixels
+    energy = _laplacian_energy(mid.convert("L"))
+    return entropy, energy, _placeholder(mid), screen
+
+
+def _entropy(histogram: list[int]) -> float:
+    total = sum(histogram)
+    if not total:
+        return 0.0
+    return abs(sum(n / total * math.log2(n / total) for n in histogram if n))
+
+
+_LAPLACIAN: Final = (0, 1, 0, 1, -4, 1, 0, 1, 0)
+
+
+def _laplacian_energy(luma: Image.Image) -> float:
+    width, height = luma.size
+    if width < 3 or height < 3:
+        return 0.0
+    # Pillow leaves the 1 px border unfiltered (source values): measured without it.
+    inner = (1, 1, width - 1, height - 1)
+    halves = (
+        luma.filter(ImageFilter.Kernel((3, 3), _LAPLACIAN, scale=4, offset=0)),
+        luma.filter(ImageFilter.Kernel((3, 3), [-k for k in _LAPLACIAN], scale=4, offset=0)),
+    )
+    return 4 * sum(ImageStat.Stat(half.crop(inner)).mean[0] for half in halves)
+
+
+def _placeholder(image: Image.Image) -> str:
+    tiny = image.resize(_fit(image.size, PLACEHOLDER_EDGE), Image.Resampling.BOX)
+    buffer = io.BytesIO()
+    tiny.save(buffer, format="WEBP", quality=40, method=6)
+    return "data:image/webp;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def make_renditions(data: bytes, *, quality: int = 80) -> tuple[bytes, bytes]:
+    """(thumbnail, screen): WebPs within THUMBNAIL_EDGE / SCREEN_EDGE, from one decode.
+
+    The thumbnail is resampled from the screen rendition, not from the original: 30×
+    fewer pixels to filter, and at 384 px the difference is not visible.
+    """
+    with _open(data, max_pixels=DEFAULT_MAX_PIXELS * 4) as image:
+        screen = _resized(image, SCREEN_EDGE, copy=True)
+    return renditions_of_screen(screen, quality=quality)
+
+
+def renditions_of_screen(screen: Image.Image, *, quality: int = 80) -> tuple[bytes, bytes]:
+    """(thumbnail, screen) WebPs from upright pixels already at the screen size."""
+    thumbnail = screen.resize(_fit(screen.size, THUMBNAIL_EDGE), Image.Resampling.LANCZOS)
+    return _webp(thumbnail, quality), _webp(screen, quality)
 
 
 def make_rendition(data: bytes, *, long_edge: int, quality: int = 80) -> bytes:
     """A WebP no larger than long_edge on its long side, upright, never upscaled."""
-    buffer = io.BytesIO()
     with Image.open(io.BytesIO(data)) as image:
-        transpose = _ORIENTATION.get(image.getexif().get(_ORIENTATION_TAG, 1))
-        size = _fit(image.size, long_edge)
-        # JPEG only: let the decoder scale by 1/2..1/8 on the way in, far cheaper than
-        # decoding every pixel and throwing most of them away.
-        image.draft("RGB", size)
-        small = _web_mode(image)
-        if small.size != size:
-            # reducing_gap=1: reduce() by the whole factor first (a box average, exact
-            # for 4K -> 2K and ~15× faster than LANCZOS over all the source pixels),
-            # then LANCZOS for the fractional rest.
-            small = small.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
-        if transpose is not None:
-            # After resizing, where it is cheaper; the long edge is the same either way.
-            small = small.transpose(transpose)
-        # method 2 encodes twice as fast as the default 4 for ~3 % larger files.
-        small.save(buffer, format="WEBP", quality=quality, method=2)
+        return _webp(_resized(image, long_edge), quality)
+
+
+def _resized(image: Image.Image, long_edge: int, *, copy: bool = False) -> Image.Image:
+    """Upright, in web mode, within long_edge. copy: never the same object as `image`
+    (whose pixels go when it is closed)."""
+    transpose = _ORIENTATION.get(image.getexif().get(_ORIENTATION_TAG, 1))
+    size = _fit(image.size, long_edge)
+    # JPEG only: let the decoder scale by 1/2..1/8 on the way in, far cheaper than
+    # decoding every pixel and throwing most of them away.
+    image.draft("RGB", size)
+    small = _web_mode(image)
+    if small.size != size:
+        # reducing_gap=1: reduce() by the whole factor first (a box average, exact
+        # for 4K -> 2K and ~15× faster than LANCZOS over all the source pixels),
+        # then LANCZOS for the fractional rest.
+        small = small.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
+    if transpose is not None:
+        # After resizing, where it is cheaper; the long edge is the same either way.
+        small = small.transpose(transpose)
+    if copy and small is image:
+        small = image.copy()
+    return small
+
+
+def _webp(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    # method 2 encodes twice as fast as the default 4 for ~3 % larger files.
+    image.save(buffer, format="WEBP", quality=quality, method=2)
     return buffer.getvalue()
 
 
@@ -122,7 +278,7 @@ def upscale(data: bytes, *, width: int, height: int) -> bytes:
     return buffer.getvalue()
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, *, max_pixels: int) -> Image.Image:
     """Open (header only) as one of the accepted formats, or say what is wrong."""
     try:
         with warnings.catch_warnings():
@@ -133,7 +289,14 @@ def _open(data: bytes) -> Image.Image:
             # it makes Pillow raise KeyError for anything that is not a PNG or JPEG.
             return Image.open(io.BytesIO(data), formats=["PNG", "JPEG", "WEBP"])
     except Image.DecompressionBombError:
-        raise ImageRejected("The image has too many pixels to be processed safely.") from None
+        # Pillow's own hard limit (2 × MAX_IMAGE_PIXELS) tripped while reading the header.
+        declared = _png_declared_size(data)
+        if declared:
+            _check_pixels(*declared, len(data), max_pixels)
+        raise ImageRejected(
+            "The image declares too many pixels to be processed safely; "
+            "it was refused before decoding."
+        ) from None
     except UnidentifiedImageError:
         raise ImageRejected(_unaccepted_message(data)) from None
     except _DECODE_ERRORS:
@@ -160,16 +323,12 @@ def _check_complete(image: Image.Image) -> None:
         raise ImageRejected("The image is truncated or corrupt.") from None
 
 
-def _decode(data: bytes) -> None:
-    # verify() cannot see a JPEG or WebP cut short, nor bad compressed PNG data with
-    # valid checksums: decoding every pixel can.
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
-                image.load()
-    except _DECODE_ERRORS:
-        raise ImageRejected("The image is truncated or corrupt.") from None
+def _png_declared_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR, read without Pillow (for a readable refusal)."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR" or len(data) < 24:
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    return width, height
 
 
 def _fit(size: tuple[int, int], long_edge: int) -> tuple[int, int]:

@@ -15,13 +15,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import catalog, flow, imaging, limits, services, workload
+from generations import catalog, flow, imaging, limits, renditions, services, workload
 from generations.flow import Actor, State
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
@@ -89,13 +90,17 @@ def generation_render(
         # 429 has cooled the model down before a waiter is woken).
         limits.call_finished(model_key=claim.model.key, holder=str(claim.attempt.lease_token))
     latency_s = time.monotonic() - started
+    meta = result.meta
     try:
-        with workload.image_work():  # a few at a time per process: ~110 MiB each at 4K
+        with workload.image_work():  # a few at a time per process: ~90 MiB each at 4K
             image = _store_result(claim, result)
     except imaging.ImageRejected as exc:
-        failure = MalformedResponse(str(exc), meta=result.meta)
+        # Nothing was stored: every check runs before the original is written.
+        failure = MalformedResponse(exc.message, meta=meta)
         return _record_failure(claim, failure, latency_s=latency_s)
-    return _record_success(claim, image, latency_s=latency_s, provider_meta=result.meta)
+    finally:
+        del result  # the image bytes: not held through the outcome's transaction
+    return _record_success(claim, image, latency_s=latency_s, provider_meta=meta)
 
 
 def _close_idle_db_connections() -> None:
@@ -182,7 +187,11 @@ def _size_of(submission: Submission, phase: Phase) -> str:
 
 
 def _store_result(claim: Claim, result: RenderResult) -> Image:
-    info = imaging.inspect_image(result.data)
+    info = imaging.ingest(
+        result.data,
+        max_pixels=settings.STUDIO_IMAGE_MAX_PIXELS,
+        keep_screen=bool(settings.STUDIO_RENDITION_SPOOL_DIR),
+    )
     notes = []
     if (info.width, info.height) != (claim.request.width, claim.request.height):
         notes.append(
@@ -193,23 +202,37 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
         # The bytes decide what is stored; the provider's claim is kept for the record.
         notes.append(f"provider said {result.mime_type[:40]}, got {info.mime_type}")
     note = "; ".join(notes)[:_NOTE_CHARS]
-    return _store_image(
-        claim.generation, claim.phase, result.data, info, attempt=claim.attempt, note=note
+    image = _store_image(
+        claim.generation,
+        claim.phase,
+        result.data,
+        info,
+        attempt=claim.attempt,
+        note=note,
+        model_key=claim.model.key,
+        size=claim.request.size,
     )
+    renditions.spool_put(info.sha256, info.screen)
+    return image
 
 
 def _store_image(
     generation: Generation,
     phase: Phase,
     data: bytes,
-    info: imaging.ImageInfo,
+    info: imaging.Ingested,
     *,
     attempt: Attempt | None,
     native: bool = True,
     note: str = "",
+    model_key: str = "",
+    size: str = "",
 ) -> Image:
-    """Write the original and its renditions; the row is saved by whoever completes."""
-    stem = f"p{generation.project_id}/g{generation.pk}/{phase}-{info.sha256[:16]}"
+    """Write the original exactly as received; the row is saved by whoever completes.
+
+    Renditions are not made here: the transition that saves the row enqueues them on
+    the CPU queue (generations.renditions), so a provider call never waits behind them.
+    """
     extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[info.mime_type]
     image = Image(
         generation=generation,
@@ -223,13 +246,15 @@ def _store_image(
         bytes_per_pixel=info.bytes_per_pixel,
         native=native,
         note=note,
+        model_key=model_key,
+        size=size,
+        placeholder=info.placeholder,
+        # Detail measures describe what the model made; an upscale has none of its own.
+        luma_entropy=info.luma_entropy if native else None,
+        detail_energy=info.detail_energy if native else None,
     )
+    stem = renditions.stem(image)
     image.original.name = default_storage.save(f"{stem}.{extension}", ContentFile(data))
-    for field, edge in (("thumbnail", imaging.THUMBNAIL_EDGE), ("screen", imaging.SCREEN_EDGE)):
-        rendition = imaging.make_rendition(data, long_edge=edge)
-        getattr(image, field).name = default_storage.save(
-            f"{stem}-{field}.webp", ContentFile(rendition)
-        )
     return image
 
 
@@ -237,6 +262,7 @@ def _delete_files(image: Image) -> None:
     for field in (image.original, image.thumbnail, image.screen):
         if field.name:
             default_storage.delete(field.name)
+    renditions.spool_discard(image.sha256)
 
 
 def _record_success(
@@ -257,6 +283,7 @@ def _record_success(
                 changes={"last_error": "", "next_attempt_at": None},
             )
             image.save()
+            renditions.enqueue_on_commit(image)
             _finish_attempt(
                 attempt,
                 Attempt.Outcome.SUCCEEDED,
@@ -399,6 +426,8 @@ def _exhaust(
         with transaction.atomic():
             move(State.DELIVERED_FALLBACK, f"{reason}; {fallback.note}")
             fallback.save()
+            if not fallback.thumbnail.name:  # upscaled, or a preview still without them
+                renditions.enqueue_on_commit(fallback)
     except flow.TransitionConflict:
         if fallback.original.name != preview.original.name:
             _delete_files(fallback)
@@ -423,12 +452,19 @@ def _fallback_image(generation: Generation, preview: Image, *, upscale: bool) ->
             bytes_per_pixel=preview.bytes_per_pixel,
             native=True,
             note=f"4K failed: the {preview.width}×{preview.height} preview delivered as final",
+            model_key=preview.model_key,
+            size=preview.size,
+            placeholder=preview.placeholder,
+            renditions_error=preview.renditions_error,
+            luma_entropy=preview.luma_entropy,
+            detail_energy=preview.detail_energy,
         )
     submission = generation.submission
     width, height = pixel_size(aspect_ratio=submission.aspect_ratio, size=submission.final_size)
     with preview.original.open("rb") as handle:
         data = imaging.upscale(handle.read(), width=width, height=height)
-    info = imaging.inspect_image(data)
+    # Its own pixel limit: an upscale to the final's size is ours, not a provider's.
+    info = imaging.ingest(data, max_pixels=max(settings.STUDIO_IMAGE_MAX_PIXELS, width * height))
     return _store_image(
         generation,
         Phase.FINAL,
@@ -437,6 +473,8 @@ def _fallback_image(generation: Generation, preview: Image, *, upscale: bool) ->
         attempt=None,
         native=False,
         note=f"4K failed: preview upscaled locally to {width}×{height} (upscaled, not native)",
+        model_key=preview.model_key,
+        size=submission.final_size,
     )
 
 

@@ -1,5 +1,6 @@
-"""The periodic sweep: return expired leases to the queue and re-kick queued jobs whose
-message was lost. Safe to run from several beat instances at once."""
+"""The periodic sweep: return expired leases to the queue, re-kick queued jobs whose
+message was lost, and re-kick renditions that never arrived. Safe to run from several
+beat instances at once."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from generations import flow
+from generations import flow, renditions
 from generations.dispatch import kick
 from generations.models import Generation
 from generations.rendering import generation_reap
@@ -22,10 +23,15 @@ BATCH = 500
 class SweepReport:
     reaped: int
     kicked: int
+    renditions: int = 0
 
 
 def generations_sweep() -> SweepReport:
-    return SweepReport(reaped=_reap_expired_leases(), kicked=_rekick_due())
+    return SweepReport(
+        reaped=_reap_expired_leases(),
+        kicked=_rekick_due(),
+        renditions=renditions.images_rekick(),
+    )
 
 
 def _reap_expired_leases() -> int:

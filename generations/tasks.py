@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 
 from generations.rendering import generation_render
+from generations.renditions import image_renditions_make
 from generations.sweeper import generations_sweep
 
 logger = logging.getLogger(__name__)
@@ -19,8 +20,21 @@ def render_generation(self: Task, generation_id: int) -> str:
     return outcome
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def make_renditions(image_id: int) -> str:
+    """CPU work, on its own queue (settings.STUDIO_IMAGE_QUEUE); idempotent."""
+    outcome = image_renditions_make(image_id=image_id)
+    logger.info("renditions of image %s: %s", image_id, outcome)
+    return outcome
+
+
 @shared_task(ignore_result=True)
 def sweep() -> None:
     report = generations_sweep()
-    if report.reaped or report.kicked:
-        logger.info("sweep: %s leases reaped, %s jobs re-kicked", report.reaped, report.kicked)
+    if report.reaped or report.kicked or report.renditions:
+        logger.info(
+            "sweep: %s leases reaped, %s jobs re-kicked, %s renditions re-kicked",
+            report.reaped,
+            report.kicked,
+            report.renditions,
+        )

@@ -202,6 +202,10 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 # Render kicks go to this queue by name (dispatch.kick); a worker serves it with -Q.
 STUDIO_RENDER_QUEUE = os.environ.get("STUDIO_RENDER_QUEUE", "renders")
 CELERY_TASK_DEFAULT_QUEUE = STUDIO_RENDER_QUEUE
+# Renditions (CPU work) go to their own queue, served by a prefork worker with one
+# process per core (Procfile.dev `images`), so they never delay a provider call.
+STUDIO_IMAGE_QUEUE = os.environ.get("STUDIO_IMAGE_QUEUE", "images")
+CELERY_TASK_ROUTES = {"generations.tasks.make_renditions": {"queue": STUDIO_IMAGE_QUEUE}}
 
 # --- Proof Studio ---------------------------------------------------------------------
 STUDIO_LOCAL_PROFILE = os.environ.get("STUDIO_LOCAL_PROFILE", "demo")
@@ -328,3 +332,43 @@ STUDIO_IMAGE_WORK_CONCURRENCY = env_int("STUDIO_IMAGE_WORK_CONCURRENCY", 0)
 STUDIO_DRIFT_DROP = float(os.environ.get("STUDIO_DRIFT_DROP") or 0.25)
 STUDIO_DRIFT_BASELINE_WEEKS = env_int("STUDIO_DRIFT_BASELINE_WEEKS", 4)
 STUDIO_DRIFT_MIN_SAMPLES = env_int("STUDIO_DRIFT_MIN_SAMPLES", 5)
+# A provider result with more pixels than this is refused from its header, before any
+# decoding (the largest published 4K, 5504×3072, is 16.9 M).
+STUDIO_IMAGE_MAX_PIXELS = env_int("STUDIO_IMAGE_MAX_PIXELS", 40_000_000)
+# Host-local folder where the render task leaves a checked image's screen-size pixels for
+# the rendition task, which then needs no second decode. An images worker on another host
+# finds nothing there and decodes the original. "off": never spool ("" inside Python).
+STUDIO_RENDITION_SPOOL_DIR = os.environ.get("STUDIO_RENDITION_SPOOL_DIR") or str(
+    VAR_DIR / "rendition-spool"
+)
+if STUDIO_RENDITION_SPOOL_DIR == "off":
+    STUDIO_RENDITION_SPOOL_DIR = ""
+
+# --- Serving images (generations.views.media) ------------------------------------------
+# Behind nginx: the view checks permission, then answers with X-Accel-Redirect to this
+# prefix + the file's storage name and no body; nginx serves the file from an `internal`
+# location (docs/deployment.md). Empty: Django streams the file itself.
+STUDIO_MEDIA_ACCEL_REDIRECT = os.environ.get("STUDIO_MEDIA_ACCEL_REDIRECT", "")
+# S3-compatible object storage (django-storages, `pip install .[s3]`): with a bucket set,
+# originals and renditions live there and the view redirects, after the permission
+# check, to a presigned URL valid this many seconds.
+STUDIO_S3_BUCKET = os.environ.get("STUDIO_S3_BUCKET", "")
+STUDIO_S3_URL_SECONDS = env_int("STUDIO_S3_URL_SECONDS", 300)
+if STUDIO_S3_BUCKET:
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": STUDIO_S3_BUCKET,
+            "endpoint_url": os.environ.get("STUDIO_S3_ENDPOINT_URL") or None,
+            "region_name": os.environ.get("STUDIO_S3_REGION") or None,
+            # Keys from the environment (or the instance role when unset); never logged.
+            "access_key": os.environ.get("STUDIO_S3_ACCESS_KEY_ID") or None,
+            "secret_key": os.environ.get("STUDIO_S3_SECRET_ACCESS_KEY") or None,
+            "querystring_auth": True,
+            "querystring_expire": STUDIO_S3_URL_SECONDS,
+            "signature_version": "s3v4",  # the expiry is enforced by the signature itself
+            "default_acl": "private",
+            "file_overwrite": False,
+            "location": os.environ.get("STUDIO_S3_PREFIX", ""),
+        },
+    }

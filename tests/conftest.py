@@ -13,6 +13,7 @@ from tests.factories import ProjectFactory, UserFactory
 @pytest.fixture(autouse=True)
 def _fast_isolated_settings(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
+    settings.STUDIO_RENDITION_SPOOL_DIR = str(tmp_path / "rendition-spool")
     settings.STUDIO_LOCAL_PROFILE = "instant"
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # With a Redis limiter (CI), a cooldown or slot left by one test must not reach the next.

@@ -81,3 +81,16 @@ class ScriptedProvider:
             hook: Callable[[RenderRequest], Outcome] = outcome
             return self._play(hook(request), request)
         raise TypeError(f"Cannot play {outcome!r} as a provider outcome.")
+
+
+def drain_cpu_queue() -> list[str]:
+    """What the CPU-queue worker does with its messages: make every pending rendition.
+
+    For tests that run the render step in-process (no broker): the real task function,
+    called for each image still without renditions.
+    """
+    from generations.models import Image as ImageRow
+    from generations.renditions import image_renditions_make
+
+    pending = ImageRow.objects.filter(thumbnail="", renditions_error="")
+    return [image_renditions_make(image_id=pk) for pk in list(pending.values_list("pk", flat=True))]

@@ -125,6 +125,21 @@ def image_of(generation: Generation, phase: str) -> Image | None:
 
 
 @register.filter
+def renditions_pending(image: Image | None) -> bool:
+    """Stored, but its renditions are still being made on the CPU queue."""
+    return bool(image and not image.thumbnail.name and not image.renditions_error)
+
+
+@register.filter
+def card_poll(generation: Generation) -> str:
+    """The card's hx-trigger: the state's, or a quick look until the thumbnail exists."""
+    trigger = poll_trigger(generation.state)
+    if renditions_pending(card_image(generation)):
+        return f"every {flow.poll_seconds(State.PREVIEW_RENDERING)}s"
+    return trigger
+
+
+@register.filter
 def card_image(generation: Generation) -> Image | None:
     """The image a card shows: the final when there is one, else the preview."""
     images = _images(generation)

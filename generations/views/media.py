@@ -1,10 +1,25 @@
-"""Images, served only through a permission check: there is no public media URL."""
+"""Images, served only through a permission check: there is no public media URL.
+
+After the check the bytes come from one of three places: Django streams the file; or,
+behind nginx (STUDIO_MEDIA_ACCEL_REDIRECT), nginx does, told by X-Accel-Redirect; or,
+with S3 storage (STUDIO_S3_BUCKET), the browser is redirected to a presigned URL that
+expires within minutes.
+"""
 
 from __future__ import annotations
 
-from django.http import FileResponse, Http404, HttpResponseNotModified
+from urllib.parse import quote
+
+from django.conf import settings
+from django.http import (
+    FileResponse,
+    Http404,
+    HttpResponse,
+    HttpResponseNotModified,
+    HttpResponseRedirect,
+)
 from django.http.response import HttpResponseBase
-from django.utils.http import parse_etags
+from django.utils.http import content_disposition_header, parse_etags
 from django.views.decorators.http import require_GET
 
 from generations import selectors
@@ -26,25 +41,44 @@ def image_file(request: HtmxHttpRequest, image_id: int, kind: str) -> HttpRespon
         raise Http404("No such image.")  # the same answer as for an image that does not exist
 
     field = getattr(image, kind)
-    content_type = "image/webp" if kind != "original" else image.mime_type
-    if not field.name:  # no rendition stored: fall back to the original bytes
-        field, content_type = image.original, image.mime_type
+    if not field.name:
+        # Not made yet (or failed): never the original instead, which may be 30 MB the
+        # browser did not ask for. Pages show the placeholder until it exists.
+        raise Http404("This rendition is not ready.")
+    content_type = image.mime_type if kind == "original" else "image/webp"
     etag = f'"{image.sha256}-{kind}"'
+    download = request.GET.get("download") == "1"
+    disposition = content_disposition_header(download, _filename(image, kind, content_type)) or ""
 
+    response: HttpResponseBase
+    if settings.STUDIO_S3_BUCKET:
+        # The presigned URL carries the headers S3 must answer with.
+        response = HttpResponseRedirect(
+            field.storage.url(
+                field.name,
+                parameters={
+                    "ResponseContentType": content_type,
+                    "ResponseContentDisposition": disposition,
+                    "ResponseCacheControl": CACHE_CONTROL,
+                },
+            )
+        )
+        # The redirect must not outlive the URL it points to.
+        response["Cache-Control"] = "private, no-store"
+        return response
     if etag in parse_etags(request.headers.get("If-None-Match", "")):
-        response: HttpResponseBase = HttpResponseNotModified()
+        response = HttpResponseNotModified()
+    elif settings.STUDIO_MEDIA_ACCEL_REDIRECT:
+        response = HttpResponse(content_type=content_type)
+        response["X-Accel-Redirect"] = settings.STUDIO_MEDIA_ACCEL_REDIRECT + quote(field.name)
+        response["Content-Disposition"] = disposition
     else:
         try:
             handle = field.storage.open(field.name, "rb")
         except FileNotFoundError as exc:
             raise Http404("The image file is missing.") from exc
-        download = request.GET.get("download") == "1"
-        response = FileResponse(
-            handle,
-            content_type=content_type,
-            as_attachment=download,
-            filename=_filename(image, kind, content_type),
-        )
+        response = FileResponse(handle, content_type=content_type)
+        response["Content-Disposition"] = disposition
     response["ETag"] = etag
     response["Cache-Control"] = CACHE_CONTROL
     return response
@@ -54,7 +88,8 @@ def _filename(image: Image, kind: str, content_type: str) -> str:
     generation = image.generation
     extension = _EXTENSIONS.get(content_type, "bin")
     suffix = "" if kind == "original" else f"-{kind}"
+    upscaled = "" if image.native else "-upscaled"
     return (
         f"{generation.project.slug}-g{generation.pk}-{image.phase}-"
-        f"{image.width}x{image.height}{suffix}.{extension}"
+        f"{image.width}x{image.height}{upscaled}{suffix}.{extension}"
     )

@@ -45,6 +45,7 @@ def database_url() -> str:
 
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log_dir: Path, queue: str) -> None:
+        # `queue` may name several, comma-separated: renders and the CPU (images) queue.
         self.env, self.log_dir, self.queue = env, log_dir, queue
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
@@ -100,21 +101,26 @@ def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: floa
 @pytest.fixture
 def celery_worker(transactional_db, settings, tmp_path) -> Iterator[WorkerProcess]:
     queue = f"e2e-{uuid.uuid4().hex[:10]}"
+    image_queue = f"{queue}-images"
     settings.STUDIO_ATTEMPT_POLICY = E2E_ATTEMPT_POLICY
     settings.STUDIO_LEASE_GRACE_SECONDS = 1
     settings.STUDIO_RENDER_QUEUE = queue
+    settings.STUDIO_IMAGE_QUEUE = image_queue
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "STUDIO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
         "STUDIO_RENDER_QUEUE": queue,
+        "STUDIO_IMAGE_QUEUE": image_queue,
         "STUDIO_SWEEP_INTERVAL_SECONDS": "1",
         "STUDIO_KICK_STALE_SECONDS": "5",
         "STUDIO_LEASE_GRACE_SECONDS": "1",
         "STUDIO_ATTEMPT_POLICY": json.dumps(E2E_ATTEMPT_POLICY),
         "DJANGO_SETTINGS_MODULE": "studio.settings",
     }
-    worker = WorkerProcess(env, tmp_path, queue)
+    # One worker serves both queues, as `make run` serves them with two: browser tests
+    # see thumbnails arrive after the preview entered review.
+    worker = WorkerProcess(env, tmp_path, f"{queue},{image_queue}")
     try:
         yield worker
     finally:

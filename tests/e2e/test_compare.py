@@ -22,6 +22,7 @@ from generations.models import Generation, Image, Membership, Role
 from generations.rendering import generation_render
 from tests.e2e.conftest import VIEWPORT, screenshot
 from tests.factories import PASSWORD, ProjectFactory, UserFactory
+from tests.fakes import drain_cpu_queue
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -38,10 +39,12 @@ RENDITION_IS = (
 def _own_queue(settings):
     # Approvals kick the broker after commit; no worker listens to this queue.
     settings.STUDIO_RENDER_QUEUE = "e2e-compare-unused"
+    settings.STUDIO_IMAGE_QUEUE = "e2e-compare-unused-images"
 
 
 def render(generation: Generation) -> Generation:
     generation_render(generation_id=generation.pk, worker="e2e")
+    drain_cpu_queue()  # what the CPU-queue worker would do
     generation.refresh_from_db()
     return generation
 

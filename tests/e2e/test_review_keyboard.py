@@ -17,6 +17,7 @@ from generations.models import Comment, Generation, Role, Transition
 from generations.rendering import generation_render
 from tests.e2e.conftest import VIEWPORT, screenshot
 from tests.factories import PASSWORD
+from tests.fakes import drain_cpu_queue
 from tests.generations.review_support import member
 
 playwright_api = pytest.importorskip("playwright.sync_api")
@@ -58,6 +59,7 @@ def previews(project, designer, prompt: str, variants: int) -> list[Generation]:
     made = []
     for generation in submission.generations.order_by("variant"):
         generation_render(generation_id=generation.pk, worker="e2e")
+        drain_cpu_queue()  # what the CPU-queue worker would do
         generation.refresh_from_db()
         assert generation.state == State.IN_REVIEW
         made.append(generation)

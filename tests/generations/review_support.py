@@ -11,6 +11,7 @@ from generations.flow import State
 from generations.models import Generation, Membership, Project, Role, Submission
 from generations.rendering import generation_render
 from tests.factories import GenerationFactory, SubmissionFactory, UserFactory
+from tests.fakes import drain_cpu_queue
 
 
 def member(project: Project, username: str, *roles: Role):
@@ -42,6 +43,7 @@ def submit(
 def rendered(generation: Generation) -> Generation:
     """One real worker step through the local provider (`instant` profile)."""
     generation_render(generation_id=generation.pk, worker="test")
+    drain_cpu_queue()
     generation.refresh_from_db()
     return generation
 

@@ -15,6 +15,7 @@ from generations.flow import State
 from generations.models import Favourite, Generation, Image, Membership, Role, Submission
 from generations.rendering import generation_render
 from tests.factories import ProjectFactory, UserFactory
+from tests.fakes import drain_cpu_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +36,7 @@ def submit(project, user, *, variants: int = 2, prompt: str = "a red kite over d
 
 def render(generation: Generation) -> Generation:
     generation_render(generation_id=generation.pk, worker="test")
+    drain_cpu_queue()
     generation.refresh_from_db()
     return generation
 

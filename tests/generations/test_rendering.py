@@ -13,7 +13,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from generations import rendering, services
+from generations import rendering, renditions, services
 from generations.flow import Actor, State
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Transition
 from generations.providers.base import (
@@ -46,10 +46,16 @@ def _quick_policy(settings):
 
 
 @pytest.fixture(autouse=True)
-def _no_broker(monkeypatch):
-    """Nothing here may reach a broker, even if an on-commit kick were run."""
+def rendition_kicks(monkeypatch) -> list[int]:
+    """Nothing here may reach a broker, even if an on-commit kick were run; the image
+    ids sent to the CPU queue are recorded."""
+    kicks: list[int] = []
     monkeypatch.setattr("generations.dispatch.kick", lambda generation_id: None)
     monkeypatch.setattr("generations.sweeper.kick", lambda generation_id: None)
+    monkeypatch.setattr(
+        "generations.renditions.enqueue", lambda image_id, **options: kicks.append(image_id)
+    )
+    return kicks
 
 
 def _submit(designer, project, *, aspect_ratio="1:1", preview_size="1K") -> Generation:
@@ -109,12 +115,15 @@ def _open(name: str) -> PILImage.Image:
 # --- the happy path -------------------------------------------------------------------
 
 
-def test_a_queued_preview_is_rendered_and_lands_in_review(designer, project, settings):
+def test_a_queued_preview_is_rendered_and_lands_in_review(
+    designer, project, settings, rendition_kicks, django_capture_on_commit_callbacks
+):
     generation = _submit(designer, project)
     result = png_result(1024, 1024)
     provider = ScriptedProvider(result)
 
-    assert _render(generation, provider) == State.IN_REVIEW
+    with django_capture_on_commit_callbacks(execute=True):
+        assert _render(generation, provider) == State.IN_REVIEW
 
     stored = _reload(generation)
     assert stored.state == State.IN_REVIEW
@@ -137,8 +146,20 @@ def test_a_queued_preview_is_rendered_and_lands_in_review(designer, project, set
     assert image.bytes_per_pixel == pytest.approx(len(result.data) / (1024 * 1024))
     assert image.native is True
     assert image.note == ""
+    assert (image.model_key, image.size) == ("nano-banana-pro", "1K")
+    assert image.placeholder.startswith("data:image/webp;base64,")
+    assert len(image.placeholder) < 600
+    assert 0 < image.luma_entropy <= 8 and image.detail_energy > 0
     with default_storage.open(image.original.name, "rb") as handle:
         assert handle.read() == result.data
+    # In review before its renditions exist: they are the CPU queue's job, kicked once
+    # the transition committed.
+    assert (image.thumbnail.name, image.screen.name, image.renditions_error) == ("", "", "")
+    assert rendition_kicks == [image.pk]
+    assert _media_files(settings) == [image.original.name]
+
+    assert renditions.image_renditions_make(image_id=image.pk) == "made"
+    image.refresh_from_db()
     for name in (image.thumbnail.name, image.screen.name):
         assert default_storage.exists(name)
         rendition = _open(name)
@@ -416,6 +437,12 @@ def test_an_exhausted_final_is_upscaled_and_flagged_when_the_project_says_so(
     assert "upscaled" in final.note and "not native" in final.note
     assert final.original.name != preview.original.name
     assert _open(final.original.name).size == (4096, 4096)
+    assert (final.model_key, final.size) == ("nano-banana-pro", "4K")
+    assert final.placeholder.startswith("data:image/webp;base64,")
+    # Detail measures describe what a model rendered; an upscale has none.
+    assert (final.luma_entropy, final.detail_energy) == (None, None)
+    assert renditions.image_renditions_make(image_id=final.pk) == "made"
+    final.refresh_from_db()
     assert all(default_storage.exists(name) for name in _image_names(final))
     assert "upscaled" in stored.transitions.last().reason
 

@@ -15,6 +15,7 @@ from generations.flow import State
 from generations.models import Generation, Image, Membership, Role, Submission
 from generations.rendering import generation_render
 from tests.factories import GenerationFactory, SubmissionFactory
+from tests.fakes import drain_cpu_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +44,7 @@ def generation_in(project, designer, state: State = State.PREVIEW_QUEUED) -> Gen
 def rendered(generation: Generation) -> Generation:
     """Run the real worker step (the local provider, `instant` profile) once."""
     generation_render(generation_id=generation.pk, worker="test")
+    drain_cpu_queue()
     generation.refresh_from_db()
     return generation
 
