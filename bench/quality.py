@@ -60,8 +60,8 @@ def timed(function: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
 
 
 def bench_measure(runs: int) -> list[str]:
+    from generations.imaging import measure_detail
     from generations.providers.local import render_png
-    from generations.quality import measure_detail
 
     lines = [
         "| picture | decode PNG p50 ms | measure_detail p50 ms (min) | ratio |",

@@ -3,7 +3,7 @@
 Providers have been seen to ship visibly less detail for the same price and the same pixel
 size (one model's 4K files went from ~30 MB to ~8 MB in a few months). For every native
 image we keep bytes per pixel (ingest) and two measures of the decoded pixels
-(`measure_detail`); admins get the weekly medians per model × size and a flag on any week
+(`imaging.measure_detail`, computed at ingest); admins get the weekly medians per model × size and a flag on any week
 whose median falls more than STUDIO_DRIFT_DROP below the trailing baseline.
 """
 
@@ -22,76 +22,9 @@ from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, QuerySet
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
-from PIL import Image as PILImage
-from PIL import ImageFilter
 
 from generations.models import Image, Project
 from generations.permissions import drift_report_projects
-
-# --- the detail measure --------------------------------------------------------------------
-
-# About one megapixel is analysed whatever the image's size. The reduce factor is chosen
-# from the pixel count, not the long edge, so every aspect ratio of one size (4096², 5504×3072,
-# 5056×3392 at 4K) is reduced by the same factor and their detail energies compare.
-ANALYSIS_PIXELS: Final = 1024 * 1024
-# The 8-neighbour Laplacian (Pillow's FIND_EDGES), offset so negative responses survive the
-# 8-bit output: one filter pass, then |response| read off the histogram.
-_LAPLACIAN: Final = ImageFilter.Kernel((3, 3), (-1, -1, -1, -1, 8, -1, -1, -1, -1), 1, 128)
-_REDUCIBLE_MODES: Final = frozenset({"L", "RGB", "RGBA", "LA", "RGBX"})
-
-
-class DetailMetrics(NamedTuple):
-    luma_entropy: float  # bits, 0–8
-    detail_energy: float  # mean |Laplacian| of the luminance, 0–128
-
-
-def analysis_factor(width: int, height: int) -> int:
-    """The integer `Image.reduce` factor that brings an image to about ANALYSIS_PIXELS."""
-    return max(1, round(math.sqrt(width * height / ANALYSIS_PIXELS)))
-
-
-def measure_detail(image: PILImage.Image) -> DetailMetrics:
-    """Detail measures of an already decoded image (Pillow only; ~30–50 ms for 4096² RGB).
-
-    The image is first box-reduced by `analysis_factor` (to about one megapixel) and turned
-    into luminance (ITU-R 601, Pillow's "L"). Then:
-    - luma_entropy: Shannon entropy of the 256-bin luminance histogram, in bits (0 for a
-      flat image, 8 at most). Falls when tones are posterised or flattened.
-    - detail_energy: the mean absolute response of the 8-neighbour Laplacian over the inner
-      pixels (the filter leaves the border unfiltered), responses clipped to ±128 — so 0 for
-      a flat image, up to 128. Falls when fine texture is blurred or compressed away.
-    Deterministic: the same pixels always give the same numbers.
-    """
-    factor = analysis_factor(*image.size)
-    if image.mode in _REDUCIBLE_MODES:
-        reduced = image.reduce(factor) if factor > 1 else image
-        luma = reduced.convert("L") if reduced.mode != "L" else reduced
-    else:  # palette, CMYK, 16-bit…: luminance first, since reduce does not take every mode
-        luma = image.convert("L")
-        luma = luma.reduce(factor) if factor > 1 else luma
-    return DetailMetrics(
-        luma_entropy=_entropy(luma.histogram()),
-        detail_energy=_laplacian_energy(luma),
-    )
-
-
-def _entropy(histogram: list[int]) -> float:
-    total = sum(histogram)
-    if not total:
-        return 0.0
-    bits = -sum((n / total) * math.log2(n / total) for n in histogram if n)
-    return max(0.0, bits)  # -0.0 for a flat image
-
-
-def _laplacian_energy(luma: PILImage.Image) -> float:
-    width, height = luma.size
-    if width < 3 or height < 3:
-        return 0.0
-    response = luma.filter(_LAPLACIAN).crop((1, 1, width - 1, height - 1))
-    histogram = response.histogram()
-    total = sum(histogram)
-    return sum(n * abs(value - 128) for value, n in enumerate(histogram)) / total
-
 
 # --- the weekly series ---------------------------------------------------------------------
 

@@ -21,9 +21,10 @@ from PIL import Image as PILImage
 from PIL import ImageFilter
 
 from generations import quality
+from generations.imaging import analysis_factor, measure_detail
 from generations.models import Image, Membership, Role
 from generations.providers.local import render_png
-from generations.quality import DriftThresholds, Point, Status, measure_detail
+from generations.quality import DriftThresholds, Point, Status
 from tests.factories import PASSWORD, ProjectFactory, UserFactory
 from tests.generations.quality_support import add_drift_series, add_images, around
 
@@ -85,7 +86,7 @@ def test_the_measure_is_deterministic():
     [((4096, 4096), 4), ((5504, 3072), 4), ((5056, 3392), 4), ((2752, 1536), 2), ((1024, 1024), 1)],
 )
 def test_every_aspect_ratio_of_one_size_is_analysed_at_the_same_scale(size, factor):
-    assert quality.analysis_factor(*size) == factor
+    assert analysis_factor(*size) == factor
 
 
 def test_other_modes_are_measured_like_their_rgb():

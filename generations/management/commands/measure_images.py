@@ -3,7 +3,7 @@
     manage.py measure_images [--batch-size 200] [--limit N]
 
 For each native image missing luma_entropy or detail_energy, the original is read through
-the storage, decoded and measured (generations.quality.measure_detail); one image in
+the storage, decoded and measured (generations.imaging.measure_detail); one image in
 memory at a time. Blank model_key / size are filled from the generation's submission (and
 the attempt's size). An image whose file cannot be read is reported and left as it was;
 running the command again retries only those. Safe to interrupt and re-run.
@@ -18,8 +18,8 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Q
 from PIL import Image as PILImage
 
+from generations.imaging import measure_detail
 from generations.models import Image, Phase
-from generations.quality import measure_detail
 
 _READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError, PILImage.DecompressionBombError)
 
