@@ -11,6 +11,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generations import flow
+from generations.budgets import reservations_sweep
 from generations.dispatch import kick
 from generations.models import Generation
 from generations.rendering import generation_reap
@@ -22,10 +23,13 @@ BATCH = 500
 class SweepReport:
     reaped: int
     kicked: int
+    released: int = 0  # stray reservations (should stay 0: flow.apply closes them)
 
 
 def generations_sweep() -> SweepReport:
-    return SweepReport(reaped=_reap_expired_leases(), kicked=_rekick_due())
+    return SweepReport(
+        reaped=_reap_expired_leases(), kicked=_rekick_due(), released=reservations_sweep()
+    )
 
 
 def _reap_expired_leases() -> int:
