@@ -158,6 +158,30 @@ def headroom(*, project_id: int, user_id: int | None) -> Standing | None:
     return min(found, key=lambda s: s.left) if found else None
 
 
+def headrooms(pairs: set[tuple[int, int | None]]) -> dict[tuple[int, int | None], Standing]:
+    """`headroom` for many (project, person) pairs: one query when no budget applies."""
+    if not pairs:
+        return {}
+    rows = list(
+        Budget.objects.filter(project_id__in={project_id for project_id, _ in pairs})
+        .select_related("project", "user")
+        .order_by("pk")
+    )
+    if not rows:
+        return {}
+    states = {budget.pk: standing(budget) for budget in rows}
+    found: dict[tuple[int, int | None], Standing] = {}
+    for project_id, user_id in pairs:
+        applying = [
+            states[b.pk]
+            for b in rows
+            if b.project_id == project_id and b.user_id in (None, user_id)
+        ]
+        if applying:
+            found[(project_id, user_id)] = min(applying, key=lambda s: s.left)
+    return found
+
+
 def admins_to_ask(project_id: int) -> list[str]:
     names = (
         Membership.objects.filter(project_id=project_id, role=Role.ADMIN)
@@ -335,4 +359,52 @@ def _notify_admins(state: Standing) -> None:
             )
             for user_id in sorted(set(admins.values_list("user_id", flat=True)))
         ]
+    )
+
+
+# --- estimates where money is decided ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a submission is about to cost: its previews now, and what escalating all of
+    them to finals would cost later; against the tightest budget that applies."""
+
+    variants: int
+    preview_size: str
+    final_size: str
+    preview_unit: Decimal | None
+    final_unit: Decimal | None
+    budget: Standing | None
+
+    @property
+    def previews(self) -> Decimal | None:
+        return None if self.preview_unit is None else self.preview_unit * self.variants
+
+    @property
+    def finals(self) -> Decimal | None:
+        return None if self.final_unit is None else self.final_unit * self.variants
+
+    @property
+    def fits(self) -> bool:
+        return self.budget is None or (self.previews or ZERO) <= self.budget.left
+
+    @property
+    def finals_fit(self) -> bool:
+        total = (self.previews or ZERO) + (self.finals or ZERO)
+        return self.budget is None or total <= self.budget.left
+
+
+def submission_estimate(
+    *, project: Any, user: Any, model_key: str, preview_size: str, variants: int
+) -> Estimate:
+    final_size = project.final_size
+    prices = pricing.prices_in_force({(model_key, preview_size), (model_key, final_size)})
+    return Estimate(
+        variants=variants,
+        preview_size=preview_size,
+        final_size=final_size,
+        preview_unit=prices.get((model_key, preview_size)),
+        final_unit=prices.get((model_key, final_size)),
+        budget=headroom(project_id=project.pk, user_id=user.pk),
     )

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", studio.home, name="home"),
     path("p/<slug:slug>/", studio.project_studio, name="project"),
     path("p/<slug:slug>/submit/", studio.submission_create, name="submission_create"),
+    path("p/<slug:slug>/estimate/", studio.submission_estimate, name="submission_estimate"),
     path("p/<slug:slug>/settings/", projects.project_settings, name="project_settings"),
     path("p/<slug:slug>/members/", projects.project_members, name="project_members"),
     path("g/<int:pk>/", generation.generation_page, name="generation"),
