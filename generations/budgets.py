@@ -408,3 +408,59 @@ def submission_estimate(
         final_unit=prices.get((model_key, final_size)),
         budget=headroom(project_id=project.pk, user_id=user.pk),
     )
+
+
+# --- project admins set budgets ----------------------------------------------------------
+
+
+def budget_set(
+    *,
+    project: Any,
+    user: Any,
+    username: str,
+    period: str,
+    amount_usd: Decimal | None,
+    soft_threshold_pct: int,
+) -> Budget | None:
+    """Set the project's budget (no username) or one member's; no amount removes it."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+
+    from generations.permissions import Action, require_project_role
+
+    require_project_role(user, Action.MANAGE_SETTINGS, project)
+    errors: dict[str, str] = {}
+    person = None
+    username = username.strip()
+    if username:
+        person = get_user_model().objects.filter(username=username).first()
+        if person is None or not Membership.objects.filter(project=project, user=person).exists():
+            errors["username"] = f"“{username}” is not a member of {project.name}."
+    if period not in BudgetPeriod.values:
+        errors["period"] = "Choose monthly or weekly."
+    if amount_usd is not None and amount_usd < 0:
+        errors["amount_usd"] = "A budget cannot be negative."
+    if not 1 <= soft_threshold_pct <= 100:
+        errors["soft_threshold_pct"] = "Give a percentage from 1 to 100."
+    if errors:
+        raise ValidationError(errors)
+    lookup = {"project": project, "user": person}
+    if amount_usd is None:
+        Budget.objects.filter(**lookup).delete()
+        return None
+    budget, _ = Budget.objects.update_or_create(
+        **lookup,
+        defaults={
+            "period": period,
+            "amount_usd": amount_usd,
+            "soft_threshold_pct": soft_threshold_pct,
+        },
+    )
+    return budget
+
+
+def project_budgets(*, project: Any) -> list[Standing]:
+    """Every budget of the project with where it stands this period: the project's first."""
+    rows = Budget.objects.filter(project=project).select_related("project", "user")
+    ordered = sorted(rows, key=lambda b: (b.user_id is not None, b.user.username if b.user else ""))
+    return [standing(budget) for budget in ordered]

@@ -17,6 +17,7 @@ urlpatterns = [
     path("p/<slug:slug>/submit/", studio.submission_create, name="submission_create"),
     path("p/<slug:slug>/estimate/", studio.submission_estimate, name="submission_estimate"),
     path("p/<slug:slug>/settings/", projects.project_settings, name="project_settings"),
+    path("p/<slug:slug>/budgets/", projects.project_budget_set, name="project_budget_set"),
     path("p/<slug:slug>/members/", projects.project_members, name="project_members"),
     path("g/<int:pk>/", generation.generation_page, name="generation"),
     path("g/<int:pk>/card/", generation.generation_card, name="generation_card"),
