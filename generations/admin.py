@@ -131,11 +131,12 @@ class CorrectionForm(forms.ModelForm):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["kind"].choices = [
+        self.fields["kind"].choices = [  # type: ignore[attr-defined]
             (LedgerEntry.Kind.REFUND, "Refund of a charge"),
             (LedgerEntry.Kind.ADJUSTMENT, "Adjustment (signed amount)"),
         ]
-        self.fields["corrects"].queryset = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
+        charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
+        self.fields["corrects"].queryset = charges  # type: ignore[attr-defined]
         self.fields["corrects"].help_text = "Refund: the charge to refund."
         self.fields["project"].required = False
         self.fields["project"].help_text = "Adjustment: the project whose spend changes."
@@ -176,10 +177,12 @@ class LedgerEntryAdmin(admin.ModelAdmin):
     def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
         return [field.name for field in LedgerEntry._meta.fields] if obj else []
 
-    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
         if obj is not None:  # an existing row is only shown
             kwargs["form"] = forms.ModelForm
-        return super().get_form(request, obj, **kwargs)
+        return super().get_form(request, obj, change, **kwargs)
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -51,7 +51,9 @@ def project_budget_set(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     budget_form = BudgetForm(request.POST)
     if budget_form.is_valid():
         try:
-            budget = budgets.budget_set(project=project, user=request.user, **budget_form.cleaned_data)
+            budget = budgets.budget_set(
+                project=project, user=request.user, **budget_form.cleaned_data
+            )
         except ValidationError as error:
             attach_errors(budget_form, error)
         else:

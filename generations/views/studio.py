@@ -101,7 +101,8 @@ def _estimate(
     not name a model, a size and a number of variants."""
     if isinstance(form, SubmissionForm):
         form.is_valid()
-        values = {**SubmissionForm.defaults(project), **form.initial, **form.data.dict()}
+        values = {**SubmissionForm.defaults(project), **form.initial}
+        values.update({key: form.data.get(key) for key in form.data})
         values.update({k: v for k, v in getattr(form, "cleaned_data", {}).items() if v})
     else:
         values = form

@@ -48,9 +48,10 @@ def test_two_approvals_at_the_edge_of_the_budget_exactly_one_passes(
     )
     first, second = submission.generations.order_by("variant")
     for generation in (first, second):
-        assert rendering.generation_render(
-            generation_id=generation.pk, provider=ScriptedProvider(OK)
-        ) == State.IN_REVIEW
+        assert (
+            rendering.generation_render(generation_id=generation.pk, provider=ScriptedProvider(OK))
+            == State.IN_REVIEW
+        )
     # Spent 2 × 0.067; room for one 0.151 final, not two.
     Budget.objects.create(
         project=project, user=designer if personal else None, amount_usd=Decimal("0.30")
@@ -92,7 +93,9 @@ def test_two_approvals_at_the_edge_of_the_budget_exactly_one_passes(
     assert len(passed) == 1 and len(refused) == 1, results
     assert "Over budget" in str(refused[0]) and "$0.15" in str(refused[0])
     assert Reservation.objects.filter(phase="final", status="open").count() == 1
-    states = sorted(Generation.objects.filter(submission=submission).values_list("state", flat=True))
+    states = sorted(
+        Generation.objects.filter(submission=submission).values_list("state", flat=True)
+    )
     assert states == sorted([State.FINAL_QUEUED, State.IN_REVIEW])
     budget = Budget.objects.get(project=project)
     assert budgets.standing(budget).used <= budget.amount_usd

@@ -62,9 +62,7 @@ def _charges(generation) -> list[LedgerEntry]:
     return list(LedgerEntry.objects.filter(generation=generation, kind="charge"))
 
 
-def test_a_rendered_preview_is_charged_once_at_its_list_price_to_the_submitter(
-    designer, project
-):
+def test_a_rendered_preview_is_charged_once_at_its_list_price_to_the_submitter(designer, project):
     generation = _submit(designer, project)
 
     assert _render(generation, OK) == State.IN_REVIEW

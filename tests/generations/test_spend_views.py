@@ -37,9 +37,7 @@ def submit_data(**overrides) -> dict[str, object]:
     return {**data, **overrides}
 
 
-def test_the_submit_form_shows_what_the_previews_and_their_finals_cost(
-    client, project, designer
-):
+def test_the_submit_form_shows_what_the_previews_and_their_finals_cost(client, project, designer):
     Budget.objects.create(project=project, amount_usd=Decimal("5"))
     client.force_login(designer)
 
@@ -64,9 +62,7 @@ def test_the_estimate_follows_the_model_size_and_variants(client, project, desig
     assert "1 preview at 1K: $0.134" in page
 
 
-def test_the_estimate_warns_when_the_budget_does_not_cover_the_previews(
-    client, project, designer
-):
+def test_the_estimate_warns_when_the_budget_does_not_cover_the_previews(client, project, designer):
     Budget.objects.create(project=project, amount_usd=Decimal("0.15"))
     client.force_login(designer)
     page = text(client.get(reverse("submission_estimate", args=[project.slug]), submit_data()))
