@@ -197,7 +197,11 @@ def _name(user: Any) -> str:
 
 
 def money(value: Decimal) -> str:
-    return f"${value.quantize(CENT)}" if value >= 0 else f"−${(-value).quantize(CENT)}"
+    """Cents, unless that would round: 0.5 -> "$0.50", 0.134 -> "$0.134" (as the pages)."""
+    size = abs(value)
+    cents = size.quantize(CENT)
+    text = f"{cents:.2f}" if cents == size else f"{size.normalize():f}"
+    return f"${text}" if value >= 0 else f"−${text}"
 
 
 # --- reserving -------------------------------------------------------------------------
