@@ -24,3 +24,5 @@ def sweep() -> None:
     report = generations_sweep()
     if report.reaped or report.kicked:
         logger.info("sweep: %s leases reaped, %s jobs re-kicked", report.reaped, report.kicked)
+    if report.released:
+        logger.warning("sweep: released %s stray reservations", report.released)
