@@ -54,6 +54,15 @@ def outsider(db):
     return _member(other, "otto", Role.DESIGNER)
 
 
+@pytest.fixture(autouse=True)
+def _price_list_after_flushes(request):
+    """Every transactional test (races, browser tests) starts with the seeded price list,
+    whatever an earlier one flushed."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        request.getfixturevalue("price_list")
+
+
 @pytest.fixture
 def price_list(db):
     """The published price list as migration 0007 seeds it. A transactional test (races,

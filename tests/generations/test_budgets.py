@@ -239,3 +239,18 @@ def test_admins_hear_once_per_period_when_the_soft_threshold_is_crossed(
     BudgetAlert.objects.update(period_start=dt.date(2000, 1, 1))
     budgets.budget_check_threshold(project_id=project.pk, user_id=designer.pk)
     assert Notification.objects.filter(kind="budget_threshold").count() == 2
+
+
+def test_the_sweeper_releases_a_reservation_that_outlived_its_phase(designer, project, caplog):
+    from generations.sweeper import generations_sweep
+
+    (generation,) = _submit(designer, project).generations.all()
+    # A move made behind the state machine's back (a manual fix in the database).
+    Generation.objects.filter(pk=generation.pk).update(state=State.CANCELLED)
+
+    assert generations_sweep().released == 1
+
+    reservation = Reservation.objects.get(generation=generation)
+    assert reservation.status == "released" and "sweeper" in reservation.closed_reason
+    assert "released 1 stray preview reservation" in caplog.text
+    assert generations_sweep().released == 0

@@ -233,6 +233,7 @@ class World:
     max_examples=60,
     deadline=None,
     derandomize=True,  # the same examples every run: CI stays deterministic
+    database=None,
     # No "explain" stage: its line tracer makes a failing run take minutes on 3.11.
     phases=[Stage.explicit, Stage.reuse, Stage.generate, Stage.shrink],
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
