@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
-from django.http import HttpRequest
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import HttpRequest, HttpResponseRedirect
+from django.utils import timezone
 
+from generations import ledger
 from generations.models import (
     Attempt,
+    Budget,
     Comment,
     Generation,
     Image,
+    LedgerEntry,
     Membership,
     Notification,
+    PriceEntry,
     Project,
+    Reservation,
     Transition,
 )
 
@@ -108,3 +116,148 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+# --- Spend ------------------------------------------------------------------------------
+
+
+class CorrectionForm(forms.ModelForm):
+    """The only way to add to the ledger by hand: a refund of one charge (its full
+    remaining amount) or an adjustment of a project's spend, always with a reason."""
+
+    class Meta:
+        model = LedgerEntry
+        fields = ["kind", "corrects", "project", "user", "amount_usd", "reason"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [  # type: ignore[attr-defined]
+            (LedgerEntry.Kind.REFUND, "Refund of a charge"),
+            (LedgerEntry.Kind.ADJUSTMENT, "Adjustment (signed amount)"),
+        ]
+        charges = LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE)
+        self.fields["corrects"].queryset = charges  # type: ignore[attr-defined]
+        self.fields["corrects"].help_text = "Refund: the charge to refund."
+        self.fields["project"].required = False
+        self.fields["project"].help_text = "Adjustment: the project whose spend changes."
+        self.fields["user"].help_text = "Adjustment: the person, for per-person budgets."
+        self.fields["amount_usd"].required = False
+        self.fields["amount_usd"].help_text = "Adjustment: positive adds spend, negative credits."
+        self.fields["reason"].required = True
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("kind") == LedgerEntry.Kind.REFUND and not data.get("corrects"):
+            self.add_error("corrects", "Choose the charge to refund.")
+        if data.get("kind") == LedgerEntry.Kind.ADJUSTMENT:
+            if not data.get("project"):
+                self.add_error("project", "Choose the project.")
+            if not data.get("amount_usd"):
+                self.add_error("amount_usd", "Give a non-zero amount.")
+        return data
+
+    def _post_clean(self) -> None:
+        pass  # the services build and validate the row; the form's instance is never saved
+
+
+@admin.register(LedgerEntry)
+class LedgerEntryAdmin(admin.ModelAdmin):
+    """Append-only: rows are shown read-only; "add" makes a correction through the
+    ledger services (generations.ledger), never an edit."""
+
+    list_display = [
+        "id", "created_at", "kind", "project", "user", "model_key", "size", "phase",
+        "amount_usd", "waste", "simulated", "reason",
+    ]  # fmt: skip
+    list_filter = ["kind", "waste", "simulated", "project", "model_key", "size"]
+    list_select_related = ["project", "user"]
+    date_hierarchy = "created_at"
+    form = CorrectionForm
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in LedgerEntry._meta.fields] if obj else []
+
+    def get_form(
+        self, request: HttpRequest, obj: Any | None = None, change: bool = False, **kwargs: Any
+    ) -> Any:
+        if obj is not None:  # an existing row is only shown
+            kwargs["form"] = forms.ModelForm
+        return super().get_form(request, obj, change, **kwargs)
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        data = form.cleaned_data
+        if data["kind"] == LedgerEntry.Kind.REFUND:
+            entry = ledger.ledger_refund(
+                entry=data["corrects"], reason=data["reason"], user=request.user
+            )
+        else:
+            entry = ledger.ledger_adjust(
+                project=data["project"],
+                amount=data["amount_usd"],
+                reason=data["reason"],
+                user=request.user,
+                person=data.get("user"),
+            )
+        obj.__dict__.update(entry.__dict__)  # what the admin logs and redirects to
+
+    def add_view(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().add_view(request, *args, **kwargs)
+        except (ValidationError, PermissionDenied) as error:
+            text = " ".join(error.messages) if isinstance(error, ValidationError) else str(error)
+            messages.error(request, text)
+            return HttpResponseRedirect(request.path)
+
+
+@admin.register(Reservation)
+class ReservationAdmin(admin.ModelAdmin):
+    list_display = ["id", "generation", "phase", "project", "user", "amount_usd", "status",
+                    "created_at", "closed_at", "closed_reason"]  # fmt: skip
+    list_filter = ["status", "phase", "project"]
+    list_select_related = ["project", "user"]
+    readonly_fields = [field.name for field in Reservation._meta.fields]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Budget)
+class BudgetAdmin(admin.ModelAdmin):
+    list_display = ["project", "user", "period", "amount_usd", "soft_threshold_pct"]
+    list_filter = ["period", "project"]
+    list_select_related = ["project", "user"]
+
+
+@admin.register(PriceEntry)
+class PriceEntryAdmin(admin.ModelAdmin):
+    """New prices may be added at any time; an entry that has taken effect is history
+    (charges point at it) and stays read-only."""
+
+    list_display = ["model_key", "size", "lane", "usd_per_image", "effective_from", "note"]
+    list_filter = ["model_key", "size", "lane"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        if obj is not None and obj.effective_from <= timezone.now():
+            return [field.name for field in PriceEntry._meta.fields]
+        return ["created_by", "created_at"]
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return obj is not None and obj.effective_from > timezone.now()
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        if obj.pk is not None:
+            started = PriceEntry.objects.filter(pk=obj.pk, effective_from__lte=timezone.now())
+            if started.exists():
+                raise PermissionDenied("A price in force is history: add a new entry instead.")
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)

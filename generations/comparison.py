@@ -16,14 +16,14 @@ from decimal import Decimal
 from typing import Any, Final
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Q
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 
-from generations import catalog, pricing, selectors
+from generations import catalog, selectors
 from generations.flow import State
 from generations.imaging import SCREEN_EDGE
-from generations.models import Attempt, Favourite, Image, Phase, Role
+from generations.models import Attempt, Favourite, Image, LedgerEntry, Phase, Role
 from generations.permissions import Action, can, roles_in, visible_generations
 
 MIN_IMAGES: Final = 2
@@ -206,6 +206,7 @@ def _rendition_size(image: Image) -> tuple[int, int]:
 
 def _rows(images: Sequence[Image]) -> list[Row]:
     reference_prompt = images[0].generation.submission.prompt
+    spend = image_spend(images)
     specs: list[tuple[str, str, Callable[[Image], Cell]]] = [
         ("state", "State", _state_cell),
         ("model", "Model", _model_cell),
@@ -216,7 +217,7 @@ def _rows(images: Sequence[Image]) -> list[Row]:
         ("native", "Native or upscaled", _native_cell),
         ("attempts", "Attempts", _attempts_cell),
         ("latency", "Latency", _latency_cell),
-        ("cost", "Cost", _cost_cell),
+        ("cost", "Cost", lambda image: _cost_cell(image, spend)),
         ("seed", "Seed", lambda image: Cell(str(image.generation.seed))),
         ("prompt", "Prompt", lambda image: _prompt_cell(reference_prompt, image)),
         ("favourite", "Favourite of", _favourite_cell),
@@ -304,25 +305,58 @@ def _latency_cell(image: Image) -> Cell:
     return Cell(text, key=latency)
 
 
-def image_cost(image: Image) -> tuple[Decimal | None, Decimal | None]:
-    """(what this image cost, its list price) — from pricing's placeholder table."""
-    model_key = image.generation.submission.model_key
-    size = _requested_size(image)
-    provider = image.attempt.provider if image.attempt else ""
-    return (
-        pricing.image_cost(model_key=model_key, size=size, provider=provider),
-        pricing.list_price(model_key=model_key, size=size),
-    )
+@dataclass(frozen=True)
+class Spend:
+    """What the ledger says one image's render cost."""
+
+    charged: Decimal  # the charge plus its corrections (a refund is negative)
+    unit_price: Decimal | None
+    simulated: bool
+    corrected: bool
 
 
-def _cost_cell(image: Image) -> Cell:
-    cost, listed = image_cost(image)
-    if cost is None:
-        return Cell("—", detail="no published price", key=None)
-    detail = "list price"
-    if listed is not None and listed != cost:
-        detail = f"local simulation · list ${listed:.3f}"
-    return Cell(f"${cost:.3f}", detail=detail, key=(cost, listed))
+def image_spend(images: Sequence[Image]) -> dict[int, Spend]:
+    """image id -> its charge from the ledger, for all the images in one query. An image
+    without a charge (a fallback final: no call of its own) is absent."""
+    by_attempt = {image.attempt_id: image.pk for image in images if image.attempt_id}
+    if not by_attempt:
+        return {}
+    rows = LedgerEntry.objects.filter(
+        Q(kind=LedgerEntry.Kind.CHARGE, attempt_id__in=by_attempt)
+        | Q(corrects__attempt_id__in=by_attempt)
+    ).values_list("kind", "attempt_id", "corrects__attempt_id", "amount_usd", "unit_price",
+                  "simulated")  # fmt: skip
+    charges: dict[int, Spend] = {}
+    corrections: dict[int, Decimal] = {}
+    for kind, attempt_id, corrected_attempt, amount, unit, simulated in rows:
+        if kind == LedgerEntry.Kind.CHARGE:
+            charges[attempt_id] = Spend(amount, unit, simulated, corrected=False)
+        else:
+            corrections[corrected_attempt] = corrections.get(corrected_attempt, Decimal(0)) + amount
+    return {
+        by_attempt[attempt_id]: replace(
+            spend,
+            charged=spend.charged + corrections.get(attempt_id, Decimal(0)),
+            corrected=attempt_id in corrections,
+        )
+        for attempt_id, spend in charges.items()
+    }
+
+
+def _cost_cell(image: Image, spend: dict[int, Spend]) -> Cell:
+    found = spend.get(image.pk)
+    if found is None:
+        why = "no render of its own" if image.attempt_id is None else "not charged"
+        return Cell("$0.000", detail=why, key=(Decimal(0), None))
+    details = []
+    if found.unit_price is None:
+        details.append("no price in the list")
+    if found.simulated:
+        details.append("local simulation at list price: no money moved")
+    if found.corrected:
+        details.append(f"corrected from ${found.unit_price or 0:.3f}")
+    detail = " · ".join(details) or "charged"
+    return Cell(f"${found.charged:.3f}", detail=detail, key=(found.charged, found.simulated))
 
 
 def _favourite_cell(image: Image) -> Cell:

@@ -183,6 +183,10 @@ def apply(
             attempt=attempt,
             created_at=now,
         )
+        # Money follows the move in its transaction: a phase that ends closes its
+        # reservation, one that starts reserves against the budgets (or raises
+        # budgets.BudgetExceeded, which rolls the move back).
+        _spend(generation, source, State(target))
         # Whoever should hear of it (notifications), in the same transaction as the move.
         _notify(generation, source, State(target), actor=Actor(actor), user=user, reason=reason)
         if due_now:
@@ -221,6 +225,12 @@ def _notify(
     notify_transition(
         generation=generation, source=source, target=target, actor=actor, user=user, reason=reason
     )
+
+
+def _spend(generation: Generation, source: State, target: State) -> None:
+    from generations.budgets import reservations_on_transition
+
+    reservations_on_transition(generation, source, target)
 
 
 def _kick_on_commit(generation_id: int) -> None:

@@ -10,7 +10,7 @@ from django.conf import settings
 
 from generations import catalog
 from generations.flow import State
-from generations.models import FallbackPolicy, Project, Role
+from generations.models import BudgetPeriod, FallbackPolicy, Project, Role
 from generations.projects import project_default_model, project_default_preview_size, project_models
 from generations.quality import METRICS, report_range
 from generations.services import MAX_VARIANTS
@@ -221,6 +221,27 @@ class ProjectSettingsForm(forms.Form):
             "final_size": project.final_size,
             "fallback_policy": project.fallback_policy,
         }
+
+
+class BudgetForm(forms.Form):
+    username = forms.CharField(
+        label="Person",
+        max_length=150,
+        required=False,
+        help_text="Empty: the whole project’s budget. A member’s username: their own.",
+    )
+    period = forms.ChoiceField(label="Period", choices=BudgetPeriod.choices, initial="monthly")
+    amount_usd = forms.DecimalField(
+        label="Amount (USD)",
+        min_value=0,
+        max_digits=12,
+        decimal_places=2,
+        required=False,
+        help_text="Empty removes the budget.",
+    )
+    soft_threshold_pct = forms.IntegerField(
+        label="Tell admins at (%)", min_value=1, max_value=100, initial=80
+    )
 
 
 class MemberForm(forms.Form):

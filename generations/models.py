@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -374,6 +375,7 @@ class Notification(models.Model):
         DELIVERED_FALLBACK = "delivered_fallback", "Final delivered (fallback)"
         FINAL_FAILED = "final_failed", "Final failed"
         COMMENTED = "commented", "New comment"
+        BUDGET_THRESHOLD = "budget_threshold", "Budget threshold reached"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -522,6 +524,20 @@ class LedgerEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} ${self.amount_usd} ({self.project_id})"
+
+    # Append-only: history is corrected by new rows (generations.ledger), never edited.
+    # PostgreSQL also refuses UPDATE/DELETE with a trigger (migration 0008).
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self.pk is not None and not self._state.adding:
+            raise LedgerImmutable("Ledger entries are never changed; add a correction.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> Any:
+        raise LedgerImmutable("Ledger entries are never deleted; add a correction.")
+
+
+class LedgerImmutable(Exception):
+    """An attempt to edit or delete history."""
 
 
 class Reservation(models.Model):

@@ -41,9 +41,24 @@ def list_price(
     return None if entry is None else entry.usd_per_image
 
 
-def image_cost(*, model_key: str, size: str, provider: str) -> Decimal | None:
-    """What rendering one image costs now: nothing when our local provider rendered it (a
-    hosted model without a key is simulated locally), else its list price."""
-    if provider == LOCAL_PROVIDER:
-        return Decimal(0)
-    return list_price(model_key=model_key, size=size)
+def prices_in_force(
+    keys: set[tuple[str, str]], *, lane: str = Lane.STANDARD, at: dt.datetime | None = None
+) -> dict[tuple[str, str], Decimal]:
+    """USD per image for many (model_key, size) pairs in one query (pages list many);
+    a pair without a price is absent."""
+    if not keys:
+        return {}
+    rows = (
+        PriceEntry.objects.filter(
+            lane=lane,
+            effective_from__lte=at or timezone.now(),
+            model_key__in={model_key for model_key, _ in keys},
+            size__in={size for _, size in keys},
+        )
+        .order_by("model_key", "size", "-effective_from")
+        .values_list("model_key", "size", "usd_per_image")
+    )
+    found: dict[tuple[str, str], Decimal] = {}
+    for model_key, size, usd in rows:
+        found.setdefault((model_key, size), usd)  # the newest entry in force comes first
+    return {key: usd for key, usd in found.items() if key in keys}

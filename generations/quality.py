@@ -2,9 +2,10 @@
 
 Providers have been seen to ship visibly less detail for the same price and the same pixel
 size (one model's 4K files went from ~30 MB to ~8 MB in a few months). For every native
-image we keep bytes per pixel (ingest) and two measures of the decoded pixels
-(`imaging.measure_detail`, computed at ingest); admins get the weekly medians per model × size and a flag on any week
-whose median falls more than STUDIO_DRIFT_DROP below the trailing baseline.
+image we keep bytes per pixel and two measures of the decoded pixels
+(`imaging.measure_detail`, both computed at ingest); admins get the weekly medians per
+model × size and a flag on any week whose median falls more than STUDIO_DRIFT_DROP below
+the trailing baseline.
 """
 
 from __future__ import annotations

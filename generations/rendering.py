@@ -22,7 +22,7 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import catalog, flow, imaging, limits, renditions, services, workload
+from generations import catalog, flow, imaging, ledger, limits, renditions, services, workload
 from generations.flow import Actor, State
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
@@ -290,6 +290,8 @@ def _record_success(
                 latency_s=latency_s,
                 provider_meta=provider_meta,
             )
+            # The charge and the move are one fact: both commit or neither does.
+            ledger.ledger_charge_attempt(attempt=attempt, generation=generation)
             # A project without review: the system approves the preview in this same
             # transaction, so nothing can be lost between the preview and its final.
             if target == State.IN_REVIEW and services.generation_auto_approve(
@@ -298,29 +300,40 @@ def _record_success(
                 target = State.FINAL_QUEUED
     except flow.TransitionConflict as conflict:
         _delete_files(image)
-        _finish_attempt(
-            attempt,
-            Attempt.Outcome.DISCARDED,
-            latency_s=latency_s,
-            error_kind="discarded",
-            error_message=str(conflict),
-            provider_meta=provider_meta,
-        )
+        with transaction.atomic():
+            _finish_attempt(
+                attempt,
+                Attempt.Outcome.DISCARDED,
+                latency_s=latency_s,
+                error_kind="discarded",
+                error_message=str(conflict),
+                provider_meta=provider_meta,
+            )
+            # The provider was paid even though nobody wants the image any more.
+            ledger.ledger_charge_attempt(attempt=attempt, generation=generation, waste=True)
         return "discarded"
     return target
 
 
 def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> str:
     generation, attempt = claim.generation, claim.attempt
-    _finish_attempt(
-        attempt,
-        Attempt.Outcome.FAILED,
-        latency_s=latency_s,
-        error_kind=error.kind,
-        error_message=error.message,
-        retryable=error.retryable,
-        provider_meta=error.meta,
+    billed = ledger.failure_billed(
+        provider=attempt.provider, error_kind=error.kind, error_billed=error.billed
     )
+    with transaction.atomic():
+        _finish_attempt(
+            attempt,
+            Attempt.Outcome.FAILED,
+            latency_s=latency_s,
+            error_kind=error.kind,
+            error_message=error.message,
+            retryable=error.retryable,
+            provider_meta=error.meta,
+        )
+        if billed:
+            # A failure the provider bills: charged once, as waste, whatever happens next
+            # to the generation (cancelled meanwhile or not, the call was paid).
+            ledger.ledger_charge_attempt(attempt=attempt, generation=generation, waste=True)
     cause = f"attempt {attempt.number} failed ({error.kind}): {error.message}"
     if isinstance(error, RateLimited):
         # Slow the whole model down for every worker, not just this job.

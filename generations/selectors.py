@@ -14,7 +14,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from generations import pricing
+from generations import budgets, pricing
 from generations.flow import State
 from generations.models import (
     Attempt,
@@ -152,10 +152,8 @@ _MAX_GROUP = 4
 
 
 def approval_price(*, model_key: str, final_size: str) -> Decimal | None:
-    """What approving one preview costs: the list price of its final.
-
-    Reads generations.pricing (DESIGN.md's published prices for now); when the spend issue
-    replaces that with its price list, this follows without change."""
+    """What approving one preview costs: the price in force now of its final — what the
+    approval reserves against the budget (None when the price list has no entry)."""
     return pricing.list_price(model_key=model_key, size=final_size)
 
 
@@ -166,6 +164,12 @@ class ReviewGroup:
     submission: Submission
     items: list[Generation]
     price: Decimal | None  # of approving one of them
+    # The tightest budget the approval would count against (None: no budget applies).
+    budget: budgets.Standing | None = None
+
+    @property
+    def over_budget(self) -> bool:
+        return bool(self.budget and self.price and self.price > self.budget.left)
 
     @property
     def project(self) -> Project:
@@ -225,14 +229,20 @@ def review_queue(
     while 0 < cut < len(rows) and rows[cut].submission_id == rows[cut - 1].submission_id:
         cut += 1
     shown = rows[:cut]
+    # Prices and budgets for the whole page at once, not a lookup per group.
+    prices = pricing.prices_in_force(
+        {(g.submission.model_key, g.submission.final_size) for g in shown}
+    )
+    left = budgets.headrooms({(g.project_id, g.submission.created_by_id) for g in shown})
     groups: list[ReviewGroup] = []
     for generation in shown:
         if groups and groups[-1].submission.pk == generation.submission_id:
             groups[-1].items.append(generation)
             continue
         submission = generation.submission
-        price = approval_price(model_key=submission.model_key, final_size=submission.final_size)
-        groups.append(ReviewGroup(submission, [generation], price))
+        price = prices.get((submission.model_key, submission.final_size))
+        budget = left.get((generation.project_id, submission.created_by_id))
+        groups.append(ReviewGroup(submission, [generation], price, budget))
     more = len(rows) > cut
     return ReviewQueue(
         groups=groups,

@@ -14,9 +14,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from generations import catalog, flow
+from generations import budgets, catalog, flow
 from generations.flow import Actor, State
-from generations.models import Generation, Project, Submission, Transition
+from generations.models import Generation, Phase, Project, Submission, Transition
 from generations.notifications import review_required
 from generations.permissions import Action, require, require_project_role
 from generations.sizes import SIZES
@@ -67,6 +67,7 @@ def submission_create(
             parent=parent,
         )
         reason = f"revision of #{parent.pk}" if parent else "submitted"
+        generations = []
         for variant in range(1, variants + 1):
             generation = Generation.objects.create(
                 submission=submission,
@@ -80,6 +81,16 @@ def submission_create(
                 kicked_at=now,
             )
             flow.record_creation(generation, actor=actor, user=user, reason=reason)
+            generations.append(generation)
+        # One reservation per preview; over budget, nothing of the submission remains.
+        budgets.budget_reserve(
+            generations=generations,
+            phase=Phase.PREVIEW,
+            project_id=project.pk,
+            user_id=user.pk,
+            unit=budgets.phase_price(model_key=model_key, size=preview_size),
+            what=f"{variants} preview{'s' if variants != 1 else ''} at {preview_size}",
+        )
     return submission
 
 
@@ -184,13 +195,21 @@ def generation_auto_approve(*, generation: Generation) -> Generation | None:
     the two. Returns None when the project requires review."""
     if generation.state != State.IN_REVIEW or review_required(generation.project_id):
         return None
-    return flow.apply(
-        generation,
-        State.FINAL_QUEUED,
-        actor=Actor.SYSTEM,
-        reason="approved automatically: the project does not require review",
-        changes={"tries_used": 0, "last_error": "", "waiting_reason": ""},
-    )
+    try:
+        with transaction.atomic():  # a savepoint: over budget, the preview stays recorded
+            return flow.apply(
+                generation,
+                State.FINAL_QUEUED,
+                actor=Actor.SYSTEM,
+                reason="approved automatically: the project does not require review",
+                changes={"tries_used": 0, "last_error": "", "waiting_reason": ""},
+            )
+    except budgets.BudgetExceeded as refused:
+        # Left in review with the reason on its card, for a person to decide.
+        why = f"Not approved automatically: {refused.short}"
+        Generation.objects.filter(pk=generation.pk).update(waiting_reason=why[:200])
+        generation.waiting_reason = why[:200]
+        return None
 
 
 def _decide(

@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from generations import flow, renditions
+from generations.budgets import reservations_sweep
 from generations.dispatch import kick
 from generations.models import Generation
 from generations.rendering import generation_reap
@@ -24,6 +25,7 @@ class SweepReport:
     reaped: int
     kicked: int
     renditions: int = 0
+    released: int = 0  # stray reservations (should stay 0: flow.apply closes them)
 
 
 def generations_sweep() -> SweepReport:
@@ -31,6 +33,7 @@ def generations_sweep() -> SweepReport:
         reaped=_reap_expired_leases(),
         kicked=_rekick_due(),
         renditions=renditions.images_rekick(),
+        released=reservations_sweep(),
     )
 
 

@@ -38,3 +38,5 @@ def sweep() -> None:
             report.kicked,
             report.renditions,
         )
+    if report.released:
+        logger.warning("sweep: released %s stray reservations", report.released)

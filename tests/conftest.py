@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import uuid
 
 import pytest
@@ -52,3 +53,26 @@ def outsider(db):
     """A designer in another project: must see nothing of `project`."""
     other = ProjectFactory(name="Elsewhere", slug="elsewhere")
     return _member(other, "otto", Role.DESIGNER)
+
+
+@pytest.fixture(autouse=True)
+def _price_list_after_flushes(request):
+    """Every transactional test (races, browser tests) starts with the seeded price list,
+    whatever an earlier one flushed."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        request.getfixturevalue("price_list")
+
+
+@pytest.fixture
+def price_list(db):
+    """The published price list as migration 0007 seeds it. A transactional test (races,
+    browser tests) flushes the database when it ends, seeded rows included: a test that
+    needs prices after one of those asks for this fixture."""
+    from django.apps import apps as django_apps
+
+    from generations.models import PriceEntry
+
+    if not PriceEntry.objects.exists():
+        seed = importlib.import_module("generations.migrations.0007_seed_price_list").seed
+        seed(django_apps, None)

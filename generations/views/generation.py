@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import conversation, flow, selectors, services
+from generations import budgets, conversation, flow, selectors, services
 from generations.flow import State
 from generations.forms import (
     ApproveForm,
@@ -247,6 +247,9 @@ def _context(
         "lineage": selectors.generation_lineage(generation=generation),
         "approval_price": selectors.approval_price(
             model_key=submission.model_key, final_size=submission.final_size
+        ),
+        "budget": budgets.headroom(
+            project_id=generation.project_id, user_id=submission.created_by_id
         ),
         "actions": allowed_actions(request.user, generation),
         "settled": generation.state in flow.SETTLED,

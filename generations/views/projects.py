@@ -6,10 +6,10 @@ from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
-from generations import projects, selectors
-from generations.forms import MemberForm, ProjectSettingsForm
+from generations import budgets, projects, selectors
+from generations.forms import BudgetForm, MemberForm, ProjectSettingsForm
 from generations.models import Project, Role
 from generations.permissions import Action, acting_role, require_project_role
 from generations.views.common import attach_errors
@@ -41,7 +41,47 @@ def project_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             messages.success(request, f"Saved the settings of {project.name}.")
             return redirect("project_settings", slug=project.slug)
     status = 400 if form.errors else 200
-    context = {"project": project, "form": form, "section": "settings"}
+    return _settings_page(request, project, form=form, status=status)
+
+
+@require_POST
+def project_budget_set(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Set, change or remove the project's budget or one member's."""
+    project = _project_for(request, slug, Action.MANAGE_SETTINGS)
+    budget_form = BudgetForm(request.POST)
+    if budget_form.is_valid():
+        try:
+            budget = budgets.budget_set(
+                project=project, user=request.user, **budget_form.cleaned_data
+            )
+        except ValidationError as error:
+            attach_errors(budget_form, error)
+        else:
+            who = budget_form.cleaned_data["username"].strip() or project.name
+            if budget is None:
+                messages.success(request, f"Removed the budget of {who}.")
+            else:
+                period = budget.get_period_display().lower()
+                messages.success(request, f"Budget of {who}: ${budget.amount_usd} {period}.")
+            return redirect("project_settings", slug=project.slug)
+    return _settings_page(request, project, budget_form=budget_form, status=400)
+
+
+def _settings_page(
+    request: HtmxHttpRequest,
+    project: Project,
+    *,
+    form: ProjectSettingsForm | None = None,
+    budget_form: BudgetForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    context = {
+        "project": project,
+        "form": form or ProjectSettingsForm(initial=ProjectSettingsForm.initial_for(project)),
+        "budget_form": budget_form or BudgetForm(),
+        "budgets": budgets.project_budgets(project=project),
+        "section": "settings",
+    }
     return render(request, "generations/project_settings.html", context, status=status)
 
 

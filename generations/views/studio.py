@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from generations import selectors, services
+from generations import budgets, selectors, services
 from generations.forms import SubmissionForm
 from generations.models import Project
 from generations.permissions import Action, acting_role
@@ -52,6 +52,8 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             )
         except ValidationError as error:
             attach_errors(form, error)
+        except budgets.BudgetExceeded as refused:
+            form.add_error(None, refused.message)  # why, what is left, whom to ask
         else:
             count = submission.variants
             messages.success(
@@ -65,6 +67,7 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             context = {
                 "project": project,
                 "form": SubmissionForm(initial=kept, project=project),
+                "estimate": _estimate(request, project, kept),
                 "new_generations": selectors.generations_of_submission(
                     user=request.user, submission=submission
                 ),
@@ -72,10 +75,50 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             return render_partials(request, TEMPLATE, ["submit-form", "new-cards"], context)
     if request.htmx:
         # 200, so htmx swaps the form with its errors in place (it ignores 4xx bodies).
-        return render_partials(
-            request, TEMPLATE, ["submit-form"], {"project": project, "form": form}
-        )
+        context = {"project": project, "form": form, "estimate": _estimate(request, project, form)}
+        return render_partials(request, TEMPLATE, ["submit-form"], context)
     return render(request, TEMPLATE, _context(request, project, form), status=400)
+
+
+@require_GET
+def submission_estimate(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """The cost of what the submit form is about to ask, as its options change."""
+    project = selectors.project_get(user=request.user, slug=slug)
+    if not _can_submit(request, project):
+        raise PermissionDenied(f"You may not submit in {project.name}.")
+    form = SubmissionForm(request.GET, project=project)
+    return render(
+        request,
+        f"{TEMPLATE}#estimate",
+        {"project": project, "estimate": _estimate(request, project, form)},
+    )
+
+
+def _estimate(
+    request: HtmxHttpRequest, project: Project, form: SubmissionForm | dict[str, Any]
+) -> budgets.Estimate | None:
+    """From the form's choices (what it was given, else its defaults); None when they do
+    not name a model, a size and a number of variants."""
+    if isinstance(form, SubmissionForm):
+        form.is_valid()
+        values = {**SubmissionForm.defaults(project), **form.initial}
+        values.update({key: form.data.get(key) for key in form.data})
+        values.update({k: v for k, v in getattr(form, "cleaned_data", {}).items() if v})
+    else:
+        values = form
+    try:
+        variants = int(values.get("variants") or 0)
+    except (TypeError, ValueError):
+        return None
+    if not (values.get("model_key") and values.get("preview_size") and 1 <= variants <= 4):
+        return None
+    return budgets.submission_estimate(
+        project=project,
+        user=request.user,
+        model_key=str(values["model_key"]),
+        preview_size=str(values["preview_size"]),
+        variants=variants,
+    )
 
 
 def _can_submit(request: HtmxHttpRequest, project: Project) -> bool:
@@ -88,6 +131,7 @@ def _context(
     return {
         "project": project,
         "form": form,
+        "estimate": _estimate(request, project, form) if form is not None else None,
         "can_manage": acting_role(request.user, Action.MANAGE_SETTINGS, project=project)
         is not None,
         "page": selectors.generations_recent(

@@ -9,10 +9,18 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from generations import comparison, pricing, services
+from generations import comparison, ledger, pricing, services
 from generations.comparison import BadSelection, Segment, parse_image_ids, word_diff
 from generations.flow import State
-from generations.models import Favourite, Generation, Image, Membership, Role, Submission
+from generations.models import (
+    Favourite,
+    Generation,
+    Image,
+    LedgerEntry,
+    Membership,
+    Role,
+    Submission,
+)
 from generations.rendering import generation_render
 from tests.factories import ProjectFactory, UserFactory
 from tests.fakes import drain_cpu_queue
@@ -215,9 +223,10 @@ def test_preview_against_final_marks_what_differs(client, project, designer, rev
     assert not rows["native"].differs
     assert [cell.text for cell in rows["attempts"].cells] == ["1", "1"]
     # Simulated locally (no API key in tests): nothing spent, the list price beside it.
-    assert [cell.text for cell in rows["cost"].cells] == ["$0.000", "$0.000"]
-    assert rows["cost"].cells[1].detail == "local simulation · list $0.240"
-    assert rows["cost"].differs  # the list prices differ: 0.134 against 0.24
+    # From the ledger: the charges of the two renders (simulated here, at list price).
+    assert [cell.text for cell in rows["cost"].cells] == ["$0.134", "$0.240"]
+    assert rows["cost"].cells[1].detail == "local simulation at list price: no money moved"
+    assert rows["cost"].differs
 
     html = response.content.decode()
     assert 'class="cmp-row cmp-row--pixels is-different"' in html
@@ -253,7 +262,7 @@ def test_the_word_diff_keeps_the_text_and_marks_words():
     assert joined == "x y z"
 
 
-def test_prices_come_from_the_placeholder_table_until_the_spend_ledger():
+def test_the_seeded_price_list_holds_the_published_prices():
     assert pricing.list_price(model_key="nano-banana-pro", size="1K") == Decimal("0.134")
     assert pricing.list_price(model_key="nano-banana-pro", size="2K") == Decimal("0.134")
     assert pricing.list_price(model_key="nano-banana-pro", size="4K") == Decimal("0.24")
@@ -262,10 +271,24 @@ def test_prices_come_from_the_placeholder_table_until_the_spend_ledger():
     assert pricing.list_price(model_key="nano-banana-2", size="4K") == Decimal("0.151")
     assert pricing.list_price(model_key="local", size="4K") == Decimal(0)
     assert pricing.list_price(model_key="unknown", size="1K") is None
-    hosted = pricing.image_cost(model_key="nano-banana-2", size="4K", provider="gemini")
-    assert hosted == Decimal("0.151")
-    simulated = pricing.image_cost(model_key="nano-banana-2", size="4K", provider="local")
-    assert simulated == Decimal(0)
+    assert pricing.list_price(model_key="nano-banana-2", size="4K", lane="batch") == Decimal(
+        "0.0755"
+    )
+
+
+def test_compare_shows_what_the_ledger_charged_refunds_included(
+    client, project, designer, project_admin
+):
+    first, second = previews(project, designer)
+    charge = LedgerEntry.objects.get(attempt=second.attempt)
+    ledger.ledger_refund(entry=charge, reason="bad render", user=project_admin)
+    client.force_login(designer)
+
+    response = client.get(compare_url(first, second))
+
+    rows = {row.key: row for row in response.context["comparison"].rows}
+    assert [cell.text for cell in rows["cost"].cells] == ["$0.134", "$0.000"]
+    assert "corrected from $0.134" in rows["cost"].cells[1].detail
 
 
 # --- deciding from compare -------------------------------------------------------------

@@ -1,0 +1,470 @@
+"""Budgets and reservations: money is decided when work is asked for, not when it is paid.
+
+A budget (per project, optionally per person in it) allows an amount per period — a
+calendar month, or an ISO week from Monday, in settings.TIME_ZONE. What counts against
+it: `spent` (the ledger in the period: charges and corrections, simulated ones included
+so the demo enforces budgets as production would) plus `committed` (open reservations:
+previews queued, finals approved, not yet ended).
+
+Reservations open when work is asked for — submission (one per variant, the preview
+price), approval (the final's price) and a manual retry — and close, in the transaction
+of the state move that ends the phase, as "charged" (the phase's success was charged) or
+"released". flow.apply calls `reservations_on_transition` for every move, so no path
+(worker, reaper, cancel, fallback, auto-approve) can forget one.
+
+The hard limit is enforced atomically: the budget rows that apply are locked (FOR
+UPDATE, project first, then the person's) before the sums are read and the reservation
+written, in one transaction — two approvals racing at the edge: exactly one passes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from generations import pricing
+from generations.flow import State, TransitionError
+from generations.models import (
+    Budget,
+    BudgetAlert,
+    BudgetPeriod,
+    Generation,
+    LedgerEntry,
+    Membership,
+    Notification,
+    Phase,
+    Reservation,
+    Role,
+)
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+CENT = Decimal("0.01")
+
+# While a generation is in one of these, its phase's reservation stays open.
+ACTIVE = {
+    Phase.PREVIEW: frozenset({State.PREVIEW_QUEUED, State.PREVIEW_RENDERING}),
+    Phase.FINAL: frozenset({State.FINAL_QUEUED, State.FINAL_RENDERING}),
+}
+# The state that ends a phase with its success charged.
+_SUCCESS = {Phase.PREVIEW: State.IN_REVIEW, Phase.FINAL: State.DELIVERED}
+
+
+class BudgetExceeded(TransitionError):
+    """Asked-for work that a budget does not allow. The message says why, how much is
+    left and whom to ask; nothing was changed."""
+
+    def __init__(self, message: str, *, left: Decimal, ask: list[str], short: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.left = left
+        self.ask = ask
+        self.short = short or message  # fits a card's one-line reason
+
+
+# --- periods ---------------------------------------------------------------------------
+
+
+def period_bounds(period: str, *, at: dt.datetime | None = None) -> tuple[dt.datetime, dt.datetime]:
+    """[start, end) of the period containing `at`, as aware datetimes in TIME_ZONE."""
+    local = timezone.localtime(at or timezone.now())
+    day = local.date()
+    if period == BudgetPeriod.WEEKLY:
+        first = day - dt.timedelta(days=day.weekday())  # ISO weeks start on Monday
+        after = first + dt.timedelta(days=7)
+    else:
+        first = day.replace(day=1)
+        after = (first + dt.timedelta(days=32)).replace(day=1)
+    tz = timezone.get_current_timezone()
+    start = dt.datetime.combine(first, dt.time(), tzinfo=tz)
+    end = dt.datetime.combine(after, dt.time(), tzinfo=tz)
+    return start, end
+
+
+# --- what counts against a budget ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    budget: Budget
+    start: dt.datetime
+    end: dt.datetime
+    spent: Decimal
+    committed: Decimal
+
+    @property
+    def used(self) -> Decimal:
+        return self.spent + self.committed
+
+    @property
+    def left(self) -> Decimal:
+        return self.budget.amount_usd - self.used
+
+    @property
+    def percent(self) -> int:
+        if not self.budget.amount_usd:
+            return 100
+        return int(self.used * 100 / self.budget.amount_usd)
+
+    @property
+    def whose(self) -> str:
+        if self.budget.user_id is None:
+            return f"{self.budget.project}’s"
+        return f"your ({self.budget.user})"
+
+
+def standing(budget: Budget, *, at: dt.datetime | None = None) -> Standing:
+    start, end = period_bounds(budget.period, at=at)
+    ledger = LedgerEntry.objects.filter(
+        project_id=budget.project_id, created_at__gte=start, created_at__lt=end
+    )
+    open_ = Reservation.objects.filter(project_id=budget.project_id, status=Reservation.Status.OPEN)
+    if budget.user_id is not None:
+        ledger = ledger.filter(user_id=budget.user_id)
+        open_ = open_.filter(user_id=budget.user_id)
+    spent = ledger.aggregate(total=Sum("amount_usd"))["total"] or ZERO
+    committed = open_.aggregate(total=Sum("amount_usd"))["total"] or ZERO
+    return Standing(budget, start, end, spent, committed)
+
+
+def budgets_for(*, project_id: int, user_id: int | None, lock: bool = False) -> list[Budget]:
+    """The budgets that apply to work by `user_id` in the project: the project's first,
+    then the person's (the fixed order every locker uses, so they never deadlock)."""
+    who = Q(user__isnull=True)
+    if user_id is not None:
+        who |= Q(user_id=user_id)
+    rows = Budget.objects.filter(who, project_id=project_id).select_related("project", "user")
+    if lock:
+        rows = rows.select_for_update(of=("self",))
+    # NULL user first: the project's budget, then the person's.
+    return sorted(rows.order_by("pk"), key=lambda b: (b.user_id is not None, b.pk))
+
+
+def standings(*, project_id: int, user_id: int | None) -> list[Standing]:
+    return [standing(b) for b in budgets_for(project_id=project_id, user_id=user_id)]
+
+
+def headroom(*, project_id: int, user_id: int | None) -> Standing | None:
+    """The tightest budget that applies (least left), or None when none does."""
+    found = standings(project_id=project_id, user_id=user_id)
+    return min(found, key=lambda s: s.left) if found else None
+
+
+def headrooms(pairs: set[tuple[int, int | None]]) -> dict[tuple[int, int | None], Standing]:
+    """`headroom` for many (project, person) pairs: one query when no budget applies."""
+    if not pairs:
+        return {}
+    rows = list(
+        Budget.objects.filter(project_id__in={project_id for project_id, _ in pairs})
+        .select_related("project", "user")
+        .order_by("pk")
+    )
+    if not rows:
+        return {}
+    states = {budget.pk: standing(budget) for budget in rows}
+    found: dict[tuple[int, int | None], Standing] = {}
+    for project_id, user_id in pairs:
+        applying = [
+            states[b.pk]
+            for b in rows
+            if b.project_id == project_id and b.user_id in (None, user_id)
+        ]
+        if applying:
+            found[(project_id, user_id)] = min(applying, key=lambda s: s.left)
+    return found
+
+
+def admins_to_ask(project_id: int) -> list[str]:
+    names = (
+        Membership.objects.filter(project_id=project_id, role=Role.ADMIN)
+        .select_related("user")
+        .order_by("user__username")
+    )
+    return [_name(m.user) for m in names]
+
+
+def _name(user: Any) -> str:
+    full = user.get_full_name() if hasattr(user, "get_full_name") else ""
+    return full or user.get_username()
+
+
+def money(value: Decimal) -> str:
+    """Cents, unless that would round: 0.5 -> "$0.50", 0.134 -> "$0.134" (as the pages)."""
+    size = abs(value)
+    cents = size.quantize(CENT)
+    text = f"{cents:.2f}" if cents == size else f"{size.normalize():f}"
+    return f"${text}" if value >= 0 else f"−${text}"
+
+
+# --- reserving -------------------------------------------------------------------------
+
+
+def phase_price(*, model_key: str, size: str) -> Decimal:
+    """What one image of a phase is reserved at: the list price now (0 if unknown, as
+    the charge would be). Simulated hosted models are priced as the hosted model."""
+    return pricing.list_price(model_key=model_key, size=size) or ZERO
+
+
+def budget_reserve(
+    *,
+    generations: list[Generation],
+    phase: Phase,
+    project_id: int,
+    user_id: int | None,
+    unit: Decimal,
+    what: str,
+) -> list[Reservation]:
+    """Check the budgets that apply and reserve `unit` for each generation's phase, or
+    raise BudgetExceeded. Must run inside the transaction that asks for the work."""
+    total = unit * len(generations)
+    budgets = budgets_for(project_id=project_id, user_id=user_id, lock=True) if total else []
+    for budget in budgets:
+        state = standing(budget)
+        if state.used + total > budget.amount_usd:
+            raise _refusal(state, total=total, what=what)
+    now = timezone.now()
+    rows = [
+        Reservation(
+            generation=g,
+            phase=phase,
+            project_id=project_id,
+            user_id=user_id,
+            amount_usd=unit,
+            created_at=now,
+        )
+        for g in generations
+    ]
+    Reservation.objects.bulk_create(rows)
+    if total:
+        _alert_if_crossed(budgets)
+    return rows
+
+
+def _refusal(state: Standing, *, total: Decimal, what: str) -> BudgetExceeded:
+    budget = state.budget
+    ask = admins_to_ask(budget.project_id)
+    whom = ", ".join(ask) if ask else "an administrator"
+    scope = (
+        f"{budget.project}’s {budget.get_period_display().lower()} budget"
+        if budget.user_id is None
+        else f"your {budget.get_period_display().lower()} budget in {budget.project}"
+    )
+    left = max(state.left, ZERO)
+    message = (
+        f"Over budget: {what} would cost {money(total)}, but only {money(left)} is left of "
+        f"{scope} ({money(budget.amount_usd)}; {money(state.spent)} spent, "
+        f"{money(state.committed)} reserved for work under way). "
+        f"Ask {whom} to raise the budget."
+    )
+    short = f"over budget: {money(left)} left, {money(total)} needed; ask {whom}"
+    return BudgetExceeded(message, left=left, ask=ask, short=short)
+
+
+def reservations_on_transition(generation: Generation, source: State, target: State) -> None:
+    """flow.apply's hook: close the reservation of a phase the move ends, and reserve
+    (budget-checked) for a phase the move starts. Moves within a phase cost no query."""
+    for phase, active in ACTIVE.items():
+        if source in active and target not in active:
+            charged = target == _SUCCESS[phase]
+            Reservation.objects.filter(
+                generation_id=generation.pk, phase=phase, status=Reservation.Status.OPEN
+            ).update(
+                status=Reservation.Status.CHARGED if charged else Reservation.Status.RELEASED,
+                closed_at=timezone.now(),
+                closed_reason=f"{State(source).label} → {State(target).label}"[:200],
+            )
+        elif target in active and source not in active:
+            submission = generation.submission
+            size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
+            unit = phase_price(model_key=submission.model_key, size=size)
+            what = (
+                f"approving #{generation.pk} ({size} final)"
+                if source == State.IN_REVIEW
+                else f"retrying #{generation.pk} ({size})"
+            )
+            budget_reserve(
+                generations=[generation],
+                phase=phase,
+                project_id=generation.project_id,
+                user_id=submission.created_by_id,
+                unit=unit,
+                what=what,
+            )
+
+
+def reservations_sweep() -> int:
+    """Belt and braces: release any open reservation whose generation left the phase it
+    was made for (the hook should have closed it; log it if not)."""
+    released = 0
+    for phase, active in ACTIVE.items():
+        stray = Reservation.objects.filter(status=Reservation.Status.OPEN, phase=phase).exclude(
+            generation__state__in=active
+        )
+        count = stray.update(
+            status=Reservation.Status.RELEASED,
+            closed_at=timezone.now(),
+            closed_reason="released by the sweeper: the generation left the phase",
+        )
+        if count:
+            logger.warning("released %d stray %s reservation(s)", count, phase)
+        released += count
+    return released
+
+
+# --- the soft threshold ----------------------------------------------------------------
+
+
+def budget_check_threshold(*, project_id: int, user_id: int | None) -> None:
+    """Tell the project's admins, once per period, that a budget crossed its soft
+    threshold (after a reservation or a charge)."""
+    _alert_if_crossed(budgets_for(project_id=project_id, user_id=user_id))
+
+
+def _alert_if_crossed(budgets: list[Budget]) -> None:
+    for budget in budgets:
+        state = standing(budget)
+        if state.used * 100 < budget.amount_usd * budget.soft_threshold_pct:
+            continue
+        try:
+            with transaction.atomic():  # a savepoint: the unique constraint says "once"
+                BudgetAlert.objects.create(
+                    budget=budget, period_start=state.start.date(), created_at=timezone.now()
+                )
+        except IntegrityError:
+            continue  # already told this period
+        _notify_admins(state)
+
+
+def _notify_admins(state: Standing) -> None:
+    budget = state.budget
+    whose = budget.project.name if budget.user_id is None else f"{budget.user} in {budget.project}"
+    text = (
+        f"Budget of {whose} is {state.percent}% used ({money(state.used)} of "
+        f"{money(budget.amount_usd)} this {'week' if budget.period == 'weekly' else 'month'}; "
+        f"threshold {budget.soft_threshold_pct}%)."
+    )
+    admins = Membership.objects.filter(project_id=budget.project_id, role=Role.ADMIN)
+    now = timezone.now()
+    Notification.objects.bulk_create(
+        [
+            Notification(
+                recipient_id=user_id,
+                kind=Notification.Kind.BUDGET_THRESHOLD,
+                text=text[:300],
+                created_at=now,
+            )
+            for user_id in sorted(set(admins.values_list("user_id", flat=True)))
+        ]
+    )
+
+
+# --- estimates where money is decided ---------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """What a submission is about to cost: its previews now, and what escalating all of
+    them to finals would cost later; against the tightest budget that applies."""
+
+    variants: int
+    preview_size: str
+    final_size: str
+    preview_unit: Decimal | None
+    final_unit: Decimal | None
+    budget: Standing | None
+
+    @property
+    def previews(self) -> Decimal | None:
+        return None if self.preview_unit is None else self.preview_unit * self.variants
+
+    @property
+    def finals(self) -> Decimal | None:
+        return None if self.final_unit is None else self.final_unit * self.variants
+
+    @property
+    def fits(self) -> bool:
+        return self.budget is None or (self.previews or ZERO) <= self.budget.left
+
+    @property
+    def finals_fit(self) -> bool:
+        total = (self.previews or ZERO) + (self.finals or ZERO)
+        return self.budget is None or total <= self.budget.left
+
+
+def submission_estimate(
+    *, project: Any, user: Any, model_key: str, preview_size: str, variants: int
+) -> Estimate:
+    final_size = project.final_size
+    prices = pricing.prices_in_force({(model_key, preview_size), (model_key, final_size)})
+    return Estimate(
+        variants=variants,
+        preview_size=preview_size,
+        final_size=final_size,
+        preview_unit=prices.get((model_key, preview_size)),
+        final_unit=prices.get((model_key, final_size)),
+        budget=headroom(project_id=project.pk, user_id=user.pk),
+    )
+
+
+# --- project admins set budgets ----------------------------------------------------------
+
+
+def budget_set(
+    *,
+    project: Any,
+    user: Any,
+    username: str,
+    period: str,
+    amount_usd: Decimal | None,
+    soft_threshold_pct: int,
+) -> Budget | None:
+    """Set the project's budget (no username) or one member's; no amount removes it."""
+    from django.contrib.auth import get_user_model
+    from django.core.exceptions import ValidationError
+
+    from generations.permissions import Action, require_project_role
+
+    require_project_role(user, Action.MANAGE_SETTINGS, project)
+    errors: dict[str, str] = {}
+    person = None
+    username = username.strip()
+    if username:
+        person = get_user_model().objects.filter(username=username).first()
+        if person is None or not Membership.objects.filter(project=project, user=person).exists():
+            errors["username"] = f"“{username}” is not a member of {project.name}."
+    if period not in BudgetPeriod.values:
+        errors["period"] = "Choose monthly or weekly."
+    if amount_usd is not None and amount_usd < 0:
+        errors["amount_usd"] = "A budget cannot be negative."
+    if not 1 <= soft_threshold_pct <= 100:
+        errors["soft_threshold_pct"] = "Give a percentage from 1 to 100."
+    if errors:
+        raise ValidationError(errors)
+    lookup = {"project": project, "user": person}
+    if amount_usd is None:
+        Budget.objects.filter(**lookup).delete()
+        return None
+    budget, _ = Budget.objects.update_or_create(
+        **lookup,
+        defaults={
+            "period": period,
+            "amount_usd": amount_usd,
+            "soft_threshold_pct": soft_threshold_pct,
+        },
+    )
+    return budget
+
+
+def project_budgets(*, project: Any) -> list[Standing]:
+    """Every budget of the project with where it stands this period: the project's first."""
+    rows = Budget.objects.filter(project=project).select_related("project", "user")
+    ordered = sorted(rows, key=lambda b: (b.user_id is not None, b.user.username if b.user else ""))
+    return [standing(budget) for budget in ordered]

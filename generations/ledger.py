@@ -1,0 +1,164 @@
+"""The ledger: what was spent, by whom, on what — append-only.
+
+One charge per billable provider call, written by the worker in the same transaction as
+the state move that records the call's outcome (generations.rendering). The database
+holds the rule: a partial unique constraint allows one charge per attempt, and the
+insert tolerates the conflict, so a re-delivered task, a retry or a race cannot charge
+twice. Corrections (refunds, adjustments) are new rows with a reason, never edits.
+
+What is billed:
+- a success: always — even when its result is discarded because the generation was
+  cancelled or reaped meanwhile (the provider was paid; tagged as waste);
+- a failure: when the provider's billing policy bills that error kind
+  (`settings.STUDIO_BILLED_FAILURES`, or an error that knows it is billed); tagged waste;
+- an abandoned attempt (lease expired, worker killed): not charged — we never learned
+  whether the provider finished, and "a worker killed mid-render costs nothing but time".
+
+Gemini and blocked prompts: Gemini bills image models per output image (the image's
+output tokens). A prompt blocked by `promptFeedback.blockReason` produces no output, so
+nothing of the per-image price is billed (its input tokens are fractions of a cent and
+not part of a per-image price list). An image withheld by an `IMAGE_*` finishReason may
+have been generated and billed as output tokens; the invoice decides, so the default
+policy bills no failure and an operator who sees them billed sets
+`STUDIO_BILLED_FAILURES={"gemini": ["content_blocked"]}`.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from generations import pricing
+from generations.models import Attempt, Generation, Lane, LedgerEntry, Project
+
+logger = logging.getLogger(__name__)
+
+ZERO = Decimal(0)
+
+
+def failure_billed(*, provider: str, error_kind: str, error_billed: bool = False) -> bool:
+    """Whether the provider bills a failed call of this kind (see the module docstring)."""
+    if error_billed:
+        return True
+    policy: dict[str, list[str]] = getattr(settings, "STUDIO_BILLED_FAILURES", {})
+    return error_kind in policy.get(provider, ())
+
+
+def ledger_charge_attempt(
+    *, attempt: Attempt, generation: Generation, waste: bool = False
+) -> LedgerEntry:
+    """Charge one provider call, once. Returns the charge (the existing one when the
+    attempt was already charged). Call it inside the transaction of the state move."""
+    submission = generation.submission
+    model_key = submission.model_key
+    # A hosted model simulated locally (no key) is priced as the hosted model, flagged
+    # simulated; the local model itself is in the price list at 0.
+    simulated = attempt.provider == pricing.LOCAL_PROVIDER and model_key != pricing.LOCAL_PROVIDER
+    entry = pricing.price_in_force(
+        model_key=model_key, size=attempt.size, lane=Lane.STANDARD, at=attempt.started_at
+    )
+    reason = ""
+    if entry is None:
+        # Charge 0 rather than crash a worker that holds a finished image; say so loudly.
+        reason = f"no price in the list for {model_key} {attempt.size} at {attempt.started_at}"
+        logger.error("ledger: %s (attempt %s charged 0)", reason, attempt.pk)
+    unit = entry.usd_per_image if entry is not None else ZERO
+    row = LedgerEntry(
+        kind=LedgerEntry.Kind.CHARGE,
+        project_id=generation.project_id,
+        user_id=submission.created_by_id,
+        generation_id=generation.pk,
+        attempt_id=attempt.pk,
+        phase=attempt.phase,
+        model_key=model_key,
+        provider=attempt.provider,
+        size=attempt.size,
+        lane=Lane.STANDARD,
+        unit_price=unit if entry is not None else None,
+        price_entry=entry,
+        amount_usd=unit,
+        waste=waste,
+        simulated=simulated,
+        reason=reason,
+        created_at=timezone.now(),
+    )
+    # ON CONFLICT DO NOTHING (INSERT OR IGNORE on SQLite): a duplicate leaves the
+    # transaction usable on PostgreSQL, unlike a caught IntegrityError.
+    LedgerEntry.objects.bulk_create([row], ignore_conflicts=True)
+    charge = LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
+    if charge.amount_usd:
+        from generations.budgets import budget_check_threshold
+
+        budget_check_threshold(project_id=generation.project_id, user_id=submission.created_by_id)
+    return charge
+
+
+def _require_admin(user: Any, project: Project) -> None:
+    from generations.permissions import Action, acting_role
+
+    if acting_role(user, Action.MANAGE_SETTINGS, project=project) is None:
+        raise PermissionDenied("Only an admin of the project can correct its ledger.")
+
+
+def ledger_refund(*, entry: LedgerEntry, reason: str, user: Any) -> LedgerEntry:
+    """Undo a charge with a new row of the opposite amount (once per charge)."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the charge is refunded."})
+    _require_admin(user, entry.project)
+    if entry.kind != LedgerEntry.Kind.CHARGE:
+        raise ValidationError("Only a charge can be refunded.")
+    with transaction.atomic():
+        # The charge's row is the lock: two admins refunding at once refund once.
+        LedgerEntry.objects.select_for_update().get(pk=entry.pk)
+        refunded = sum(
+            (-row.amount_usd for row in entry.corrections.filter(kind=LedgerEntry.Kind.REFUND)),
+            ZERO,
+        )
+        remaining = entry.amount_usd - refunded
+        if remaining <= 0:
+            raise ValidationError(f"Charge #{entry.pk} is already refunded.")
+        return LedgerEntry.objects.create(
+            kind=LedgerEntry.Kind.REFUND,
+            project_id=entry.project_id,
+            user_id=entry.user_id,
+            generation_id=entry.generation_id,
+            phase=entry.phase,
+            model_key=entry.model_key,
+            provider=entry.provider,
+            size=entry.size,
+            lane=entry.lane,
+            amount_usd=-remaining,
+            simulated=entry.simulated,
+            corrects=entry,
+            reason=reason,
+            created_by=user,
+            created_at=timezone.now(),
+        )
+
+
+def ledger_adjust(
+    *, project: Project, amount: Decimal, reason: str, user: Any, person: Any = None
+) -> LedgerEntry:
+    """A signed correction to a project's (or one person's) spend, with a reason."""
+    reason = reason.strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why the spend is adjusted."})
+    if not amount:
+        raise ValidationError({"amount": "An adjustment of 0 changes nothing."})
+    _require_admin(user, project)
+    return LedgerEntry.objects.create(
+        kind=LedgerEntry.Kind.ADJUSTMENT,
+        project=project,
+        user=person,
+        amount_usd=amount,
+        reason=reason,
+        created_by=user,
+        created_at=timezone.now(),
+    )
