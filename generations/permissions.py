@@ -159,3 +159,38 @@ def visible_generations(user: Any) -> QuerySet[Generation]:
 
 def _member_project_ids(user: Any) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(user=user).values("project_id")
+
+
+# --- Spend reports (issue 6) -------------------------------------------------------------
+
+
+def sees_all_spend(user: Any) -> bool:
+    """Site staff and superusers see every project's spend and edit the price list."""
+    return bool(
+        getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff)
+    )
+
+
+def spend_projects(user: Any) -> QuerySet[Project]:
+    """The projects whose spend `user` may see: all for staff, else those they administer."""
+    if sees_all_spend(user):
+        return Project.objects.all()
+    if not getattr(user, "is_authenticated", False):
+        return Project.objects.none()
+    return Project.objects.filter(
+        pk__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("project_id")
+    )
+
+
+def may_see_spend(user: Any) -> bool:
+    """Whether any spend report is open to `user` (cached on the user for the request:
+    the header asks on every page)."""
+    if sees_all_spend(user):
+        return True
+    if not getattr(user, "is_authenticated", False):
+        return False
+    if "_studio_may_see_spend" not in user.__dict__:
+        user.__dict__["_studio_may_see_spend"] = Membership.objects.filter(
+            user=user, role=Role.ADMIN
+        ).exists()
+    return bool(user.__dict__["_studio_may_see_spend"])

@@ -7,6 +7,7 @@ from generations.views import (
     media,
     notifications,
     projects,
+    reports,
     review,
     studio,
 )
@@ -44,6 +45,13 @@ urlpatterns = [
     path("notifications/<int:pk>/open/", notifications.notification_open, name="notification_open"),
     path("compare/", compare.compare_page, name="compare"),
     path("compare/favourite/<int:image_id>/", compare.favourite_toggle, name="compare_favourite"),
+    # Spend (issue 6): reports, CSV exports and the price list, for admins.
+    path("spend/", reports.spend_report, name="spend_report"),
+    path("spend/savings/", reports.savings_report, name="spend_savings"),
+    path("spend/ledger/", reports.ledger_list, name="spend_ledger"),
+    path("spend/export/<str:report>.csv", reports.export_csv, name="spend_export"),
+    path("spend/prices/", reports.price_list, name="price_list"),
+    path("spend/prices/<int:pk>/delete/", reports.price_entry_delete, name="price_entry_delete"),
     # No public MEDIA_URL: every image goes through this permission check.
     path("media/<int:image_id>/<str:kind>", media.image_file, name="media"),
 ]
