@@ -3,7 +3,8 @@ SELECT over generate_series: seconds, not an ORM loop) and time the spend report
 savings report — the selectors the pages call, and the whole page through Django's test
 client — printing median and p95, cold and warm, and what EXPLAIN says.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/proofstudio .venv/bin/python bench/spend_report.py
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/proofstudio \
+        .venv/bin/python bench/spend_report.py
 
 It builds its own database next to the configured one (`<name>_bench_spend`), migrates it,
 seeds, measures, and drops it (`--keep` keeps it, and a later `--keep` run reuses the
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import functools
 import os
 import re
 import statistics
@@ -114,14 +116,19 @@ def seed(rows: int) -> None:
     users.objects.create(username="bench-staff", is_staff=True)
     admin = users.objects.create(username="bench-admin")
     Membership.objects.bulk_create(
-        [Membership(project=projects[n % 20], user=u, role=Role.DESIGNER) for n, u in enumerate(people)]
+        [
+            Membership(project=projects[n % 20], user=u, role=Role.DESIGNER)
+            for n, u in enumerate(people)
+        ]
         + [Membership(project=projects[0], user=admin, role=Role.ADMIN)]
-    )  # fmt: skip
+    )
     project_ids = "ARRAY[" + ",".join(str(p.pk) for p in projects) + "]"
     user_ids = "ARRAY[" + ",".join(str(u.pk) for u in people) + "]"
     steps = [
         ("plan", "SELECT setseed(0.2026)"),
-        ("plan", f"""
+        (
+            "plan",
+            f"""
 CREATE TEMP TABLE bench_plan AS
 SELECT g AS n,
        ({user_ids})[1 + g % 100] AS user_id,
@@ -131,8 +138,11 @@ SELECT g AS n,
        now() - random() * interval '365 days' AS created_at,
        random() AS r_state, random() AS r_size, random() AS r_fail1, random() AS r_fail2,
        random() < 0.10 AS batch, random() < 0.10 AS sim
-FROM (SELECT g, random() AS m FROM generate_series(1, {generations}) g) s"""),
-        ("plan", """
+FROM (SELECT g, random() AS m FROM generate_series(1, {generations}) g) s""",  # noqa: S608 - our ids
+        ),
+        (
+            "plan",
+            """
 CREATE TEMP TABLE bench_gen AS
 SELECT n, user_id, project_id, model_key, created_at,
        CASE WHEN model_key = 'nano-banana-2' AND r_size < 0.2 THEN '512'
@@ -143,30 +153,45 @@ SELECT n, user_id, project_id, model_key, created_at,
        (r_fail1 < 0.5)::int + (r_fail2 < 0.25)::int AS final_fails,
        CASE WHEN batch THEN 'batch' ELSE 'standard' END AS lane,
        sim AND model_key = 'nano-banana-pro' AS simulated
-FROM bench_plan"""),
-        ("plan", """
+FROM bench_plan""",
+        ),
+        (
+            "plan",
+            """
 ALTER TABLE bench_gen ADD COLUMN state text;
 UPDATE bench_gen SET state = CASE
   WHEN r_state < 0.36 THEN 'delivered' WHEN r_state < 0.38 THEN 'delivered_fallback'
   WHEN r_state < 0.40 THEN 'final_failed' WHEN r_state < 0.75 THEN 'rejected'
   WHEN r_state < 0.85 THEN 'in_review' WHEN r_state < 0.90 THEN 'cancelled'
-  WHEN r_state < 0.95 THEN 'changes_requested' ELSE 'preview_failed' END"""),
-        ("submissions", """
+  WHEN r_state < 0.95 THEN 'changes_requested' ELSE 'preview_failed' END""",
+        ),
+        (
+            "submissions",
+            """
 INSERT INTO generations_submission (project_id, created_by_id, prompt, model_key,
     aspect_ratio, preview_size, final_size, variants, created_at)
 SELECT project_id, user_id, 'bench prompt ' || n, model_key, '1:1', preview_size,
        final_size, 1, created_at
-FROM bench_gen ORDER BY n"""),
-        ("generations", """
+FROM bench_gen ORDER BY n""",
+        ),
+        (
+            "generations",
+            """
 INSERT INTO generations_generation (submission_id, project_id, variant, seed, state, version,
     state_changed_at, created_at, attempt_count, tries_used, waiting_reason, last_error)
 SELECT s.id, g.project_id, 1, g.n, g.state, 1, g.created_at, g.created_at, 1, 1, '', ''
-FROM bench_gen g JOIN generations_submission s ON s.prompt = 'bench prompt ' || g.n"""),
-        ("plan", """
+FROM bench_gen g JOIN generations_submission s ON s.prompt = 'bench prompt ' || g.n""",
+        ),
+        (
+            "plan",
+            """
 ALTER TABLE bench_gen ADD COLUMN generation_id bigint;
 UPDATE bench_gen g SET generation_id = gen.id
-FROM generations_generation gen WHERE gen.seed = g.n"""),
-        ("attempts", """
+FROM generations_generation gen WHERE gen.seed = g.n""",
+        ),
+        (
+            "attempts",
+            """
 INSERT INTO generations_attempt (generation_id, number, phase, size, provider, model_id,
     lease_token, worker, started_at, finished_at, outcome, error_kind, error_message,
     provider_meta)
@@ -184,8 +209,11 @@ SELECT generation_id, 1 + k, 'final', final_size,
             ELSE 'succeeded' END, '', '', '{}'::jsonb
 FROM bench_gen, generate_series(1, 3) k
 WHERE state IN ('delivered', 'delivered_fallback', 'final_failed')
-  AND model_key <> 'nano-banana' AND k <= final_fails + 1"""),
-        ("ledger", """
+  AND model_key <> 'nano-banana' AND k <= final_fails + 1""",
+        ),
+        (
+            "ledger",
+            """
 INSERT INTO generations_ledgerentry (kind, project_id, user_id, generation_id, attempt_id,
     phase, model_key, provider, size, lane, unit_price, price_entry_id, amount_usd, waste,
     simulated, reason, created_at)
@@ -196,8 +224,11 @@ FROM generations_attempt a
 JOIN bench_gen g ON g.generation_id = a.generation_id
 JOIN generations_priceentry p
   ON p.model_key = g.model_key AND p.size = a.size AND p.lane = g.lane
-ORDER BY a.finished_at"""),
-        ("ledger", """
+ORDER BY a.finished_at""",
+        ),
+        (
+            "ledger",
+            """
 INSERT INTO generations_ledgerentry (kind, project_id, user_id, generation_id, phase,
     model_key, provider, size, lane, unit_price, amount_usd, waste, simulated, reason,
     corrects_id, created_at)
@@ -206,7 +237,8 @@ SELECT 'refund', project_id, user_id, generation_id, phase, model_key, provider,
        created_at + interval '2 days'
 FROM generations_ledgerentry
 WHERE kind = 'charge' AND amount_usd > 0 AND random() < 0.005
-  AND created_at < now() - interval '2 days'"""),
+  AND created_at < now() - interval '2 days'""",
+        ),
         ("plan", "DROP TABLE bench_plan; DROP TABLE bench_gen"),
     ]
     for label, sql in steps:
@@ -303,7 +335,7 @@ def measure(runs: int, *, explain: bool) -> list[dict[str, Any]]:
             with CaptureQueriesContext(connection) as queries:
                 call(user, filters)
             captured = list(queries.captured_queries)
-            timed_call = (lambda c=call, u=user, f=filters: c(u, f))
+            timed_call = functools.partial(call, user, filters)
             baseline = _without_report_indexes(timed_call, max(3, runs // 3))
             selector = _timed(timed_call, runs)
             page = _timed(lambda u=url: _get(client, u), max(3, runs // 3))
@@ -327,6 +359,12 @@ def _get(client: Client, url: str) -> None:
     assert response.status_code == 200, (url, response.status_code)
 
 
+SCAN = re.compile(
+    r"((?:Parallel )?(?:Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan|Bitmap Index Scan))"
+    r" (?:using (\w+) )?on (\w+)"
+)
+
+
 def _plan_notes(sql: str, *, full: bool) -> str:
     """The access path of a query, from EXPLAIN ANALYZE: the scan nodes and their rows."""
     with connection.cursor() as cursor:
@@ -336,8 +374,7 @@ def _plan_notes(sql: str, *, full: bool) -> str:
         print("\n".join(plan))
     scans = []
     for line in plan:
-        found = re.search(r"((?:Parallel )?(?:Index Only Scan|Index Scan|Bitmap Heap Scan|"
-                          r"Seq Scan|Bitmap Index Scan)) (?:using (\w+) )?on (\w+)", line)  # fmt: skip
+        found = SCAN.search(line)
         if found:
             kind, index, table = found.groups()
             table = table.removeprefix("generations_")

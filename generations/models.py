@@ -530,8 +530,17 @@ class LedgerEntry(models.Model):
             # this index alone (index-only scan), never from the table's rows.
             models.Index(
                 fields=["created_at"],
-                include=["project", "user", "model_key", "size", "lane", "kind", "amount_usd",
-                         "waste", "simulated"],
+                include=[
+                    "project",
+                    "user",
+                    "model_key",
+                    "size",
+                    "lane",
+                    "kind",
+                    "amount_usd",
+                    "waste",
+                    "simulated",
+                ],
                 name="ledger_report_idx",
             ),  # fmt: skip
             # Savings: the generations previewed in a range.

@@ -166,9 +166,7 @@ def _member_project_ids(user: Any) -> QuerySet[Membership, Any]:
 
 def sees_all_spend(user: Any) -> bool:
     """Site staff and superusers see every project's spend and edit the price list."""
-    return bool(
-        getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff)
-    )
+    return bool(getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff))
 
 
 def spend_projects(user: Any) -> QuerySet[Project]:

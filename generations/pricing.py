@@ -84,7 +84,8 @@ def price_list(*, at: dt.datetime | None = None) -> list[PriceRow]:
         if entry.effective_from > now:
             status = "scheduled"
         elif key not in seen:
-            status, _ = "in force", seen.add(key)
+            status = "in force"
+            seen.add(key)
         else:
             status = "superseded"
         rows.append(PriceRow(entry, status))
@@ -125,9 +126,12 @@ def price_entry_create(
             "A price cannot start in the past: charges already made keep the price they "
             "used. Choose now or a later time."
         )
-    if not errors and PriceEntry.objects.filter(
-        model_key=model_key, size=size, lane=lane, effective_from=start
-    ).exists():
+    if (
+        not errors
+        and PriceEntry.objects.filter(
+            model_key=model_key, size=size, lane=lane, effective_from=start
+        ).exists()
+    ):
         errors.setdefault("effective_from", []).append(
             f"{model_key} {size} {lane} already has a price starting at that time."
         )

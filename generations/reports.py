@@ -50,7 +50,7 @@ APPROVED_STATES: Final = (
 )
 DELIVERED_STATES: Final = (State.DELIVERED, State.DELIVERED_FALLBACK)
 
-_MONEY = DecimalField(max_digits=16, decimal_places=4)
+_MONEY: DecimalField[Decimal, Decimal] = DecimalField(max_digits=16, decimal_places=4)
 ZERO: Final = Decimal("0.0000")
 
 
@@ -164,7 +164,9 @@ def spend_series(*, user: Any, filters: ReportFilter) -> SpendSeries:
     )
     cells: dict[tuple[dt.date, str], Decimal] = {}
     for moment, model_key, net in rows:
-        day = moment if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime) else None
+        day = (
+            moment if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime) else None
+        )
         if day is None:
             day = timezone.localtime(moment).date() if timezone.is_aware(moment) else moment.date()
         key = (day, model_key or "other")

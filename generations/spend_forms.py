@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.db.models import QuerySet
 
-from generations import catalog
+from generations import catalog, reports
 from generations.forms import DateInput
 from generations.models import Lane, Project
 from generations.pricing import PRICE_SIZES
@@ -22,29 +22,26 @@ class ReportFilterForm(forms.Form):
     chart's bucket. Empty fields mean the last 30 days, every project, by day."""
 
     date_from = forms.DateField(label="From", required=False, widget=DateInput)
-    date_to = forms.DateField(
-        label="To (not included)", required=False, widget=DateInput
-    )
+    date_to = forms.DateField(label="To (not included)", required=False, widget=DateInput)
     project = forms.ChoiceField(label="Project", required=False)
-    grain = forms.ChoiceField(
-        label="By", required=False, choices=[(g, g.title()) for g in GRAINS]
-    )
+    grain = forms.ChoiceField(label="By", required=False, choices=[(g, g.title()) for g in GRAINS])
 
     def __init__(self, *args: Any, projects: QuerySet[Project], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.projects = {p.slug: p for p in projects.order_by("name")}
-        self.fields["project"].choices = [("", "All projects")] + [
+        project_field = cast(forms.ChoiceField, self.fields["project"])
+        project_field.choices = [("", "All projects")] + [
             (slug, p.name) for slug, p in self.projects.items()
         ]
 
     def clean(self) -> dict[str, Any]:
-        data = super().clean()
-        start, end = data.get("date_from"), data.get("date_to")
+        data = super().clean() or {}
+        start: dt.date | None = data.get("date_from")
+        end: dt.date | None = data.get("date_to")
         default = ReportFilter.default()
-        if start is None and end is None:
-            start, end = default.date_from, default.date_to
-        elif start is None:
-            start = end - dt.timedelta(days=30)
+        if start is None:
+            end = end or default.date_to
+            start = end - dt.timedelta(days=reports.DEFAULT_DAYS)
         elif end is None:
             end = max(default.date_to, start + dt.timedelta(days=1))
         if end <= start:
@@ -86,9 +83,10 @@ class PriceEntryForm(forms.Form):
     )
     lane = forms.CharField(label="Lane", max_length=8, widget=forms.Select(choices=Lane.choices))
     usd_per_image = forms.DecimalField(
-        label="USD per image", max_digits=10, decimal_places=4, widget=forms.NumberInput(
-            attrs={"step": "0.0001"}
-        )
+        label="USD per image",
+        max_digits=10,
+        decimal_places=4,
+        widget=forms.NumberInput(attrs={"step": "0.0001"}),
     )
     effective_from = forms.DateTimeField(
         label="In force from",

@@ -164,9 +164,7 @@ def spend_chart(series: reports.SpendSeries) -> dict[str, Any]:
                 else bar.label,
             }
         )
-    grid = [
-        {"y": 8 + plot_h - plot_h * i / 4, "value": top * i / 4} for i in range(5)
-    ]
+    grid = [{"y": 8 + plot_h - plot_h * i / 4, "value": top * i / 4} for i in range(5)]
     return {
         "width": CHART_WIDTH,
         "height": CHART_HEIGHT,

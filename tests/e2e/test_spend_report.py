@@ -34,7 +34,9 @@ def _rows(download) -> list[dict[str, str]]:
 def test_an_admin_opens_the_spend_report_filters_it_and_exports_csv(live_server, browser, project):
     build_ledger(project)
     UserFactory(username="sam", is_staff=True)
-    context = browser.new_context(viewport=VIEWPORT, base_url=live_server.url, accept_downloads=True)
+    context = browser.new_context(
+        viewport=VIEWPORT, base_url=live_server.url, accept_downloads=True
+    )
     page = context.new_page()
     page.goto("/accounts/login/")
     page.fill("#id_username", "sam")

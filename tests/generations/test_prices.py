@@ -34,8 +34,11 @@ def test_staff_see_prices_in_force_and_superseded(client, staff):
     client.force_login(staff)
     response = client.get("/spend/prices/")
     assert response.status_code == 200
-    rows = [(r.entry.model_key, r.entry.size, r.entry.lane, r.entry.usd_per_image, r.status)
-            for r in response.context["rows"] if r.entry.model_key == PRO and r.entry.size == "4K"]  # fmt: skip
+    rows = [
+        (r.entry.model_key, r.entry.size, r.entry.lane, r.entry.usd_per_image, r.status)
+        for r in response.context["rows"]
+        if r.entry.model_key == PRO and r.entry.size == "4K"
+    ]
     assert rows == [
         (PRO, "4K", "batch", Decimal("0.12"), "in force"),
         (PRO, "4K", "standard", Decimal("0.25"), "in force"),

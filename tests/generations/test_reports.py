@@ -141,9 +141,10 @@ def test_project_filter_narrows_everything(ledger, staff):
 
 def test_savings_against_direct_final_with_published_rates(ledger, staff):
     savings = reports.savings_report(user=staff, filters=week())
-    pro, nb2 = {m.model_key: m for m in savings.models}[PRO], {
-        m.model_key: m for m in savings.models
-    }[NB2]
+    pro, nb2 = (
+        {m.model_key: m for m in savings.models}[PRO],
+        {m.model_key: m for m in savings.models}[NB2],
+    )
     # The work: G1, G2 (pro), G3, G4 (nb2); G0 was previewed before the range.
     assert (pro.previewed, pro.approved, pro.delivered) == (2, 1, 1)
     assert (nb2.previewed, nb2.approved, nb2.delivered) == (2, 1, 1)
@@ -279,7 +280,8 @@ def test_staff_see_every_project_on_the_page(client, ledger, staff):
     assert 'data-total="net">$1.25<' in html
     assert 'data-total="simulated">$0.03<' in html
     assert "<svg" in html and 'data-bucket="week of 2026-03-02"' in html
-    assert f'data-model="{PRO}"' in html and "<title>week of 2026-03-02 · nano-banana-pro: $0.61" in html
+    assert f'data-model="{PRO}"' in html
+    assert "<title>week of 2026-03-02 · nano-banana-pro: $0.61" in html
 
 
 def test_htmx_filter_returns_only_the_report(client, ledger, staff):
@@ -327,8 +329,7 @@ def test_ledger_csv_streams_the_filtered_rows(client, ledger, staff):
     response = client.get("/spend/export/ledger.csv?date_from=2026-03-01&date_to=2026-03-08")
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert (
-        response["Content-Disposition"]
-        == 'attachment; filename="ledger_2026-03-01_2026-03-08.csv"'
+        response["Content-Disposition"] == 'attachment; filename="ledger_2026-03-01_2026-03-08.csv"'
     )
     rows = _csv(response)
     assert len(rows) == 8
