@@ -312,10 +312,7 @@ def measure(runs: int, *, explain: bool) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
     def spend(user: Any, filters: ReportFilter) -> None:
-        reports.spend_totals(user=user, filters=filters)
-        reports.spend_series(user=user, filters=filters)
-        for by in reports.BREAKDOWNS:
-            list(reports.spend_breakdown(user=user, filters=filters, by=by))
+        reports.spend_report(user=user, filters=filters)
 
     def savings(user: Any, filters: ReportFilter) -> None:
         reports.savings_report(user=user, filters=filters)

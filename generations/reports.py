@@ -17,13 +17,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final
 
-from django.db.models import Count, DecimalField, Q, QuerySet, Sum, Value
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
 from generations.flow import State
 from generations.models import Attempt, Generation, Lane, LedgerEntry, PriceEntry, Project
-from generations.permissions import spend_projects
+from generations.permissions import sees_all_spend, spend_projects
 
 GRAINS: Final = ("day", "week", "month")
 DEFAULT_DAYS: Final = 30
@@ -112,10 +112,10 @@ def _local_midnight(day: dt.date) -> dt.datetime:
 def ledger_in_scope(*, user: Any, filters: ReportFilter) -> QuerySet[LedgerEntry]:
     """The ledger rows of the range that `user` may see."""
     rows = LedgerEntry.objects.filter(created_at__gte=filters.start, created_at__lt=filters.end)
-    if filters.project is not None:
-        return rows.filter(project=filters.project)
-    if not getattr(user, "is_superuser", False) and not getattr(user, "is_staff", False):
+    if not sees_all_spend(user):
         rows = rows.filter(project__in=spend_projects(user))
+    if filters.project is not None:
+        rows = rows.filter(project=filters.project)
     return rows
 
 
@@ -151,32 +151,82 @@ def _stack_height(bar: Bar) -> Decimal:
     return sum((max(v, ZERO) for v in bar.by_model.values()), ZERO)
 
 
-def spend_series(*, user: Any, filters: ReportFilter) -> SpendSeries:
-    """Net spend per local day / week / month and model, every bucket of the range
-    present (empty ones at zero). One query."""
+BREAKDOWNS: Final = {
+    "project": "Project",
+    "person": "Person",
+    "model": "Model",
+    "size": "Size",
+    "lane": "Lane",
+}
+
+
+@dataclass(frozen=True)
+class SpendReport:
+    totals: dict[str, Any]
+    series: SpendSeries
+    breakdowns: dict[str, list[dict[str, Any]]]  # by -> rows: key + measures, biggest first
+
+
+def _empty() -> dict[str, Any]:
+    return {name: 0 if name == "images" else ZERO for name in MEASURE_NAMES}
+
+
+def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
+    for name in MEASURE_NAMES:
+        into[name] += row[name]
+
+
+def _ranked(groups: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [{"key": key, **measures} for key, measures in groups.items()]
+    return sorted(rows, key=lambda row: (-row["net"], row["key"]))
+
+
+def spend_report(*, user: Any, filters: ReportFilter) -> SpendReport:
+    """Totals, spend over time by model, and the breakdowns by project, person, model,
+    size and lane, in two grouped queries: one per (bucket, model, size, lane) and one per
+    (project, person). Their rows are bounded by those cardinalities (a year by day is
+    ≤ 366 × models × sizes × lanes), never by the ledger's size; the totals, the series
+    and the model / size / lane breakdowns are sums over the first, project and person
+    over the second."""
+    scope = ledger_in_scope(user=user, filters=filters)
     bucket = Trunc("created_at", filters.grain, tzinfo=timezone.get_current_timezone())
-    rows = (
-        ledger_in_scope(user=user, filters=filters)
-        .annotate(bucket=bucket)
-        .values_list("bucket", "model_key")
-        .annotate(net=_sum())
+    by_time = (
+        scope.annotate(bucket=bucket)
+        .values("bucket", "model_key", "size", "lane")
+        .annotate(**_MEASURES)
         .order_by()
     )
+    totals = _empty()
+    groups: dict[str, dict[str, dict[str, Any]]] = {by: {} for by in BREAKDOWNS}
     cells: dict[tuple[dt.date, str], Decimal] = {}
-    for moment, model_key, net in rows:
-        day = (
-            moment if isinstance(moment, dt.date) and not isinstance(moment, dt.datetime) else None
+    for row in by_time:
+        _add(totals, row)
+        for by, key in (("model", row["model_key"]), ("size", row["size"]), ("lane", row["lane"])):
+            _add(groups[by].setdefault(key, _empty()), row)
+        day = timezone.localtime(row["bucket"]).date()
+        cell = (day, row["model_key"] or "other")
+        cells[cell] = cells.get(cell, ZERO) + row["net"]
+    by_who = (
+        scope.values(
+            project_name=F("project__name"), username=Coalesce("user__username", Value(""))
         )
-        if day is None:
-            day = timezone.localtime(moment).date() if timezone.is_aware(moment) else moment.date()
-        key = (day, model_key or "other")
-        cells[key] = cells.get(key, ZERO) + net
+        .annotate(**_MEASURES)
+        .order_by()
+    )
+    for row in by_who:
+        _add(groups["project"].setdefault(row["project_name"], _empty()), row)
+        _add(groups["person"].setdefault(row["username"], _empty()), row)
+    totals["real"] = totals["net"] - totals["simulated"]
     models = sorted({model for _, model in cells})
     bars = [
         Bar(day, _bucket_label(day, filters.grain), {m: cells.get((day, m), ZERO) for m in models})
         for day in buckets(filters)
     ]
-    return SpendSeries(filters.grain, models, bars)
+    return SpendReport(
+        totals=totals,
+        series=SpendSeries(filters.grain, models, bars),
+        breakdowns={by: _ranked(rows) for by, rows in groups.items()},
+    )
 
 
 def buckets(filters: ReportFilter) -> list[dt.date]:
@@ -204,35 +254,6 @@ def _bucket_label(day: dt.date, grain: str) -> str:
     if grain == "week":
         return f"week of {day:%Y-%m-%d}"
     return f"{day:%Y-%m-%d}"
-
-
-def spend_totals(*, user: Any, filters: ReportFilter) -> dict[str, Any]:
-    """Images charged, charges, refunds, adjustments, net, waste, simulated, and the real
-    money (net less the simulated part). One query."""
-    totals = ledger_in_scope(user=user, filters=filters).aggregate(**_MEASURES)
-    totals["real"] = totals["net"] - totals["simulated"]
-    return totals
-
-
-BREAKDOWNS: Final = {
-    "project": ("project__name", "Project"),
-    "person": ("user__username", "Person"),
-    "model": ("model_key", "Model"),
-    "size": ("size", "Size"),
-    "lane": ("lane", "Lane"),
-}
-
-
-def spend_breakdown(*, user: Any, filters: ReportFilter, by: str) -> QuerySet[Any, Any]:
-    """One row per project / person / model / size / lane, biggest net first: `key` and
-    the measures. One query, also iterable as a stream for CSV."""
-    column, _ = BREAKDOWNS[by]
-    return (
-        ledger_in_scope(user=user, filters=filters)
-        .values(key=Coalesce(column, Value("")))
-        .annotate(**_MEASURES)
-        .order_by("-net", "key")
-    )
 
 
 # --- Savings -------------------------------------------------------------------------

@@ -59,17 +59,13 @@ def _render(
 @vary_on_headers("HX-Request")
 def spend_report(request: HtmxHttpRequest) -> HttpResponse:
     form, filters = _filters(request)
-    series = reports.spend_series(user=request.user, filters=filters)
-    breakdowns = [
-        (label, list(reports.spend_breakdown(user=request.user, filters=filters, by=by)))
-        for by, (_, label) in reports.BREAKDOWNS.items()
-    ]
+    report = reports.spend_report(user=request.user, filters=filters)
     context = {
         "filters": filters,
         "query": _query(filters),
-        "totals": reports.spend_totals(user=request.user, filters=filters),
-        "chart": spend_chart(series),
-        "breakdowns": breakdowns,
+        "totals": report.totals,
+        "chart": spend_chart(report.series),
+        "breakdowns": [(label, report.breakdowns[by]) for by, label in reports.BREAKDOWNS.items()],
         "section": "spend",
     }
     return _render(request, "generations/reports/spend.html", context, form)
@@ -255,15 +251,13 @@ def export_csv(request: HtmxHttpRequest, report: str) -> StreamingHttpResponse:
 
 
 def _spend_rows(user: Any, filters: ReportFilter) -> Iterator[list[Any]]:
-    totals = reports.spend_totals(user=user, filters=filters)
-    yield ["total", "", "", *(totals[name] for name in reports.MEASURE_NAMES)]
-    series = reports.spend_series(user=user, filters=filters)
-    for bar in series.bars:
+    report = reports.spend_report(user=user, filters=filters)
+    yield ["total", "", "", *(report.totals[name] for name in reports.MEASURE_NAMES)]
+    for bar in report.series.bars:
         for model, net in bar.by_model.items():
             yield [filters.grain, bar.start.isoformat(), model, "", "", "", "", net, "", ""]
-    for by in reports.BREAKDOWNS:
-        rows = reports.spend_breakdown(user=user, filters=filters, by=by)
-        for row in rows.iterator(chunk_size=500):
+    for by, rows in report.breakdowns.items():
+        for row in rows:
             yield [by, row["key"], "", *(row[name] for name in reports.MEASURE_NAMES)]
 
 
