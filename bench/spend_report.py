@@ -70,7 +70,9 @@ def main() -> None:
     db = connection.settings_dict
     bench_name = f"{db['NAME']}_bench_spend"
     db["TEST"]["NAME"] = bench_name
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=args.keep)
+    connection.creation.create_test_db(
+        verbosity=0, autoclobber=True, keepdb=args.keep, serialize=False
+    )
     try:
         from generations.models import LedgerEntry
 
