@@ -92,4 +92,10 @@ def test_an_admin_opens_the_spend_report_filters_it_and_exports_csv(live_server,
         ("adjustment", "beta", "0.5000", "False"),
     ]
     screenshot(page, "spend-report-beta")
+
+    # The savings tab keeps the filters: Beta's one preview (G4, nb2) against a direct 4K.
+    page.get_by_role("link", name="Savings", exact=True).click()
+    expect(page.locator("[data-total=direct]")).to_have_text("$0.15")
+    expect(page.locator("[data-total=actual]")).to_have_text("$0.03")
+    screenshot(page, "spend-savings", full_page=True)
     context.close()
