@@ -6,10 +6,12 @@ the CSV exports, whose rows are the hand-computed ledger of tests/generations/sp
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 from decimal import Decimal
 
 import pytest
+from django.apps import apps
 
 from tests.e2e.conftest import VIEWPORT, screenshot
 from tests.factories import PASSWORD, UserFactory
@@ -24,6 +26,14 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.django_db(transa
 @pytest.fixture(autouse=True)
 def _paris(settings):
     settings.TIME_ZONE = "Europe/Paris"
+
+
+@pytest.fixture(autouse=True)
+def _published_prices(transactional_db):
+    # An earlier transactional test flushes every table, the price list that migration
+    # 0007 seeds included: put the published prices back (the savings tab prices 4K).
+    seed_prices = importlib.import_module("generations.migrations.0007_seed_price_list").seed
+    seed_prices(apps, None)
 
 
 def _rows(download) -> list[dict[str, str]]:

@@ -301,6 +301,11 @@ def test_htmx_filter_returns_only_the_report(client, ledger, staff):
     html = response.content.decode()
     assert html.lstrip().startswith('<div id="report"') and "<header" not in html
     assert 'data-total="net">$0.53<' in html
+    # The tabs follow the filters (out of band), so Savings opens the same range and project.
+    assert 'id="spend-tabs" aria-label="Spend" hx-swap-oob="true"' in html
+    assert (
+        'href="/spend/savings/?date_from=2026-03-01&amp;date_to=2026-03-08&amp;project=beta' in html
+    )
 
 
 def test_bad_dates_show_an_error_and_the_default_range(client, ledger, staff):
