@@ -424,7 +424,8 @@ def savings_report(*, user: Any, filters: ReportFilter) -> Savings:
       expected billed calls per success, 1 + b·(1 − p)/p, where p is the final size's
       success rate measured from attempts of the 30 days before the end (≥ 30 finished
       calls) or else the published first-try rate, and b the share of failed calls that
-      were charged (measured the same way, else 0: failures assumed free).
+      were charged: waste charges ÷ failed attempts at the final size in the same window
+      (≥ 30 failures), else 0 (failures assumed free).
     """
     with _aggregating():
         return _savings_report(user=user, filters=filters)
