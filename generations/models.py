@@ -208,6 +208,14 @@ class Attempt(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["generation", "number"], name="unique_attempt")
         ]
+        indexes = [
+            # Provider health over a window (the savings report's success rates).
+            models.Index(
+                fields=["started_at"],
+                include=["generation", "size", "outcome"],
+                name="attempt_time_idx",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} ({self.phase} {self.size}): {self.outcome}"
@@ -520,6 +528,30 @@ class LedgerEntry(models.Model):
             models.Index(fields=["created_at"], name="ledger_time_idx"),
             models.Index(fields=["project", "created_at"], name="ledger_project_time_idx"),
             models.Index(fields=["user", "created_at"], name="ledger_user_time_idx"),
+            # Spend reports (generations.reports): every figure of a range is read from
+            # this index alone (index-only scan), never from the table's rows.
+            models.Index(
+                fields=["created_at"],
+                include=[
+                    "project",
+                    "user",
+                    "model_key",
+                    "size",
+                    "lane",
+                    "kind",
+                    "amount_usd",
+                    "waste",
+                    "simulated",
+                ],
+                name="ledger_report_idx",
+            ),  # fmt: skip
+            # Savings: the generations previewed in a range.
+            models.Index(
+                fields=["created_at"],
+                include=["generation"],
+                condition=models.Q(kind="charge", phase="preview"),
+                name="ledger_preview_time_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -161,25 +161,35 @@ def _member_project_ids(user: Any) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(user=user).values("project_id")
 
 
-def drift_report_projects(user: Any) -> QuerySet[Project]:
-    """Whose images a person sees in the quality-drift report: staff and superusers every
-    project's; a project admin their projects' only; nobody else any."""
+# --- Admin reports (spend, quality drift) ------------------------------------------------
+
+
+def is_site_admin(user: Any) -> bool:
+    """Site staff and superusers see every project's reports and edit the price list."""
+    return bool(getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff))
+
+
+def administered_projects(user: Any) -> QuerySet[Project]:
+    """The projects whose reports (spend, quality drift) `user` may see: all for site
+    admins, else those they administer, else none."""
+    if is_site_admin(user):
+        return Project.objects.all()
     if not getattr(user, "is_authenticated", False):
         return Project.objects.none()
-    if user.is_superuser or user.is_staff:
-        return Project.objects.all()
     return Project.objects.filter(
         pk__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("project_id")
     )
 
 
-def may_see_drift_report(user: Any) -> bool:
-    """Cached on the user object: the header asks on every page."""
+def may_see_admin_reports(user: Any) -> bool:
+    """Whether any admin report is open to `user` (cached on the user for the request:
+    the header asks on every page)."""
+    if is_site_admin(user):
+        return True
     if not getattr(user, "is_authenticated", False):
         return False
-    if user.is_superuser or user.is_staff:
-        return True
-    if "_studio_drift" not in user.__dict__:
-        admin = Membership.objects.filter(user=user, role=Role.ADMIN).exists()
-        user.__dict__["_studio_drift"] = admin
-    return bool(user.__dict__["_studio_drift"])
+    if "_studio_admin_reports" not in user.__dict__:
+        user.__dict__["_studio_admin_reports"] = Membership.objects.filter(
+            user=user, role=Role.ADMIN
+        ).exists()
+    return bool(user.__dict__["_studio_admin_reports"])

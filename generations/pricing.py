@@ -9,9 +9,12 @@ rewrites history.
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
+from typing import Any, Final
 
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations.models import Lane, PriceEntry
@@ -62,3 +65,121 @@ def prices_in_force(
     for model_key, size, usd in rows:
         found.setdefault((model_key, size), usd)  # the newest entry in force comes first
     return {key: usd for key, usd in found.items() if key in keys}
+
+
+# --- The price list page (admins) --------------------------------------------------------
+
+PRICE_SIZES: Final = ("512", "1K", "2K", "4K")
+# An entry "from now" may reach the server a moment after the admin chose it.
+_NOW_TOLERANCE: Final = dt.timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One entry of the list as the page shows it."""
+
+    entry: PriceEntry
+    status: str  # "scheduled", "in force" or "superseded"
+
+    @property
+    def removable(self) -> bool:
+        return self.status == "scheduled"
+
+
+def price_list(*, at: dt.datetime | None = None) -> list[PriceRow]:
+    """Every entry, by model × size × lane and newest start first, marked scheduled (not
+    yet started), in force (the latest started) or superseded. The list is small: one
+    query, the statuses worked out here."""
+    now = at or timezone.now()
+    rows, seen = [], set()
+    for entry in PriceEntry.objects.select_related("created_by").order_by(
+        "model_key", "size", "lane", "-effective_from"
+    ):
+        key = (entry.model_key, entry.size, entry.lane)
+        if entry.effective_from > now:
+            status = "scheduled"
+        elif key not in seen:
+            status = "in force"
+            seen.add(key)
+        else:
+            status = "superseded"
+        rows.append(PriceRow(entry, status))
+    return rows
+
+
+def price_entry_create(
+    *,
+    model_key: str,
+    size: str,
+    lane: str,
+    usd_per_image: Decimal,
+    user: Any,
+    effective_from: dt.datetime | None = None,
+    note: str = "",
+) -> PriceEntry:
+    """Add a price from `effective_from` (default now; a future time schedules a change).
+    Starts in the past are refused: charges already made used the price then in force,
+    and the list must keep saying so."""
+    now = timezone.now()
+    start = effective_from or now
+    errors: dict[str, list[str]] = {}
+    model_key = model_key.strip()
+    if not model_key:
+        errors.setdefault("model_key", []).append("Name the model.")
+    if size not in PRICE_SIZES:
+        errors.setdefault("size", []).append(
+            f"Unknown size {size!r}: use one of {', '.join(PRICE_SIZES)}."
+        )
+    if lane not in Lane.values:
+        errors.setdefault("lane", []).append(
+            f"Unknown lane {lane!r}: use {' or '.join(Lane.values)}."
+        )
+    if usd_per_image < 0:
+        errors.setdefault("usd_per_image", []).append("A price cannot be negative.")
+    if start < now - _NOW_TOLERANCE:
+        errors.setdefault("effective_from", []).append(
+            "A price cannot start in the past: charges already made keep the price they "
+            "used. Choose now or a later time."
+        )
+    if (
+        not errors
+        and PriceEntry.objects.filter(
+            model_key=model_key, size=size, lane=lane, effective_from=start
+        ).exists()
+    ):
+        errors.setdefault("effective_from", []).append(
+            f"{model_key} {size} {lane} already has a price starting at that time."
+        )
+    if errors:
+        raise ValidationError(errors)
+    try:
+        with transaction.atomic():
+            return PriceEntry.objects.create(
+                model_key=model_key,
+                size=size,
+                lane=lane,
+                usd_per_image=usd_per_image,
+                effective_from=start,
+                note=note.strip(),
+                created_by=user,
+            )
+    except IntegrityError as exc:  # the same start added at the same moment by someone else
+        raise ValidationError(
+            {"effective_from": ["That model, size and lane already has a price starting then."]}
+        ) from exc
+
+
+def price_entry_delete(*, entry_id: int, user: Any) -> PriceEntry:
+    """Remove a scheduled price before it starts. Entries in force or superseded stay:
+    they are the record of what charges used."""
+    with transaction.atomic():
+        entry = PriceEntry.objects.select_for_update().filter(pk=entry_id).first()
+        if entry is None:
+            raise ValidationError("That price entry does not exist.")
+        if entry.effective_from <= timezone.now():
+            raise ValidationError(
+                "This price is already in force (or was): it stays in the list as the record "
+                "of what charges used. Add a new entry to change the price."
+            )
+        entry.delete()
+    return entry

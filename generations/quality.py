@@ -25,7 +25,7 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from generations.models import Image, Project
-from generations.permissions import drift_report_projects
+from generations.permissions import administered_projects
 
 # --- the weekly series ---------------------------------------------------------------------
 
@@ -160,7 +160,7 @@ def _images(*, user: Any, projects: Iterable[Project] | None) -> QuerySet[Image]
     images = Image.objects.filter(native=True).exclude(model_key="").exclude(size="")
     sees_all = user.is_superuser or user.is_staff
     if not sees_all or projects is not None:
-        allowed = drift_report_projects(user)
+        allowed = administered_projects(user)
         if projects is not None:
             allowed = allowed.filter(pk__in=[p.pk for p in projects])
         images = images.filter(generation__project_id__in=allowed.values("pk"))

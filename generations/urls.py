@@ -8,6 +8,7 @@ from generations.views import (
     notifications,
     projects,
     quality,
+    reports,
     review,
     studio,
 )
@@ -50,6 +51,13 @@ urlpatterns = [
     # The quality-drift report (issue 7): staff and project admins only.
     path("quality/", quality.quality_drift, name="quality_drift"),
     path("quality/drift.csv", quality.quality_drift_csv, name="quality_drift_csv"),
+    # Spend (issue 6): reports, CSV exports and the price list, for admins.
+    path("spend/", reports.spend_report, name="spend_report"),
+    path("spend/savings/", reports.savings_report, name="spend_savings"),
+    path("spend/ledger/", reports.ledger_list, name="spend_ledger"),
+    path("spend/export/<str:report>.csv", reports.export_csv, name="spend_export"),
+    path("spend/prices/", reports.price_list, name="price_list"),
+    path("spend/prices/<int:pk>/delete/", reports.price_entry_delete, name="price_entry_delete"),
     # No public MEDIA_URL: every image goes through this permission check.
     path("media/<int:image_id>/<str:kind>", media.image_file, name="media"),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import template
 
-from generations.permissions import may_see_drift_report
+from generations.permissions import may_see_admin_reports
 
 register = template.Library()
 
@@ -13,4 +13,4 @@ register = template.Library()
 def may_see_quality(context: template.Context) -> bool:
     """Whether the header links to the drift report (staff, superusers, project admins)."""
     request = context.get("request")
-    return may_see_drift_report(getattr(request, "user", None))
+    return may_see_admin_reports(getattr(request, "user", None))

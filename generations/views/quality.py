@@ -17,7 +17,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from generations import quality
 from generations.forms import DriftFilterForm
-from generations.permissions import drift_report_projects, may_see_drift_report
+from generations.permissions import administered_projects, may_see_admin_reports
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/quality_drift.html"
@@ -33,9 +33,9 @@ class SeriesView:
 
 def _report_for(request: HtmxHttpRequest) -> tuple[DriftFilterForm, quality.DriftReport | None]:
     """404 unless staff or a project admin (the page's existence is not revealed)."""
-    if not may_see_drift_report(request.user):
+    if not may_see_admin_reports(request.user):
         raise Http404("No such page.")
-    projects = list(drift_report_projects(request.user).order_by("name"))
+    projects = list(administered_projects(request.user).order_by("name"))
     form = DriftFilterForm(request.GET, projects=projects)
     if not form.is_valid():
         return form, None

@@ -1,0 +1,592 @@
+"""Spend reports for admins: reads over the ledger, aggregated in the database.
+
+Every figure is a GROUP BY / conditional SUM in SQL; Python only walks the aggregated rows
+(buckets × models, a handful of projects, people, models), so a page costs the same few
+queries over a hundred ledger rows or a million. Amounts are signed USD: refunds and
+adjustments are negative rows, so "net" is just the sum.
+
+Ranges are half-open [from, to) in local days of settings.TIME_ZONE: a charge at 23:30
+local time belongs to that day even when it is the next day in UTC.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, Final
+
+from django.db import connection, transaction
+from django.db.models import Count, DecimalField, F, Q, QuerySet, Sum, Value
+from django.db.models.functions import Coalesce, Trunc
+from django.utils import timezone
+
+from generations.flow import State
+from generations.models import Attempt, Generation, Lane, LedgerEntry, PriceEntry, Project
+from generations.permissions import administered_projects, is_site_admin
+
+GRAINS: Final = ("day", "week", "month")
+DEFAULT_DAYS: Final = 30
+# Provider health: how far back attempts count, and how many it takes to trust the rate.
+HEALTH_WINDOW: Final = dt.timedelta(days=30)
+MIN_SAMPLES: Final = 30
+# First-try success rates published for Nano Banana Pro (DESIGN.md); 512 is taken as 1K.
+PUBLISHED_SUCCESS: Final = {
+    "512": Decimal("0.95"),
+    "1K": Decimal("0.95"),
+    "2K": Decimal("0.85"),
+    "4K": Decimal("0.5"),
+}
+# Without enough measured failures, assume failed calls are not billed: the direct-4K
+# figure is then the lowest it could be, so the savings shown are never overstated.
+ASSUMED_BILLED_FAILURE_SHARE: Final = Decimal(0)
+# Approval sent it to the final render; delivered = a final came back (native or fallback).
+APPROVED_STATES: Final = (
+    State.FINAL_QUEUED,
+    State.FINAL_RENDERING,
+    State.DELIVERED,
+    State.DELIVERED_FALLBACK,
+    State.FINAL_FAILED,
+)
+DELIVERED_STATES: Final = (State.DELIVERED, State.DELIVERED_FALLBACK)
+
+_MONEY: DecimalField[Decimal, Decimal] = DecimalField(max_digits=16, decimal_places=4)
+ZERO: Final = Decimal("0.0000")
+
+
+def _sum(condition: Q | None = None) -> Coalesce:
+    return Coalesce(Sum("amount_usd", filter=condition), Value(ZERO), output_field=_MONEY)
+
+
+_CHARGE = Q(kind=LedgerEntry.Kind.CHARGE)
+# The columns every total and breakdown row has.
+_MEASURES: Final[dict[str, Any]] = {
+    # COUNT(created_at), not COUNT(id): every column a report reads is in ledger_report_idx, so
+    # PostgreSQL answers from the index alone (no visit to the table's rows).
+    "images": Count("created_at", filter=_CHARGE),
+    "charges": _sum(_CHARGE),
+    "refunds": _sum(Q(kind=LedgerEntry.Kind.REFUND)),
+    "adjustments": _sum(Q(kind=LedgerEntry.Kind.ADJUSTMENT)),
+    "net": _sum(),
+    # Billed calls that produced nothing (and any correction the ledger marks as such).
+    "waste": _sum(Q(waste=True)),
+    # Priced as the hosted model but rendered locally: no money moved.
+    "simulated": _sum(Q(simulated=True)),
+}
+MEASURE_NAMES: Final = tuple(_MEASURES)
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    """What a report covers: local days [date_from, date_to), one project or all the
+    user may see, and the chart's bucket size."""
+
+    date_from: dt.date
+    date_to: dt.date
+    project: Project | None = None
+    grain: str = "day"
+
+    @classmethod
+    def default(cls, *, project: Project | None = None, grain: str = "day") -> ReportFilter:
+        """The last 30 local days, today included."""
+        tomorrow = timezone.localdate() + dt.timedelta(days=1)
+        return cls(tomorrow - dt.timedelta(days=DEFAULT_DAYS), tomorrow, project, grain)
+
+    @property
+    def start(self) -> dt.datetime:
+        return _local_midnight(self.date_from)
+
+    @property
+    def end(self) -> dt.datetime:
+        return _local_midnight(self.date_to)
+
+    @property
+    def slug(self) -> str:
+        """For file names: the range, and the project if one is chosen."""
+        where = f"_{self.project.slug}" if self.project is not None else ""
+        return f"{self.date_from:%Y-%m-%d}_{self.date_to:%Y-%m-%d}{where}"
+
+
+def _local_midnight(day: dt.date) -> dt.datetime:
+    return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
+
+
+@contextmanager
+def _aggregating() -> Iterator[None]:
+    """Let PostgreSQL hash the groups in memory. It estimates GROUP BY date_trunc(created_at)
+    as one group per row (it takes the timestamp's distinct count), so it would sort every
+    row of the range — on disk past the default 4 MB of work_mem — when the groups are few
+    (buckets × models × sizes × lanes). Only for this transaction (SET LOCAL)."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT set_config('enable_sort', 'off', true), "
+                "set_config('work_mem', '64MB', true)"
+            )
+        yield
+
+
+def ledger_in_scope(*, user: Any, filters: ReportFilter) -> QuerySet[LedgerEntry]:
+    """The ledger rows of the range that `user` may see."""
+    rows = LedgerEntry.objects.filter(created_at__gte=filters.start, created_at__lt=filters.end)
+    if not is_site_admin(user):
+        rows = rows.filter(project__in=administered_projects(user))
+    if filters.project is not None:
+        rows = rows.filter(project=filters.project)
+    return rows
+
+
+# --- Spend over time, totals, breakdowns -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bucket of the chart: net per model, stacked."""
+
+    start: dt.date
+    label: str
+    by_model: dict[str, Decimal]
+
+    @property
+    def total(self) -> Decimal:
+        return sum(self.by_model.values(), ZERO)
+
+
+@dataclass(frozen=True)
+class SpendSeries:
+    grain: str
+    models: list[str]
+    bars: list[Bar]
+
+    @property
+    def peak(self) -> Decimal:
+        return max((_stack_height(bar) for bar in self.bars), default=ZERO)
+
+
+def _stack_height(bar: Bar) -> Decimal:
+    # Negative nets (a bucket of refunds) are listed, not drawn below the axis.
+    return sum((max(v, ZERO) for v in bar.by_model.values()), ZERO)
+
+
+BREAKDOWNS: Final = {
+    "project": "Project",
+    "person": "Person",
+    "model": "Model",
+    "size": "Size",
+    "lane": "Lane",
+}
+
+
+@dataclass(frozen=True)
+class SpendReport:
+    totals: dict[str, Any]
+    series: SpendSeries
+    breakdowns: dict[str, list[dict[str, Any]]]  # by -> rows: key + measures, biggest first
+
+
+def _empty() -> dict[str, Any]:
+    return {name: 0 if name == "images" else ZERO for name in MEASURE_NAMES}
+
+
+def _add(into: dict[str, Any], row: dict[str, Any]) -> None:
+    for name in MEASURE_NAMES:
+        into[name] += row[name]
+
+
+def _ranked(groups: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    rows = [{"key": key, **measures} for key, measures in groups.items()]
+    return sorted(rows, key=lambda row: (-row["net"], row["key"]))
+
+
+def spend_report(*, user: Any, filters: ReportFilter) -> SpendReport:
+    """Totals, spend over time by model, and the breakdowns by project, person, model,
+    size and lane, in two grouped queries: one per (bucket, model, size, lane) and one per
+    (project, person). Their rows are bounded by those cardinalities (a year by day is
+    ≤ 366 × models × sizes × lanes), never by the ledger's size; the totals, the series
+    and the model / size / lane breakdowns are sums over the first, project and person
+    over the second."""
+    with _aggregating():
+        return _spend_report(user=user, filters=filters)
+
+
+def _spend_report(*, user: Any, filters: ReportFilter) -> SpendReport:
+    scope = ledger_in_scope(user=user, filters=filters)
+    bucket = Trunc("created_at", filters.grain, tzinfo=timezone.get_current_timezone())
+    by_time = (
+        scope.annotate(bucket=bucket)
+        .values("bucket", "model_key", "size", "lane")
+        .annotate(**_MEASURES)
+        .order_by()
+    )
+    totals = _empty()
+    groups: dict[str, dict[str, dict[str, Any]]] = {by: {} for by in BREAKDOWNS}
+    cells: dict[tuple[dt.date, str], Decimal] = {}
+    for row in by_time:
+        _add(totals, row)
+        for by, key in (("model", row["model_key"]), ("size", row["size"]), ("lane", row["lane"])):
+            _add(groups[by].setdefault(key, _empty()), row)
+        day = timezone.localtime(row["bucket"]).date()
+        cell = (day, row["model_key"] or "other")
+        cells[cell] = cells.get(cell, ZERO) + row["net"]
+    by_who = (
+        scope.values(
+            project_name=F("project__name"), username=Coalesce("user__username", Value(""))
+        )
+        .annotate(**_MEASURES)
+        .order_by()
+    )
+    for row in by_who:
+        _add(groups["project"].setdefault(row["project_name"], _empty()), row)
+        _add(groups["person"].setdefault(row["username"], _empty()), row)
+    totals["real"] = totals["net"] - totals["simulated"]
+    models = sorted({model for _, model in cells})
+    bars = [
+        Bar(day, _bucket_label(day, filters.grain), {m: cells.get((day, m), ZERO) for m in models})
+        for day in buckets(filters)
+    ]
+    return SpendReport(
+        totals=totals,
+        series=SpendSeries(filters.grain, models, bars),
+        breakdowns={by: _ranked(rows) for by, rows in groups.items()},
+    )
+
+
+def buckets(filters: ReportFilter) -> list[dt.date]:
+    """The first day of every bucket the range touches."""
+    day = filters.date_from
+    if filters.grain == "week":
+        day -= dt.timedelta(days=day.weekday())
+    elif filters.grain == "month":
+        day = day.replace(day=1)
+    out = []
+    while day < filters.date_to:
+        out.append(day)
+        if filters.grain == "day":
+            day += dt.timedelta(days=1)
+        elif filters.grain == "week":
+            day += dt.timedelta(days=7)
+        else:
+            day = (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+    return out
+
+
+def _bucket_label(day: dt.date, grain: str) -> str:
+    if grain == "month":
+        return f"{day:%Y-%m}"
+    if grain == "week":
+        return f"week of {day:%Y-%m-%d}"
+    return f"{day:%Y-%m-%d}"
+
+
+# --- Savings -------------------------------------------------------------------------
+
+
+@dataclass
+class Rate:
+    """Success rate of one model at its final size, and whether we measured it."""
+
+    value: Decimal
+    samples: int
+    measured: bool
+
+
+@dataclass
+class SavingsModel:
+    model_key: str
+    final_size: str
+    previewed: int = 0
+    approved: int = 0
+    delivered: int = 0
+    actual: Decimal = ZERO
+    simulated: Decimal = ZERO
+    waste: Decimal = ZERO
+    final_price: Decimal | None = None
+    success: Rate | None = None
+    billed_failures: Rate | None = None  # share of failed calls that were charged
+
+    @property
+    def attempts_per_success(self) -> Decimal | None:
+        """Expected billed calls per delivered image: 1 + b·(1 − p)/p."""
+        if self.success is None or self.billed_failures is None or not self.success.value:
+            return None
+        p, b = self.success.value, self.billed_failures.value
+        return 1 + b * (1 - p) / p
+
+    @property
+    def direct(self) -> Decimal | None:
+        """Every previewed variant rendered straight at the final size."""
+        per = self.attempts_per_success
+        if self.final_price is None or per is None:
+            return None
+        return (self.previewed * self.final_price * per).quantize(ZERO)
+
+
+@dataclass
+class SavingsPerson:
+    username: str
+    previewed: int = 0
+    approved: int = 0
+    delivered: int = 0
+    spend: Decimal = ZERO
+    waste: Decimal = ZERO
+
+    @property
+    def approval_rate(self) -> Decimal | None:
+        return None if not self.previewed else Decimal(self.approved) / self.previewed
+
+
+@dataclass
+class Savings:
+    filters: ReportFilter
+    priced_at: dt.datetime
+    models: list[SavingsModel] = field(default_factory=list)
+    people: list[SavingsPerson] = field(default_factory=list)
+    waste_in_range: Decimal = ZERO
+
+    @property
+    def previewed(self) -> int:
+        return sum(m.previewed for m in self.models)
+
+    @property
+    def approved(self) -> int:
+        return sum(m.approved for m in self.models)
+
+    @property
+    def delivered(self) -> int:
+        return sum(m.delivered for m in self.models)
+
+    @property
+    def actual(self) -> Decimal:
+        return sum((m.actual for m in self.models), ZERO)
+
+    @property
+    def simulated(self) -> Decimal:
+        return sum((m.simulated for m in self.models), ZERO)
+
+    @property
+    def waste(self) -> Decimal:
+        return sum((m.waste for m in self.models), ZERO)
+
+    @property
+    def unpriced(self) -> list[str]:
+        return [m.model_key for m in self.models if m.direct is None]
+
+    @property
+    def direct(self) -> Decimal:
+        """Direct-final cost of the models we can price (see `unpriced`)."""
+        return sum((m.direct for m in self.models if m.direct is not None), ZERO)
+
+    @property
+    def actual_priced(self) -> Decimal:
+        """Actual cost of the same models as `direct`, for a like-for-like saving."""
+        return sum((m.actual for m in self.models if m.direct is not None), ZERO)
+
+    @property
+    def saved(self) -> Decimal:
+        return self.direct - self.actual_priced
+
+    @property
+    def saved_share(self) -> Decimal | None:
+        return None if not self.direct else self.saved / self.direct
+
+    @property
+    def cost_per_final(self) -> Decimal | None:
+        return None if not self.delivered else (self.actual / self.delivered).quantize(ZERO)
+
+    @property
+    def approval_rate(self) -> Decimal | None:
+        return None if not self.previewed else Decimal(self.approved) / self.previewed
+
+
+def _cohort(*, user: Any, filters: ReportFilter) -> QuerySet[LedgerEntry, Any]:
+    """The work of the range: every generation with a preview charged in it."""
+    return (
+        ledger_in_scope(user=user, filters=filters)
+        .filter(_CHARGE, phase="preview", generation__isnull=False)
+        .values("generation_id")
+    )
+
+
+def savings_report(*, user: Any, filters: ReportFilter) -> Savings:
+    """What the range's work cost next to what rendering it straight at the final size
+    would have cost. Five queries whatever the data size:
+
+    - the work: generations with a preview charged in the range ("everything previewed");
+      approved = sent to the final render, delivered = a final came back;
+    - actual: the whole ledger of those generations (previews, finals, retries, refunds,
+      any date), so a final charged the day after the range still counts;
+    - direct: previewed × final price in force at the end of the range (standard lane) ×
+      expected billed calls per success, 1 + b·(1 − p)/p, where p is the final size's
+      success rate measured from attempts of the 30 days before the end (≥ 30 finished
+      calls) or else the published first-try rate, and b the share of failed calls that
+      were charged: waste charges ÷ failed attempts at the final size in the same window
+      (≥ 30 failures), else 0 (failures assumed free).
+    """
+    with _aggregating():
+        return _savings_report(user=user, filters=filters)
+
+
+def _savings_report(*, user: Any, filters: ReportFilter) -> Savings:
+    cohort = _cohort(user=user, filters=filters)
+    priced_at = min(filters.end, timezone.now())
+    savings = Savings(filters=filters, priced_at=priced_at)
+    models: dict[tuple[str, str], SavingsModel] = {}
+    people: dict[str, SavingsPerson] = {}
+    # One row per model × final size × designer (a few hundred at most), for both tables.
+    counts = (
+        Generation.objects.filter(pk__in=cohort)
+        .values_list(
+            "submission__model_key", "submission__final_size", "submission__created_by__username"
+        )
+        .annotate(
+            previewed=Count("id"),
+            approved=Count("id", filter=Q(state__in=APPROVED_STATES)),
+            delivered=Count("id", filter=Q(state__in=DELIVERED_STATES)),
+        )
+        .order_by()
+    )
+    for model_key, final_size, username, previewed, approved, delivered in counts:
+        model = models.setdefault((model_key, final_size), SavingsModel(model_key, final_size))
+        person = people.setdefault(username, SavingsPerson(username))
+        for row in (model, person):
+            row.previewed += previewed
+            row.approved += approved
+            row.delivered += delivered
+    # A generation's ledger starts with its preview charge: nothing before the range.
+    actual = (
+        LedgerEntry.objects.filter(generation_id__in=cohort, created_at__gte=filters.start)
+        .values_list(
+            "generation__submission__model_key",
+            "generation__submission__final_size",
+            "generation__submission__created_by__username",
+        )
+        .annotate(net=_sum(), simulated=_sum(Q(simulated=True)), waste=_sum(Q(waste=True)))
+        .order_by()
+    )
+    for model_key, final_size, username, net, simulated, waste in actual:
+        model = models.setdefault((model_key, final_size), SavingsModel(model_key, final_size))
+        person = people.setdefault(username, SavingsPerson(username))
+        model.actual += net
+        model.simulated += simulated
+        model.waste += waste
+        person.spend += net
+        person.waste += waste
+    _price_and_rate(list(models.values()), at=priced_at)
+    savings.models = sorted(models.values(), key=lambda m: (-m.actual, m.model_key))
+    savings.people = sorted(people.values(), key=lambda p: (-p.spend, p.username))
+    savings.waste_in_range = ledger_in_scope(user=user, filters=filters).aggregate(
+        waste=_sum(Q(waste=True))
+    )["waste"]
+    return savings
+
+
+def _price_and_rate(models: list[SavingsModel], *, at: dt.datetime) -> None:
+    if not models:
+        return
+    keys = {m.model_key for m in models}
+    # The price list is small: fetch what could apply and keep the latest start per key.
+    prices: dict[tuple[str, str], Decimal] = {}
+    entries = (
+        PriceEntry.objects.filter(model_key__in=keys, lane=Lane.STANDARD, effective_from__lte=at)
+        .order_by("model_key", "size", "-effective_from")
+        .values_list("model_key", "size", "usd_per_image")
+    )
+    for model_key, size, usd in entries:
+        prices.setdefault((model_key, size), usd)
+    sizes = {m.final_size for m in models}
+    window = {"gte": at - HEALTH_WINDOW, "lt": at}
+    health = (
+        Attempt.objects.filter(
+            generation__submission__model_key__in=keys,
+            size__in=sizes,
+            started_at__gte=window["gte"],
+            started_at__lt=window["lt"],
+            outcome__in=(Attempt.Outcome.SUCCEEDED, Attempt.Outcome.FAILED),
+        )
+        .values_list("generation__submission__model_key", "size")
+        .annotate(
+            finished=Count("id"),
+            succeeded=Count("id", filter=Q(outcome=Attempt.Outcome.SUCCEEDED)),
+            failed=Count("id", filter=Q(outcome=Attempt.Outcome.FAILED)),
+        )
+        .order_by()
+    )
+    calls = {(key, size): (finished, ok, failed) for key, size, finished, ok, failed in health}
+    # Billed failures are the ledger's waste charges (read from its covering index rather
+    # than joining a million ledger rows to the attempts).
+    waste_charges = (
+        LedgerEntry.objects.filter(
+            _CHARGE,
+            waste=True,
+            model_key__in=keys,
+            size__in=sizes,
+            created_at__gte=window["gte"],
+            created_at__lt=window["lt"],
+        )
+        .values_list("model_key", "size")
+        .annotate(n=Count("created_at"))
+        .order_by()
+    )
+    billed = {(key, size): n for key, size, n in waste_charges}
+    for model in models:
+        model.final_price = prices.get((model.model_key, model.final_size))
+        finished, succeeded, failed = calls.get((model.model_key, model.final_size), (0, 0, 0))
+        if finished >= MIN_SAMPLES and succeeded:
+            model.success = Rate(Decimal(succeeded) / finished, finished, measured=True)
+        else:
+            published = PUBLISHED_SUCCESS.get(model.final_size)
+            model.success = None if published is None else Rate(published, finished, False)
+        if failed >= MIN_SAMPLES:
+            charged = billed.get((model.model_key, model.final_size), 0)
+            model.billed_failures = Rate(Decimal(charged) / failed, failed, measured=True)
+        else:
+            model.billed_failures = Rate(ASSUMED_BILLED_FAILURE_SHARE, failed, measured=False)
+
+
+# --- The ledger itself ---------------------------------------------------------------
+
+LEDGER_COLUMNS: Final = (
+    ("created_at", "time"),
+    ("kind", "kind"),
+    ("project__slug", "project"),
+    ("user__username", "person"),
+    ("generation_id", "generation"),
+    ("attempt_id", "attempt"),
+    ("phase", "phase"),
+    ("model_key", "model"),
+    ("provider", "provider"),
+    ("size", "size"),
+    ("lane", "lane"),
+    ("unit_price", "unit_price_usd"),
+    ("amount_usd", "amount_usd"),
+    ("waste", "waste"),
+    ("simulated", "simulated"),
+    ("reason", "reason"),
+)
+
+
+def ledger_entries(*, user: Any, filters: ReportFilter) -> QuerySet[LedgerEntry]:
+    """The range's ledger rows, newest first, with what the list shows."""
+    return (
+        ledger_in_scope(user=user, filters=filters)
+        .select_related("project", "user")
+        .order_by("-created_at", "-pk")
+    )
+
+
+def ledger_rows(*, user: Any, filters: ReportFilter, chunk_size: int = 2000) -> Iterator[tuple]:
+    """The range's ledger as plain tuples (LEDGER_COLUMNS), oldest first, fetched in
+    chunks: a server-side cursor on PostgreSQL, so memory stays flat for a year."""
+    rows = (
+        ledger_in_scope(user=user, filters=filters)
+        .order_by("created_at", "pk")
+        .values_list(*(column for column, _ in LEDGER_COLUMNS))
+    )
+    for row in rows.iterator(chunk_size=chunk_size):
+        created_at, *rest = row
+        yield (timezone.localtime(created_at).isoformat(), *rest)

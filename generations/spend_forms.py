@@ -1,0 +1,100 @@
+"""Forms of the spend pages: the report filters and a new price-list entry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, cast
+
+from django import forms
+from django.db.models import QuerySet
+
+from generations import catalog, reports
+from generations.forms import DateInput
+from generations.models import Lane, Project
+from generations.pricing import PRICE_SIZES
+from generations.reports import GRAINS, ReportFilter
+
+MAX_RANGE_DAYS = 3 * 366
+
+
+class ReportFilterForm(forms.Form):
+    """GET filters: local days [from, to), a project (or all the user may see), and the
+    chart's bucket. Empty fields mean the last 30 days, every project, by day."""
+
+    date_from = forms.DateField(label="From", required=False, widget=DateInput)
+    date_to = forms.DateField(label="To (not included)", required=False, widget=DateInput)
+    project = forms.ChoiceField(label="Project", required=False)
+    grain = forms.ChoiceField(label="By", required=False, choices=[(g, g.title()) for g in GRAINS])
+
+    def __init__(self, *args: Any, projects: QuerySet[Project], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.projects = {p.slug: p for p in projects.order_by("name")}
+        project_field = cast(forms.ChoiceField, self.fields["project"])
+        project_field.choices = [("", "All projects")] + [
+            (slug, p.name) for slug, p in self.projects.items()
+        ]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        start: dt.date | None = data.get("date_from")
+        end: dt.date | None = data.get("date_to")
+        default = ReportFilter.default()
+        if start is None:
+            end = end or default.date_to
+            start = end - dt.timedelta(days=reports.DEFAULT_DAYS)
+        elif end is None:
+            end = max(default.date_to, start + dt.timedelta(days=1))
+        if end <= start:
+            self.add_error("date_to", "The end must be after the start.")
+        elif (end - start).days > MAX_RANGE_DAYS:
+            self.add_error("date_to", "Choose at most three years at a time.")
+        data["date_from"], data["date_to"] = start, end
+        return data
+
+    def report_filter(self) -> ReportFilter:
+        data = self.cleaned_data
+        return ReportFilter(
+            date_from=data["date_from"],
+            date_to=data["date_to"],
+            project=self.projects.get(data.get("project") or ""),
+            grain=data.get("grain") or "day",
+        )
+
+
+def _model_keys() -> list[tuple[str, str]]:
+    return [(m.key, m.key) for m in catalog.all_models()]
+
+
+class DateTimeInput(forms.DateTimeInput):
+    input_type = "datetime-local"
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(format="%Y-%m-%dT%H:%M", **kwargs)
+
+
+class PriceEntryForm(forms.Form):
+    model_key = forms.CharField(
+        label="Model",
+        max_length=64,
+        widget=forms.TextInput(attrs={"list": "price-models", "autocomplete": "off"}),
+    )
+    size = forms.CharField(
+        label="Size", max_length=4, widget=forms.Select(choices=[(s, s) for s in PRICE_SIZES])
+    )
+    lane = forms.CharField(label="Lane", max_length=8, widget=forms.Select(choices=Lane.choices))
+    usd_per_image = forms.DecimalField(
+        label="USD per image",
+        max_digits=10,
+        decimal_places=4,
+        widget=forms.NumberInput(attrs={"step": "0.0001"}),
+    )
+    effective_from = forms.DateTimeField(
+        label="In force from",
+        required=False,
+        widget=DateTimeInput(),
+        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d"],
+        help_text="Local time; empty = now. A later time schedules the change.",
+    )
+    note = forms.CharField(label="Note", max_length=200, required=False)
+
+    model_choices = staticmethod(_model_keys)
