@@ -240,7 +240,9 @@ def test_weeks_follow_the_configured_time_zone(project, staff, settings):
 def test_the_range_defaults_to_the_last_26_weeks(project, staff):
     today = timezone.localdate()
     add_images(project, "nano-banana-pro", "4K", quality.week_start(today), [0.5])
-    add_images(project, "nano-banana-pro", "4K", today - dt.timedelta(weeks=26), [0.9])
+    add_images(
+        project, "nano-banana-pro", "4K", quality.week_start(today) - dt.timedelta(weeks=26), [0.9]
+    )
     report = quality.drift_report(user=staff, thresholds=THRESHOLDS)
     assert len(report.series[0].weeks) == 26
     assert [p.median for p in column(report.series[0], "bytes_per_pixel") if p.n] == [0.5]
