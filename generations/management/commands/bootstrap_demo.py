@@ -4,23 +4,27 @@ printed once, when a user is created (or when --reset-passwords asks for new one
 from __future__ import annotations
 
 import secrets
+from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from generations.models import Membership, Project, Role
+from generations.models import Budget, BudgetPeriod, Membership, Project, Role
 
 DEMO_PEOPLE = (
     ("designer", Role.DESIGNER, False),
     ("reviewer", Role.REVIEWER, False),
     ("admin", Role.ADMIN, True),
 )
+# Enough for a good look around (about 200 Nano Banana Pro 4K finals), small enough that
+# the estimates and the budget's standing have something to say.
+DEMO_MONTHLY_BUDGET_USD = Decimal("50.00")
 
 
 class Command(BaseCommand):
-    help = "Create the demo project and a designer, a reviewer and an admin."
+    help = "Create the demo project (with a monthly budget), a designer, a reviewer and an admin."
 
     def add_arguments(self, parser: Any) -> None:
         parser.add_argument(
@@ -29,7 +33,14 @@ class Command(BaseCommand):
 
     @transaction.atomic
     def handle(self, *args: Any, reset_passwords: bool = False, **options: Any) -> None:
-        project, _ = Project.objects.get_or_create(slug="demo", defaults={"name": "Demo project"})
+        project, created = Project.objects.get_or_create(
+            slug="demo", defaults={"name": "Demo project"}
+        )
+        if created:
+            # Only with a new project: an admin who changed or removed it keeps their choice.
+            Budget.objects.create(
+                project=project, period=BudgetPeriod.MONTHLY, amount_usd=DEMO_MONTHLY_BUDGET_USD
+            )
         users = get_user_model()
         lines = []
         for username, role, is_staff in DEMO_PEOPLE:
