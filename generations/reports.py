@@ -531,7 +531,7 @@ def _work_rollups(*, user: Any, filters: ReportFilter) -> _Work:
             from_e4(net),
             from_e4(simulated),
             from_e4(waste),
-        )  # type: ignore[misc]
+        )
 
 
 def _work_ledger(*, user: Any, filters: ReportFilter) -> _Work:
@@ -560,7 +560,7 @@ def _work_ledger(*, user: Any, filters: ReportFilter) -> _Work:
         .order_by()
     )
     for *key, previewed, approved, delivered in counts:
-        yield (*key, previewed, approved, delivered, ZERO, ZERO, ZERO)  # type: ignore[misc]
+        yield (*key, previewed, approved, delivered, ZERO, ZERO, ZERO)
     actual = (
         LedgerEntry.objects.filter(generation_id__in=cohort)
         .values_list(
@@ -572,7 +572,7 @@ def _work_ledger(*, user: Any, filters: ReportFilter) -> _Work:
         .order_by()
     )
     for *key, net, simulated, waste in actual:
-        yield (*key, 0, 0, 0, net, simulated, waste)  # type: ignore[misc]
+        yield (*key, 0, 0, 0, net, simulated, waste)
 
 
 def _savings_report(work: _Work, *, waste_in_range: Decimal, filters: ReportFilter) -> Savings:

@@ -157,7 +157,7 @@ def rollup_ledger_entry(*, entry: LedgerEntry) -> None:
         SpendPersonRollup, conflict=_PERSON_KEY, key={**where, "user_id": entry.user_id}, add=sums
     )
     if entry.generation_id is not None:
-        _savings_on_ledger(entry, sums)
+        _savings_on_ledger(entry, sums, generation_id=entry.generation_id)
 
 
 _GENERATION_KEY: Final = (
@@ -190,12 +190,12 @@ def _money(sums: dict[str, int], sign: int = 1) -> dict[str, int]:
     }
 
 
-def _savings_on_ledger(entry: LedgerEntry, sums: dict[str, int]) -> None:
+def _savings_on_ledger(entry: LedgerEntry, sums: dict[str, int], *, generation_id: int) -> None:
     # The generation's row is the lock: a first preview charge moving the generation into
     # its cohort and another row of its ledger written meanwhile are counted once each.
     generation = (
         Generation.objects.select_for_update(of=("self",))
-        .filter(pk=entry.generation_id)
+        .filter(pk=generation_id)
         .values(*_GENERATION_KEY)
         .get()
     )
@@ -204,7 +204,7 @@ def _savings_on_ledger(entry: LedgerEntry, sums: dict[str, int]) -> None:
     if previews and (first is None or entry.created_at < first):
         # It joins the work of this day (or of an earlier one): its whole contribution
         # moves — the counts of its state and every row of its ledger so far.
-        whole = _ledger_sums(generation_id=entry.generation_id)
+        whole = _ledger_sums(generation_id=generation_id)
         counts = _counts(generation["state"])
         if first is not None:
             before = {name: whole[name] - sums[name] for name in whole}
@@ -214,7 +214,7 @@ def _savings_on_ledger(entry: LedgerEntry, sums: dict[str, int]) -> None:
                 key=_savings_key(generation, first),
                 add={**{n: -c for n, c in counts.items()}, **_money(before, -1)},
             )
-        Generation.objects.filter(pk=entry.generation_id).update(previewed_at=entry.created_at)
+        Generation.objects.filter(pk=generation_id).update(previewed_at=entry.created_at)
         _increment(
             SavingsRollup,
             conflict=_SAVINGS_KEY,
@@ -274,7 +274,8 @@ def rollup_on_transition(*, generation_id: int, source: State, target: State) ->
 # --- Checking and rebuilding ---------------------------------------------------------
 
 _Rows = dict[tuple[Any, ...], dict[str, int]]
-_TABLES: Final = {
+_Rollup = type[SpendRollup] | type[SpendPersonRollup] | type[SavingsRollup]
+_TABLES: Final[dict[str, tuple[_Rollup, tuple[str, ...]]]] = {
     "spend": (SpendRollup, ("time_zone", "day", "project_id", "model_key", "size", "lane")),
     "spend by person": (SpendPersonRollup, ("time_zone", "day", "project_id", "user_id")),
     "savings": (
@@ -323,15 +324,16 @@ def rollups_rebuild() -> Drift:
         expected = _recount(first=F("previewed_at"))
         for name, (model, key) in _TABLES.items():
             drift.rows[name] = _differences(_stored(model, key), expected[name])
-            model.objects.all().delete()
-            model.objects.bulk_create(
-                (
-                    model(**dict(zip(key, k, strict=True)), **sums)
-                    for k, sums in expected[name].items()
-                ),
-                batch_size=5000,
-            )
+            _replace(model, key, expected[name])
     return drift
+
+
+def _replace(model: type[Model], key: tuple[str, ...], rows: _Rows) -> None:
+    model._default_manager.all().delete()
+    model._default_manager.bulk_create(
+        (model(**dict(zip(key, k, strict=True)), **sums) for k, sums in rows.items()),
+        batch_size=5000,
+    )
 
 
 def _first_preview_charge(generation: Any) -> Subquery:
@@ -354,7 +356,7 @@ def _misrecorded_previews() -> QuerySet[Generation]:
     )
 
 
-def _stored(model: type[Model], key: tuple[str, ...]) -> _Rows:
+def _stored(model: _Rollup, key: tuple[str, ...]) -> _Rows:
     names = SPEND_SUMS if model is not SavingsRollup else (*SAVINGS_COUNTS, *SAVINGS_MONEY)
     return {
         tuple(row[: len(key)]): dict(zip(names, row[len(key) :], strict=True))
