@@ -229,8 +229,11 @@ def _notify(
 
 def _spend(generation: Generation, source: State, target: State) -> None:
     from generations.budgets import reservations_on_transition
+    from generations.rollups import rollup_on_transition
 
     reservations_on_transition(generation, source, target)
+    # The savings report counts approved and delivered work from its roll-up.
+    rollup_on_transition(generation_id=generation.pk, source=source, target=target)
 
 
 def _kick_on_commit(generation_id: int) -> None:

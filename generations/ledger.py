@@ -3,8 +3,10 @@
 One charge per billable provider call, written by the worker in the same transaction as
 the state move that records the call's outcome (generations.rendering). The database
 holds the rule: a partial unique constraint allows one charge per attempt, and the
-insert tolerates the conflict, so a re-delivered task, a retry or a race cannot charge
-twice. Corrections (refunds, adjustments) are new rows with a reason, never edits.
+insert tolerates the conflict (in a savepoint), so a re-delivered task, a retry or a race
+cannot charge twice — nor count twice in the daily roll-ups (generations.rollups), which
+LedgerEntry.save writes with the row. Corrections (refunds, adjustments) are new rows
+with a reason, never edits.
 
 What is billed:
 - a success: always — even when its result is discarded because the generation was
@@ -31,7 +33,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations import pricing
@@ -88,9 +90,16 @@ def ledger_charge_attempt(
         reason=reason,
         created_at=timezone.now(),
     )
-    # ON CONFLICT DO NOTHING (INSERT OR IGNORE on SQLite): a duplicate leaves the
-    # transaction usable on PostgreSQL, unlike a caught IntegrityError.
-    LedgerEntry.objects.bulk_create([row], ignore_conflicts=True)
+    try:
+        # A savepoint: a duplicate (one_charge_per_attempt) rolls back only this insert and
+        # its roll-ups, and the move's transaction stays usable on PostgreSQL.
+        with transaction.atomic():
+            row.save()
+    except IntegrityError:
+        if not LedgerEntry.objects.filter(
+            attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE
+        ).exists():
+            raise  # not the duplicate charge: some other rule was broken
     charge = LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
     if charge.amount_usd:
         from generations.budgets import budget_check_threshold

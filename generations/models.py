@@ -5,7 +5,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.db import models
+from django.db import models, transaction
+from django.db.models.functions import Coalesce
 
 from generations.flow import Actor, State
 
@@ -120,6 +121,9 @@ class Generation(models.Model):
 
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When its first preview was charged: the savings report's cohort ("the work of a
+    # range"). Set with the charge by generations.rollups; derived from the ledger.
+    previewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "variant"]
@@ -190,6 +194,9 @@ class Attempt(models.Model):
     size = models.CharField(max_length=4)
     provider = models.CharField(max_length=32)
     model_id = models.CharField(max_length=100)
+    # The submission's model (copied when the attempt is written, see save): provider
+    # health counts a window of attempts per model without joining a million generations.
+    model_key = models.CharField(max_length=64, blank=True)
     lease_token = models.UUIDField(default=uuid.uuid4)
     worker = models.CharField(max_length=200, blank=True)
     started_at = models.DateTimeField()
@@ -209,16 +216,26 @@ class Attempt(models.Model):
             models.UniqueConstraint(fields=["generation", "number"], name="unique_attempt")
         ]
         indexes = [
-            # Provider health over a window (the savings report's success rates).
+            # Provider health over a window (the savings report's success rates): the
+            # calls of one model at one size, read from the index alone.
             models.Index(
-                fields=["started_at"],
-                include=["generation", "size", "outcome"],
-                name="attempt_time_idx",
+                fields=["model_key", "size", "started_at"],
+                include=["outcome"],
+                name="attempt_health_idx",
             )
         ]
 
     def __str__(self) -> str:
         return f"attempt {self.number} ({self.phase} {self.size}): {self.outcome}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if self._state.adding and not self.model_key:
+            self.model_key = (
+                Submission.objects.filter(generations=self.generation_id)
+                .values_list("model_key", flat=True)
+                .get()
+            )
+        super().save(*args, **kwargs)
 
 
 class Image(models.Model):
@@ -562,7 +579,13 @@ class LedgerEntry(models.Model):
     def save(self, *args: Any, **kwargs: Any) -> None:
         if self.pk is not None and not self._state.adding:
             raise LedgerImmutable("Ledger entries are never changed; add a correction.")
-        super().save(*args, **kwargs)
+        from generations.rollups import rollup_ledger_entry
+
+        # A row and its daily roll-ups are one write, so that no path inserting a row
+        # (services, the admin, a test fixture) can leave the reports behind.
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            rollup_ledger_entry(entry=self)
 
     def delete(self, *args: Any, **kwargs: Any) -> Any:
         raise LedgerImmutable("Ledger entries are never deleted; add a correction.")
@@ -673,3 +696,106 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"alert for budget {self.budget_id} from {self.period_start}"
+
+
+# --- Roll-ups: derived from the ledger and the generations (generations.rollups) ---------
+
+
+class RollupSums(models.Model):
+    """What a roll-up row adds up. Amounts are integers of ten-thousandths of a dollar (the
+    ledger's precision), so sums stay exact on every database."""
+
+    entries = models.IntegerField(default=0)  # ledger rows summed
+    images = models.IntegerField(default=0)  # charges (one per billed provider call)
+    charges_e4 = models.BigIntegerField(default=0)
+    refunds_e4 = models.BigIntegerField(default=0)
+    adjustments_e4 = models.BigIntegerField(default=0)
+    waste_e4 = models.BigIntegerField(default=0)
+    simulated_e4 = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class SpendRollup(RollupSums):
+    """The ledger per local day × project × model × size × lane: the spend report's
+    totals, chart and model / size / lane tables."""
+
+    # Days are local days of this zone (settings.TIME_ZONE when the row was written).
+    time_zone = models.CharField(max_length=64)
+    day = models.DateField()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    model_key = models.CharField(max_length=64, blank=True)
+    size = models.CharField(max_length=4, blank=True)
+    lane = models.CharField(max_length=8, choices=Lane.choices)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["time_zone", "day", "project", "model_key", "size", "lane"],
+                name="spend_rollup_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.project_id} {self.model_key} {self.size} {self.lane}"
+
+
+class SpendPersonRollup(RollupSums):
+    """The ledger per local day × project × person: the project and person tables."""
+
+    time_zone = models.CharField(max_length=64)
+    day = models.DateField()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    # None: a correction to the project's spend, not to one person's.
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            # COALESCE: one row for the person-less corrections too (NULLs are distinct in a
+            # unique index, so ON CONFLICT would never meet them).
+            models.UniqueConstraint(
+                models.F("time_zone"),
+                models.F("day"),
+                models.F("project"),
+                Coalesce(models.F("user"), models.Value(0)),
+                name="spend_person_rollup_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.project_id} {self.user_id}"
+
+
+class SavingsRollup(models.Model):
+    """The work of a day — generations whose first preview was charged that local day —
+    per project × designer × model × final size: how many were previewed, approved and
+    delivered (their state now), and what their whole ledger cost, whenever charged."""
+
+    time_zone = models.CharField(max_length=64)
+    day = models.DateField()
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="+")
+    designer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    model_key = models.CharField(max_length=64)
+    final_size = models.CharField(max_length=4)
+    previewed = models.IntegerField(default=0)
+    approved = models.IntegerField(default=0)
+    delivered = models.IntegerField(default=0)
+    net_e4 = models.BigIntegerField(default=0)
+    waste_e4 = models.BigIntegerField(default=0)
+    simulated_e4 = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["time_zone", "day", "project", "designer", "model_key", "final_size"],
+                name="savings_rollup_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.project_id} {self.designer_id} {self.model_key}"

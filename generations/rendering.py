@@ -158,6 +158,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
                 size=size,
                 provider=model.provider,
                 model_id=model.model_id,
+                model_key=generation.submission.model_key,
                 lease_token=token,
                 worker=worker[:200],
                 started_at=now,

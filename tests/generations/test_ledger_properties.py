@@ -1,7 +1,8 @@
 """Ledger invariants as properties: whatever happens to a submission's generations —
 successes, failures (billed or not), duplicate deliveries, cancels, reaped leases,
 fallbacks, manual retries, approvals — the ledger holds exactly one charge per billable
-provider call, at the price in force, and every reservation is closed once the work ends.
+provider call, at the price in force, every reservation is closed once the work ends, and
+the reports' daily roll-ups equal a recount of the ledger.
 
 The real services, worker code (rendering.generation_render), state machine and sweeper
 run; only the provider is scripted (tests/fakes.ScriptedProvider).
@@ -19,7 +20,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import Phase as Stage
 from hypothesis import strategies as st
 
-from generations import budgets, flow, ledger, rendering, services
+from generations import budgets, flow, ledger, rendering, rollups, services
 from generations.flow import State
 from generations.models import (
     Budget,
@@ -282,4 +283,6 @@ def test_charges_equal_billable_calls_and_reservations_balance_to_zero(
         assert reservations.filter(status="charged").count() == world.successes
         open_sum = budgets.standing(Budget.objects.get(project=project)).committed
         assert open_sum == 0
+        # The reports' daily roll-ups followed every charge and move the worker made.
+        assert rollups.rollups_check().clean
         transaction.set_rollback(True)
