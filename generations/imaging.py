@@ -4,9 +4,10 @@ Everything a provider sends is untrusted: `ingest` proves the bytes are a whole 
 JPEG or WebP of a sane size before anything is stored, and the browser only ever gets
 WebP renditions made here (`make_renditions`, on the CPU queue) or the tiny placeholder.
 
-The pipeline decodes a result twice, never more: once in the render task (`ingest`:
-the decode proves the data is whole and yields the metrics and the placeholder), once
-on the CPU queue (`make_renditions`: both renditions from that one decode).
+The pipeline decodes a result once in the render task (`ingest`: the decode proves the
+data is whole and yields the metrics, the placeholder and the screen-size pixels); the CPU
+queue makes both renditions from those pixels (`renditions_of_screen`), or decodes the
+original a second time when they were not handed over (`make_renditions`).
 
 Quality metrics: `measure_detail` below defines `luma_entropy` and `detail_energy`. The
 quality-drift report compares them per model × size over time, so their definitions must
