@@ -1,15 +1,15 @@
 """Renditions on the CPU queue: the thumbnail and screen WebPs of a stored original.
 
 Why a queue of its own (docs/deployment.md): the render workers hold hundreds of slow
-provider calls in a threads pool; a burst of 4K renditions (~0.5 CPU s each) there
+provider calls in a threads pool; a burst of 4K renditions (0.1–0.5 CPU s each) there
 would stall them. Here a prefork pool with one process per core does nothing else.
 
 The render task has already decoded the image once (to prove it whole and measure it);
 it leaves the upright screen-size pixels in a host-local spool (`spool_put`, raw bytes
 named by the image's sha256), and the task here starts from them instead of decoding
-the original a second time (~0.4–0.8 s of a 4K's ~1 s). A task on another host, or one
-that finds no spool file, decodes the original: the spool is only a shortcut. Files
-nobody took are pruned by the sweeper after an hour.
+the original a second time (~0.4 CPU s at 4K, against ~0.1 s from the spool). A task on
+another host, or one that finds no spool file, decodes the original: the spool is only a
+shortcut. Files nobody took are pruned by the sweeper after an hour.
 
 The task is idempotent: the file names derive from the image, the row is only filled
 while its renditions are blank, and a lost message is re-kicked by the sweeper
