@@ -17,7 +17,6 @@ import json
 import os
 import threading
 import time
-import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -224,116 +223,23 @@ def transport_errors(service: str, timeout_s: float) -> Iterator[None]:
 def take_json(body: bytearray, *, service: str) -> Any:
     """Parse a JSON body, emptying the buffer as soon as its text exists.
 
-    The image data is lifted out first: a string of LIFT_MIN_BYTES or more that starts
-    and ends with base64 characters and holds no escape comes back as `bytes` — a slice
-    of the body, never decoded to text nor scanned by the JSON parser (~40 ms of a 34 MB
-    4K answer). `decode_base64` takes either. Everything else is parsed by `json`, so a
-    broken document is refused as before. json.loads(bytes) would hold the bytes, their
-    text and the parsed strings at once (3× the body); this holds at most 2×.
+    json.loads(bytes) would hold the bytes, their text and the parsed strings at once
+    (3× the body); decoding first and clearing the buffer keeps it to 2×.
     """
     try:
-        skeleton, lifted = _lift_long_strings(body)
-        text = skeleton.decode("utf-8")
+        text = body.decode("utf-8")
     except UnicodeDecodeError:
         raise MalformedResponse(f"{service} sent a body that is not UTF-8 JSON.") from None
     finally:
         body.clear()
     try:
-        document = json.loads(text)
+        return json.loads(text)
     except ValueError:
         raise MalformedResponse(f"{service} sent a body that is not valid JSON.") from None
-    return _put_back(document, lifted) if lifted else document
-
-
-# A 1K PNG is 1–2 MB of base64; text fields (prompts, messages) never come near this.
-LIFT_MIN_BYTES: Final = 256 * 1024
-_BASE64_CHARS: Final = frozenset(
-    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/="
-)
-_BACKSLASH: Final = ord("\\")
-
-
-def _lift_long_strings(body: bytearray) -> tuple[bytes | bytearray, dict[str, bytes]]:
-    """(the JSON with each long base64 string replaced by a token string, token → bytes).
-
-    Outside a string a JSON text holds no quote, so the quotes pair up as string
-    boundaries once escaped ones are skipped: every find below is a memchr over the body.
-    """
-    nonce = uuid.uuid4().hex
-    pieces: list[bytes] = []
-    lifted: dict[str, bytes] = {}
-    kept = 0  # the body before this index is in pieces
-    cursor = 0
-    while (start := body.find(b'"', cursor)) >= 0:
-        end = _string_end(body, start)
-        if end < 0:
-            break  # unterminated: json.loads says so
-        cursor = end + 1
-        if end - start - 1 < LIFT_MIN_BYTES or not _looks_base64(body, start + 1, end):
-            continue
-        if body.find(b"\\", start + 1, end) >= 0:
-            continue  # escapes ("\\/", "\\n"): the JSON parser's job
-        token = f"lifted:{nonce}:{len(lifted)}"
-        pieces += (body[kept : start + 1], token.encode("ascii"))
-        lifted[token] = bytes(memoryview(body)[start + 1 : end])
-        kept = end
-    if not lifted:
-        return body, lifted  # decoded as it is: no copy
-    pieces.append(body[kept:])
-    return b"".join(pieces), lifted
-
-
-def _string_end(body: bytearray, start: int) -> int:
-    """The index of the quote closing the string opened at `start`, or -1."""
-    end = body.find(b'"', start + 1)
-    while end > 0 and body[end - 1] == _BACKSLASH:
-        backslashes = 1
-        while body[end - 1 - backslashes] == _BACKSLASH:
-            backslashes += 1
-        if backslashes % 2 == 0:
-            break  # the backslashes escape each other, not the quote
-        end = body.find(b'"', end + 1)
-    return end
-
-
-def _looks_base64(body: bytearray, start: int, end: int) -> bool:
-    # Both ends are enough to tell image data from a long text; decode_base64 checks
-    # every character of what is used.
-    return _BASE64_CHARS.issuperset(body[start : start + 64]) and _BASE64_CHARS.issuperset(
-        body[end - 64 : end]
-    )
-
-
-def _json_string_text(data: bytes, *, service: str) -> str:
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError:
-        raise MalformedResponse(f"{service} sent a body that is not UTF-8 JSON.") from None
-    if any(ord(char) < 0x20 for char in text):  # control characters must be escaped
-        raise MalformedResponse(f"{service} sent a body that is not valid JSON.")
-    return text
-
-
-def _put_back(value: Any, lifted: dict[str, bytes]) -> Any:
-    if isinstance(value, dict):
-        for key, item in value.items():
-            value[key] = _put_back(item, lifted)
-    elif isinstance(value, list):
-        value[:] = [_put_back(item, lifted) for item in value]
-    elif isinstance(value, str) and value in lifted:
-        return lifted.pop(value)
-    return value
 
 
 def decode_base64(data: Any, *, service: str) -> bytes:
-    """Base64 text (or bytes lifted by take_json) to bytes; binascii reads either in place."""
-    if isinstance(data, bytes) and data:
-        try:
-            return binascii.a2b_base64(data, strict_mode=True)
-        except (binascii.Error, ValueError):
-            # Not plain base64: check it as the JSON text it was never parsed as, then
-            # treat it like any string below.
-            data = _json_string_text(data, service=service)
+    """Base64 text to bytes. binascii reads an ASCII str in place, with no bytes copy."""
     if not isinstance(data, str) or not data:
         raise MalformedResponse(f"{service} sent an image without data.")
     try:

@@ -23,7 +23,6 @@ from PIL import Image as PILImage
 from generations import imaging, renditions
 from generations.flow import State
 from generations.models import Attempt, Image, Transition
-from generations.providers import http
 from generations.sweeper import generations_sweep
 from tests.fakes import png_bytes
 from tests.generations.hosted import KEY_ENV, SECRET, configure, reload, render, submit
@@ -119,22 +118,9 @@ def _huge_valid(settings) -> Reply:
     return gemini_image(buffer.getvalue())
 
 
-def _noisy_png() -> bytes:
-    """~0.5 MB of PNG: its base64 is long enough to be lifted out of the JSON (take_json)."""
-    buffer = io.BytesIO()
-    PILImage.effect_noise((640, 480), 60).convert("RGB").save(buffer, format="PNG")
-    data = buffer.getvalue()
-    assert len(data) * 4 / 3 > http.LIFT_MIN_BYTES
-    return data
-
-
 CASES = {
     "corrupt": (
         lambda settings: gemini_image(_corrupt(png_bytes(1024, 1024))),
-        "truncated or corrupt",
-    ),
-    "corrupt, large (lifted out of the JSON)": (
-        lambda settings: gemini_image(_corrupt(_noisy_png())),
         "truncated or corrupt",
     ),
     "truncated base64": (_truncated_base64, "truncated or corrupt|not valid base64"),
@@ -204,22 +190,6 @@ def test_a_good_answer_is_stored_exactly_as_received_with_its_facts(
     assert image.placeholder.startswith("data:image/webp;base64,")
     assert rendition_kicks == [image.pk]
     assert _media_files(settings) == [image.original.name]
-
-
-def test_a_large_answer_is_stored_exactly_as_received(
-    model, provider_server, designer, project, settings
-):
-    data = _noisy_png()
-    provider_server.script(gemini_image(data))
-    generation = submit(designer, project)
-
-    assert render(generation) == State.IN_REVIEW
-
-    image = Image.objects.get(generation=generation)
-    with image.original.open("rb") as handle:
-        assert handle.read() == data
-    assert image.sha256 == hashlib.sha256(data).hexdigest()
-    assert (image.width, image.height) == (640, 480)
 
 
 def test_the_metrics_rank_a_flat_picture_below_a_detailed_one():
