@@ -49,6 +49,10 @@ class ReportFilterForm(forms.Form):
         elif (end - start).days > MAX_RANGE_DAYS:
             self.add_error("date_to", "Choose at most three years at a time.")
         data["date_from"], data["date_to"] = start, end
+        if not self.errors:
+            # Show the range in effect in the date fields, not empty boxes.
+            self.data = self.data.copy()
+            self.data["date_from"], self.data["date_to"] = start.isoformat(), end.isoformat()
         return data
 
     def report_filter(self) -> ReportFilter:

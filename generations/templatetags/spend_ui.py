@@ -26,7 +26,8 @@ def usd(value: Any, places: int = 2) -> str:
 def percent(value: Any) -> str:
     if value is None:
         return "—"
-    return f"{Decimal(value) * 100:.0f} %"
+    share = round(Decimal(value) * 100)
+    return f"{'−' if share < 0 else ''}{abs(share)} %"  # the minus sign, as in usd
 
 
 @register.simple_tag(takes_context=True)

@@ -320,7 +320,20 @@ def test_savings_page_shows_the_formula_and_figures(client, ledger, staff):
     html = client.get("/spend/savings/?date_from=2026-03-01&date_to=2026-03-08").content.decode()
     assert 'data-total="direct">$0.78<' in html
     assert 'data-total="actual">$0.90<' in html
+    # This week's work cost more than direct finals would have: said with a minus sign.
+    assert 'data-total="saved">−$0.12 <span class="muted">(−15 %)</span>' in html
     assert "1 + b × (1 − p) / p" in html
+
+
+def test_the_date_fields_show_the_range_in_effect(client, ledger, staff):
+    client.force_login(staff)
+    default = ReportFilter.default()
+    html = client.get("/spend/").content.decode()
+    assert f'name="date_from" value="{default.date_from.isoformat()}"' in html
+    assert f'name="date_to" value="{default.date_to.isoformat()}"' in html
+    html = client.get("/spend/savings/?date_from=2026-03-01").content.decode()
+    assert 'name="date_from" value="2026-03-01"' in html
+    assert f'name="date_to" value="{default.date_to.isoformat()}"' in html
 
 
 def test_ledger_page_lists_the_range_newest_first(client, ledger, staff):
