@@ -51,8 +51,8 @@ class ReportFilterForm(forms.Form):
         data["date_from"], data["date_to"] = start, end
         if not self.errors:
             # Show the range in effect in the date fields, not empty boxes.
-            self.data = self.data.copy()
-            self.data["date_from"], self.data["date_to"] = start.isoformat(), end.isoformat()
+            shown = {"date_from": start.isoformat(), "date_to": end.isoformat()}
+            self.data = {**self.data, **shown}
         return data
 
     def report_filter(self) -> ReportFilter:
