@@ -319,11 +319,18 @@ def image_spend(images: Sequence[Image]) -> dict[int, Spend]:
     """image id -> its charge from the ledger, for all the images in one query. An image
     without a charge (a fallback final: no call of its own) is absent."""
     by_attempt = {image.attempt_id: image.pk for image in images if image.attempt_id}
-    if not by_attempt:
+    spend = attempt_spend(list(by_attempt))
+    return {by_attempt[attempt_id]: found for attempt_id, found in spend.items()}
+
+
+def attempt_spend(attempt_ids: Sequence[int]) -> dict[int, Spend]:
+    """attempt id -> its charge with its corrections, in one query. An attempt that was
+    not charged (a failure the provider does not bill, one still running) is absent."""
+    if not attempt_ids:
         return {}
     rows = LedgerEntry.objects.filter(
-        Q(kind=LedgerEntry.Kind.CHARGE, attempt_id__in=by_attempt)
-        | Q(corrects__attempt_id__in=by_attempt)
+        Q(kind=LedgerEntry.Kind.CHARGE, attempt_id__in=attempt_ids)
+        | Q(corrects__attempt_id__in=attempt_ids)
     ).values_list("kind", "attempt_id", "corrects__attempt_id", "amount_usd", "unit_price",
                   "simulated")  # fmt: skip
     charges: dict[int, Spend] = {}
@@ -334,7 +341,7 @@ def image_spend(images: Sequence[Image]) -> dict[int, Spend]:
         else:
             corrections[corrected_attempt] = corrections.get(corrected_attempt, Decimal(0)) + amount
     return {
-        by_attempt[attempt_id]: replace(
+        attempt_id: replace(
             spend,
             charged=spend.charged + corrections.get(attempt_id, Decimal(0)),
             corrected=attempt_id in corrections,

@@ -9,10 +9,11 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 
 from generations import services
 from generations.flow import State
-from generations.models import Generation, Image, Membership, Role, Submission
+from generations.models import Generation, Image, LedgerEntry, Membership, Phase, Role, Submission
 from generations.rendering import generation_render
 from tests.factories import GenerationFactory, SubmissionFactory
 from tests.fakes import drain_cpu_queue
@@ -380,6 +381,32 @@ def test_the_generation_page_shows_images_timeline_and_attempts(
     assert "rui" in html  # the reviewer who approved, in the timeline
     assert html.count('<td class="num">') >= 2 * 2  # two attempts rows (number + latency)
     assert "Succeeded" in html
+
+
+def test_the_generation_page_shows_what_each_attempt_was_charged_and_the_total(
+    client, project, designer, reviewer
+):
+    generation = delivered(project, designer, reviewer)
+    preview_charge = generation.ledger.get(phase=Phase.PREVIEW)
+    LedgerEntry.objects.create(
+        kind=LedgerEntry.Kind.REFUND,
+        project=project,
+        user=designer,
+        generation=generation,
+        corrects=preview_charge,
+        amount_usd=-preview_charge.amount_usd,
+        reason="provider credit",
+        created_at=timezone.now(),
+    )
+    client.force_login(designer)
+
+    html = client.get(reverse("generation", args=[generation.pk])).content.decode()
+
+    # Nano Banana Pro at list price: the preview refunded in full, the 4K final $0.24.
+    assert '<td class="num nowrap" data-charged="1">$0.00<div class="muted small">corrected' in html
+    assert '<td class="num nowrap" data-charged="2">$0.24</td>' in html
+    assert 'data-total="charged">$0.24</td>' in html
+    assert "local simulation at list price: no money moved" in html
 
 
 def test_the_generation_page_polls_while_rendering_and_answers_with_the_live_part(
