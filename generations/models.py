@@ -401,6 +401,7 @@ class Notification(models.Model):
         FINAL_FAILED = "final_failed", "Final failed"
         COMMENTED = "commented", "New comment"
         BUDGET_THRESHOLD = "budget_threshold", "Budget threshold reached"
+        QUALITY_DRIFT = "quality_drift", "Quality drift"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
@@ -696,6 +697,27 @@ class BudgetAlert(models.Model):
 
     def __str__(self) -> str:
         return f"alert for budget {self.budget_id} from {self.period_start}"
+
+
+class DriftAlert(models.Model):
+    """That site admins were told of a flagged quality drop: one model × size × metric in
+    one week (generations.quality.drift_alerts_send)."""
+
+    model_key = models.CharField(max_length=64)
+    size = models.CharField(max_length=4)
+    metric = models.CharField(max_length=32)
+    week = models.DateField()  # its Monday, in settings.TIME_ZONE
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model_key", "size", "metric", "week"], name="one_drift_alert_per_week"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"drift of {self.model_key} {self.size} {self.metric} in week of {self.week}"
 
 
 # --- Roll-ups: derived from the ledger and the generations (generations.rollups) ---------

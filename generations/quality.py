@@ -19,12 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Final, NamedTuple
 
 from django.conf import settings
-from django.db import connection
-from django.db.models import Aggregate, Count, FloatField, QuerySet
+from django.contrib.auth import get_user_model
+from django.db import connection, transaction
+from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
-from generations.models import Image, Project
+from generations.models import DriftAlert, Image, Notification, Project
 from generations.permissions import administered_projects
 
 # --- the weekly series ---------------------------------------------------------------------
@@ -158,7 +159,8 @@ class Median(Aggregate):
 
 def _images(*, user: Any, projects: Iterable[Project] | None) -> QuerySet[Image]:
     images = Image.objects.filter(native=True).exclude(model_key="").exclude(size="")
-    sees_all = user.is_superuser or user.is_staff
+    # No user: the system itself (drift alerts), which judges every project's images.
+    sees_all = user is None or user.is_superuser or user.is_staff
     if not sees_all or projects is not None:
         allowed = administered_projects(user)
         if projects is not None:
@@ -431,3 +433,57 @@ def report_rows(report: DriftReport) -> Iterator[list[str]]:
                     point.status,
                 ]
             yield row
+
+
+# --- telling admins -------------------------------------------------------------------------
+
+
+def drift_alerts_send(*, today: dt.date | None = None) -> int:
+    """Tell the site admins of each drop flagged in the last complete week (the current one
+    is still filling up), once per model × size × metric × week whenever this runs; the
+    judgement is the report's, over every project. Returns how many drops were new."""
+    today = today or timezone.localdate(timezone=timezone.get_default_timezone())
+    judged = week_start(today) - dt.timedelta(weeks=1)
+    report = drift_report(user=None, start=judged, end=judged)
+    drops = [
+        (series, metric, week)
+        for series in report.series
+        for metric in METRICS
+        for week in series.flagged(metric.key)
+    ]
+    if not drops:
+        return 0
+    admins = list(
+        get_user_model()
+        .objects.filter(Q(is_staff=True) | Q(is_superuser=True), is_active=True)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    told = 0
+    for series, metric, week in drops:
+        now = timezone.now()
+        with transaction.atomic():
+            _, created = DriftAlert.objects.get_or_create(
+                model_key=series.model_key,
+                size=series.size,
+                metric=metric.key,
+                week=week.start,
+                defaults={"created_at": now},
+            )
+            if not created:
+                continue  # told already
+            text = (
+                f"Quality drift: {series.model_key} {series.size}, {metric.label.lower()} "
+                f"in {week.label}: {describe_point(week.points[metric.key], metric)}."
+            )
+            Notification.objects.bulk_create(
+                Notification(
+                    recipient_id=pk,
+                    kind=Notification.Kind.QUALITY_DRIFT,
+                    text=text[:300],
+                    created_at=now,
+                )  # fmt: skip
+                for pk in admins
+            )
+        told += 1
+    return told

@@ -6,6 +6,7 @@ import logging
 
 from celery import Task, shared_task
 
+from generations.quality import drift_alerts_send
 from generations.rendering import generation_render
 from generations.renditions import image_renditions_make
 from generations.sweeper import generations_sweep
@@ -40,3 +41,10 @@ def sweep() -> None:
         )
     if report.released:
         logger.warning("sweep: released %s stray reservations", report.released)
+
+
+@shared_task(ignore_result=True)
+def drift_alerts() -> None:
+    told = drift_alerts_send()
+    if told:
+        logger.warning("quality drift: %s new drops, site admins notified", told)

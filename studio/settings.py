@@ -234,6 +234,12 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(STUDIO_SWEEP_INTERVAL_SECONDS),
         "options": {"expires": float(STUDIO_SWEEP_INTERVAL_SECONDS)},
     },
+    # Idempotent (one alert per drop): a few runs a day tell admins soon after a week ends.
+    "quality-drift-alerts": {
+        "task": "generations.tasks.drift_alerts",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
 }
 
 # The model registry (generations.catalog): what designers can pick and how each model is

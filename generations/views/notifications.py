@@ -34,6 +34,8 @@ def notification_open(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         notification = notifications.notification_open(user=request.user, pk=pk)
     except Notification.DoesNotExist as exc:
         raise Http404("No such notification.") from exc
+    if notification.kind == Notification.Kind.QUALITY_DRIFT:
+        return redirect("quality_drift")
     if notification.generation_id is None:
         return redirect("notifications")
     return redirect("generation", pk=notification.generation_id)
