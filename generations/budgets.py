@@ -43,6 +43,7 @@ from generations.models import (
     Reservation,
     Role,
 )
+from generations.notifications import notify_people
 
 logger = logging.getLogger(__name__)
 
@@ -352,17 +353,10 @@ def _notify_admins(state: Standing) -> None:
         f"threshold {budget.soft_threshold_pct}%)."
     )
     admins = Membership.objects.filter(project_id=budget.project_id, role=Role.ADMIN)
-    now = timezone.now()
-    Notification.objects.bulk_create(
-        [
-            Notification(
-                recipient_id=user_id,
-                kind=Notification.Kind.BUDGET_THRESHOLD,
-                text=text[:300],
-                created_at=now,
-            )
-            for user_id in sorted(set(admins.values_list("user_id", flat=True)))
-        ]
+    notify_people(
+        recipients=admins.values_list("user_id", flat=True),
+        kind=Notification.Kind.BUDGET_THRESHOLD,
+        text=text,
     )
 
 

@@ -131,6 +131,16 @@ def _create(notes: Iterable[tuple[int, str, str]], *, generation: Generation, ac
         Notification.objects.bulk_create(rows)
 
 
+def notify_people(*, recipients: Iterable[int], kind: str, text: str) -> None:
+    """One note to each of `recipients` about something other than a generation (a
+    budget threshold, a quality drop), in the caller's transaction."""
+    now = timezone.now()
+    Notification.objects.bulk_create(
+        Notification(recipient_id=recipient, kind=kind, text=_clip(text), created_at=now)
+        for recipient in sorted(set(recipients))
+    )
+
+
 def _quote(prompt: str, length: int = 80) -> str:
     flat = " ".join(prompt.split())
     return f"“{flat[: length - 1]}…”" if len(flat) > length else f"“{flat}”"

@@ -26,6 +26,7 @@ from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
 from generations.models import DriftAlert, Image, Notification, Project
+from generations.notifications import notify_people
 from generations.permissions import administered_projects
 
 # --- the weekly series ---------------------------------------------------------------------
@@ -476,14 +477,6 @@ def drift_alerts_send(*, today: dt.date | None = None) -> int:
                 f"Quality drift: {series.model_key} {series.size}, {metric.label.lower()} "
                 f"in {week.label}: {describe_point(week.points[metric.key], metric)}."
             )
-            Notification.objects.bulk_create(
-                Notification(
-                    recipient_id=pk,
-                    kind=Notification.Kind.QUALITY_DRIFT,
-                    text=text[:300],
-                    created_at=now,
-                )  # fmt: skip
-                for pk in admins
-            )
+            notify_people(recipients=admins, kind=Notification.Kind.QUALITY_DRIFT, text=text)
         told += 1
     return told
