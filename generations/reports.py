@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Final, TypeVar
 
 from django.db import connection, transaction
-from django.db.models import Count, DecimalField, F, Model, Q, QuerySet, Sum, Value
+from django.db.models import Count, F, Model, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
@@ -40,7 +40,7 @@ from generations.models import (
     SpendRollup,
 )
 from generations.permissions import administered_projects, is_site_admin
-from generations.rollups import APPROVED_STATES, DELIVERED_STATES, from_e4
+from generations.rollups import APPROVED_STATES, DELIVERED_STATES, ZERO, from_e4
 
 GRAINS: Final = ("day", "week", "month")
 DEFAULT_DAYS: Final = 30
@@ -58,38 +58,13 @@ PUBLISHED_SUCCESS: Final = {
 # figure is then the lowest it could be, so the savings shown are never overstated.
 ASSUMED_BILLED_FAILURE_SHARE: Final = Decimal(0)
 
-_MONEY: DecimalField[Decimal, Decimal] = DecimalField(max_digits=16, decimal_places=4)
-ZERO: Final = Decimal("0.0000")
-
-
-def _sum(condition: Q | None = None) -> Coalesce:
-    return Coalesce(Sum("amount_usd", filter=condition), Value(ZERO), output_field=_MONEY)
-
-
+_sum = rollups.ledger_sum
 _CHARGE = Q(kind=LedgerEntry.Kind.CHARGE)
-# The columns every total and breakdown row has.
-_MEASURES: Final[dict[str, Any]] = {
-    # COUNT(created_at), not COUNT(id): every column a report reads is in ledger_report_idx, so
-    # PostgreSQL answers from the index alone (no visit to the table's rows).
-    "images": Count("created_at", filter=_CHARGE),
-    "charges": _sum(_CHARGE),
-    "refunds": _sum(Q(kind=LedgerEntry.Kind.REFUND)),
-    "adjustments": _sum(Q(kind=LedgerEntry.Kind.ADJUSTMENT)),
-    "net": _sum(),
-    # Billed calls that produced nothing (and any correction the ledger marks as such).
-    "waste": _sum(Q(waste=True)),
-    # Priced as the hosted model but rendered locally: no money moved.
-    "simulated": _sum(Q(simulated=True)),
-}
-MEASURE_NAMES: Final = tuple(_MEASURES)
-# The same measures from the roll-ups (integer ten-thousandths of a dollar; see `_in_usd`).
+# The columns every total and breakdown row has (from the ledger, and from the roll-ups).
+_MEASURES: Final[dict[str, Any]] = {**rollups.LEDGER_MEASURES, "net": _sum()}
+MEASURE_NAMES: Final = ("images", "charges", "refunds", "adjustments", "net", "waste", "simulated")
 _ROLLUP_MEASURES: Final[dict[str, Any]] = {
-    "images": Sum("images"),
-    "charges": Sum("charges_e4"),
-    "refunds": Sum("refunds_e4"),
-    "adjustments": Sum("adjustments_e4"),
-    "waste": Sum("waste_e4"),
-    "simulated": Sum("simulated_e4"),
+    name: Sum(column) for name, column in rollups.ROLLUP_COLUMNS.items()
 }
 
 
