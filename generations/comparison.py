@@ -16,14 +16,14 @@ from decimal import Decimal
 from typing import Any, Final
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Prefetch, Q
+from django.db.models import Prefetch
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 
 from generations import catalog, selectors
 from generations.flow import State
 from generations.imaging import SCREEN_EDGE
-from generations.models import Attempt, Favourite, Image, LedgerEntry, Phase, Role
+from generations.models import Attempt, Favourite, Image, Phase, Role
 from generations.permissions import Action, can, roles_in, visible_generations
 
 MIN_IMAGES: Final = 2
@@ -305,52 +305,15 @@ def _latency_cell(image: Image) -> Cell:
     return Cell(text, key=latency)
 
 
-@dataclass(frozen=True)
-class Spend:
-    """What the ledger says one image's render cost."""
-
-    charged: Decimal  # the charge plus its corrections (a refund is negative)
-    unit_price: Decimal | None
-    simulated: bool
-    corrected: bool
-
-
-def image_spend(images: Sequence[Image]) -> dict[int, Spend]:
+def image_spend(images: Sequence[Image]) -> dict[int, selectors.Spend]:
     """image id -> its charge from the ledger, for all the images in one query. An image
     without a charge (a fallback final: no call of its own) is absent."""
     by_attempt = {image.attempt_id: image.pk for image in images if image.attempt_id}
-    spend = attempt_spend(list(by_attempt))
+    spend = selectors.attempt_spend(attempt_ids=list(by_attempt))
     return {by_attempt[attempt_id]: found for attempt_id, found in spend.items()}
 
 
-def attempt_spend(attempt_ids: Sequence[int]) -> dict[int, Spend]:
-    """attempt id -> its charge with its corrections, in one query. An attempt that was
-    not charged (a failure the provider does not bill, one still running) is absent."""
-    if not attempt_ids:
-        return {}
-    rows = LedgerEntry.objects.filter(
-        Q(kind=LedgerEntry.Kind.CHARGE, attempt_id__in=attempt_ids)
-        | Q(corrects__attempt_id__in=attempt_ids)
-    ).values_list("kind", "attempt_id", "corrects__attempt_id", "amount_usd", "unit_price",
-                  "simulated")  # fmt: skip
-    charges: dict[int, Spend] = {}
-    corrections: dict[int, Decimal] = {}
-    for kind, attempt_id, corrected_attempt, amount, unit, simulated in rows:
-        if kind == LedgerEntry.Kind.CHARGE:
-            charges[attempt_id] = Spend(amount, unit, simulated, corrected=False)
-        else:
-            corrections[corrected_attempt] = corrections.get(corrected_attempt, Decimal(0)) + amount
-    return {
-        attempt_id: replace(
-            spend,
-            charged=spend.charged + corrections.get(attempt_id, Decimal(0)),
-            corrected=attempt_id in corrections,
-        )
-        for attempt_id, spend in charges.items()
-    }
-
-
-def _cost_cell(image: Image, spend: dict[int, Spend]) -> Cell:
+def _cost_cell(image: Image, spend: dict[int, selectors.Spend]) -> Cell:
     found = spend.get(image.pk)
     if found is None:
         why = "no render of its own" if image.attempt_id is None else "not charged"

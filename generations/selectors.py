@@ -4,13 +4,14 @@ queries, filtered by what the user may see (generations.permissions)."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -21,6 +22,7 @@ from generations.models import (
     Comment,
     Generation,
     Image,
+    LedgerEntry,
     Membership,
     Project,
     Role,
@@ -381,3 +383,62 @@ def generation_lineage(*, generation: Generation, limit: int = 20) -> list[Gener
         for ancestor in chain:
             ancestor.decision = decisions.get(ancestor.pk)  # type: ignore[attr-defined]
     return chain[::-1]
+
+
+# --- what the ledger charged -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spend:
+    """What the ledger says one image's render cost."""
+
+    charged: Decimal  # the charge plus its corrections (a refund is negative)
+    unit_price: Decimal | None
+    simulated: bool
+    corrected: bool
+
+
+def attempt_spend(*, attempt_ids: Sequence[int]) -> dict[int, Spend]:
+    """attempt id -> its charge with its corrections, in one query. An attempt that was
+    not charged (a failure the provider does not bill, one still running) is absent."""
+    if not attempt_ids:
+        return {}
+    rows = LedgerEntry.objects.filter(
+        Q(kind=LedgerEntry.Kind.CHARGE, attempt_id__in=attempt_ids)
+        | Q(corrects__attempt_id__in=attempt_ids)
+    ).values_list("kind", "attempt_id", "corrects__attempt_id", "amount_usd", "unit_price",
+                  "simulated")  # fmt: skip
+    charges: dict[int, Spend] = {}
+    corrections: dict[int, Decimal] = {}
+    for kind, attempt_id, corrected_attempt, amount, unit, simulated in rows:
+        if kind == LedgerEntry.Kind.CHARGE:
+            charges[attempt_id] = Spend(amount, unit, simulated, corrected=False)
+        else:
+            corrections[corrected_attempt] = corrections.get(corrected_attempt, Decimal(0)) + amount
+    return {
+        attempt_id: replace(
+            spend,
+            charged=spend.charged + corrections.get(attempt_id, Decimal(0)),
+            corrected=attempt_id in corrections,
+        )
+        for attempt_id, spend in charges.items()
+    }
+
+
+@dataclass(frozen=True)
+class GenerationCharges:
+    """What each of a generation's attempts was charged (absent: not charged)."""
+
+    by_attempt: dict[int, Spend]
+
+    @property
+    def total(self) -> Decimal:
+        return sum((spend.charged for spend in self.by_attempt.values()), Decimal(0))
+
+    @property
+    def simulated(self) -> bool:
+        return any(spend.simulated for spend in self.by_attempt.values())
+
+
+def generation_charges(*, attempts: Sequence[Attempt]) -> GenerationCharges:
+    return GenerationCharges(attempt_spend(attempt_ids=[attempt.pk for attempt in attempts]))

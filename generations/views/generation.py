@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -17,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import budgets, comparison, conversation, flow, selectors, services
+from generations import budgets, conversation, flow, selectors, services
 from generations.flow import State
 from generations.forms import (
     ApproveForm,
@@ -236,7 +235,7 @@ def _context(
     pins = conversation.pins_of(comments)
     preview, final = images.get(Phase.PREVIEW), images.get(Phase.FINAL)
     attempts = list(generation.attempts.all())
-    charged = comparison.attempt_spend([attempt.pk for attempt in attempts])
+    charges = selectors.generation_charges(attempts=attempts)
     context: dict[str, Any] = {
         "generation": generation,
         "submission": submission,
@@ -246,9 +245,8 @@ def _context(
         "preview_pins": pins.get(preview.pk, []) if preview else [],
         "final_pins": pins.get(final.pk, []) if final else [],
         "timeline": timeline(generation, comments),
-        "attempt_rows": [(attempt, charged.get(attempt.pk)) for attempt in attempts],
-        "charged_total": sum((spend.charged for spend in charged.values()), Decimal(0)),
-        "charged_simulated": any(spend.simulated for spend in charged.values()),
+        "attempt_rows": [(attempt, charges.by_attempt.get(attempt.pk)) for attempt in attempts],
+        "charges": charges,
         "decision": _decision(generation),
         "lineage": selectors.generation_lineage(generation=generation),
         "approval_price": selectors.approval_price(
