@@ -122,12 +122,12 @@ def _request(delay_s: float) -> Any:
 
 def _image_work(data: bytes) -> None:
     """What rendering does with a result, minus the writes: behind the same gate."""
-    from generations import imaging, workload
+    from generations.imaging import codec, workload
 
     with workload.image_work():
-        imaging.inspect_image(data)
-        imaging.make_rendition(data, long_edge=imaging.THUMBNAIL_EDGE)
-        imaging.make_rendition(data, long_edge=imaging.SCREEN_EDGE)
+        codec.inspect_image(data)
+        codec.make_rendition(data, long_edge=codec.THUMBNAIL_EDGE)
+        codec.make_rendition(data, long_edge=codec.SCREEN_EDGE)
 
 
 @functools.cache

@@ -6,13 +6,13 @@ provider's renderer (generations/providers/local.py) with per-channel noise on t
 the PNG is as large and as hard to compress as a real 4K render (8–30 MB).
 
 pipeline (what the product does):
-  render task — take_json + base64 decode (GeminiProvider.result_from), imaging.ingest
+  render task — take_json + base64 decode (GeminiProvider.result_from), codec.ingest
   (header checks, verify, one full decode → luma entropy, detail energy, placeholder,
   sha256, and the upright 2048 px pixels), store the original, spool those pixels;
   CPU queue   — take the spooled pixels (generations.renditions), make the screen 2048 px
   and thumbnail 384 px WebPs, store both.
 pipeline without the spool (an images worker on another host): the CPU-queue step
-  reads the original back and decodes it again (imaging.make_renditions).
+  reads the original back and decodes it again (codec.make_renditions).
 naive (the baseline):
   json.loads + b64decode, store the original, Image.open + load(), thumbnail(2048) and
   thumbnail(384) (each on a copy), saved as WebP — no verify, no metrics, no placeholder.
@@ -101,7 +101,7 @@ def make_body(width: int, height: int, aspect_ratio: str) -> bytes:
 def run_pipeline(body: bytearray, out: Path, *, spool: bool) -> dict[str, float]:
     from django.conf import settings
 
-    from generations import imaging, renditions
+    from generations.imaging import codec, renditions
 
     settings.STUDIO_RENDITION_SPOOL_DIR = str(out / "spool")
     from generations.providers import gemini, http
@@ -109,7 +109,7 @@ def run_pipeline(body: bytearray, out: Path, *, spool: bool) -> dict[str, float]
     started = time.perf_counter()
     result = gemini.result_from(http.take_json(body, service="bench"), key=None)
     decoded = time.perf_counter()
-    info = imaging.ingest(result.data, keep_screen=spool)
+    info = codec.ingest(result.data, keep_screen=spool)
     checked = time.perf_counter()
     original = out / f"original-{info.sha256[:16]}.png"
     original.write_bytes(result.data)
@@ -121,10 +121,10 @@ def run_pipeline(body: bytearray, out: Path, *, spool: bool) -> dict[str, float]
     # host), or by decoding the stored original again (another host, or --no-spool).
     pixels = renditions._spool_take(info.sha256) if spool else None
     if pixels is not None:
-        thumbnail, screen = imaging.renditions_of_screen(pixels)
+        thumbnail, screen = codec.renditions_of_screen(pixels)
         renditions.spool_discard(info.sha256)
     else:
-        thumbnail, screen = imaging.make_renditions(original.read_bytes())
+        thumbnail, screen = codec.make_renditions(original.read_bytes())
     (out / "thumbnail.webp").write_bytes(thumbnail)
     (out / "screen.webp").write_bytes(screen)
     finished = time.perf_counter()
@@ -182,7 +182,7 @@ def _warm_up(mode: str) -> None:
         image.load()
         image.save(io.BytesIO(), format="WEBP", quality=80)
     if mode != "naive":
-        from generations import imaging, renditions  # noqa: F401
+        from generations import renditions  # noqa: F401
         from generations.providers import gemini, http  # noqa: F401
 
 

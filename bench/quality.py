@@ -1,11 +1,11 @@
 """Quality drift at scale: the report over N native images (100,000 by default) and the
 detail measure on a 4K picture, with baselines measured in the same run.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/proofstudio .venv/bin/python bench/quality.py
-    .venv/bin/python bench/quality.py --images 20000          # SQLite (medians in Python)
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/proofstudio .venv/bin/python bench/drift.py
+    .venv/bin/python bench/drift.py --images 20000          # SQLite (medians in Python)
 
 The report: its own database next to the configured one (`<name>_bench_quality`, or
-var/bench-quality.sqlite3), migrated, N image rows bulk-created over 52 weeks in 12
+var/bench-drift.sqlite3), migrated, N image rows bulk-created over 52 weeks in 12
 series (4 models × 3 sizes), then timed: the weekly medians in the database
 (PERCENTILE_CONT) against the same medians taken in Python over the streamed values, the
 whole drift_report for staff and for a project admin (a join to the generation), and the
@@ -60,7 +60,7 @@ def timed(function: Callable[[], Any], runs: int) -> tuple[float, float, Any]:
 
 
 def bench_measure(runs: int) -> list[str]:
-    from generations.imaging import measure_detail
+    from generations.imaging.codec import measure_detail
     from generations.providers.local import render_png
 
     lines = [
@@ -90,8 +90,8 @@ def bench_measure(runs: int) -> list[str]:
 def seed(total: int) -> None:
     from django.contrib.auth import get_user_model
 
-    from generations.flow import State
     from generations.models import Generation, Image, Membership, Project, Role, Submission
+    from generations.states import State
 
     rng = random.Random(20261123)
     user_model = get_user_model()
@@ -145,15 +145,15 @@ def bench_report(total: int, runs: int, keep: bool) -> list[str]:
     name = (
         f"{db['NAME']}_bench_quality"
         if vendor == "PostgreSQL"
-        else str(settings.VAR_DIR / "bench-quality.sqlite3")
+        else str(settings.VAR_DIR / "bench-drift.sqlite3")
     )
     db["TEST"]["NAME"] = name
     connection.creation.create_test_db(verbosity=0, autoclobber=True, keepdb=keep)
     try:
         from django.contrib.auth import get_user_model
 
-        from generations import quality
         from generations.models import Image
+        from generations.quality import drift
 
         if Image.objects.count() != total:
             started = time.monotonic()
@@ -164,22 +164,22 @@ def bench_report(total: int, runs: int, keep: bool) -> list[str]:
                 cursor.execute("ANALYZE")
         users = get_user_model().objects
         staff, admin = users.get(username="bench-staff"), users.get(username="bench-admin")
-        start, end = quality.report_range(None, None)
+        start, end = drift.report_range(None, None)
         reach = start - dt.timedelta(weeks=settings.STUDIO_DRIFT_BASELINE_WEEKS)
-        images = quality._images(user=staff, projects=None).filter(
-            created_at__gte=quality._local_midnight(reach),
-            created_at__lt=quality._local_midnight(end + dt.timedelta(weeks=1)),
+        images = drift._images(user=staff, projects=None).filter(
+            created_at__gte=drift._local_midnight(reach),
+            created_at__lt=drift._local_midnight(end + dt.timedelta(weeks=1)),
         )
         in_range = images.count()
         rows = []
         if vendor == "PostgreSQL":
-            db_ms, db_min, cells = timed(lambda: quality._cells_in_database(images), runs)
+            db_ms, db_min, cells = timed(lambda: drift._cells_in_database(images), runs)
             rows.append(("weekly medians in PostgreSQL (PERCENTILE_CONT)", db_ms, db_min))
-        py_ms, py_min, cells = timed(lambda: quality._cells_in_python(images), runs)
+        py_ms, py_min, cells = timed(lambda: drift._cells_in_python(images), runs)
         rows.append(("weekly medians in Python over streamed values (baseline)", py_ms, py_min))
-        staff_ms, staff_min, report = timed(lambda: quality.drift_report(user=staff), runs)
+        staff_ms, staff_min, report = timed(lambda: drift.drift_report(user=staff), runs)
         rows.append(("drift_report, staff (all projects)", staff_ms, staff_min))
-        admin_ms, admin_min, _ = timed(lambda: quality.drift_report(user=admin), runs)
+        admin_ms, admin_min, _ = timed(lambda: drift.drift_report(user=admin), runs)
         rows.append(("drift_report, project admin (1 of 3 projects)", admin_ms, admin_min))
         settings.ALLOWED_HOSTS = [*settings.ALLOWED_HOSTS, "testserver"]
         client = Client()

@@ -76,8 +76,8 @@ def main() -> None:
     )
     print(f"database ready (migrations included) in {time.monotonic() - started:.1f} s")
     try:
-        from generations import rollups
         from generations.models import LedgerEntry
+        from generations.spend import rollups
 
         have = LedgerEntry.objects.count()
         if abs(have - args.rows) > args.rows * 0.05:
@@ -292,7 +292,6 @@ def measure(runs: int, *, explain: bool) -> list[dict[str, Any]]:
     from django.contrib.auth import get_user_model
     from django.test.utils import CaptureQueriesContext
 
-    from generations import reports, rollups
     from generations.models import (
         LedgerEntry,
         Project,
@@ -300,7 +299,8 @@ def measure(runs: int, *, explain: bool) -> list[dict[str, Any]]:
         SpendPersonRollup,
         SpendRollup,
     )
-    from generations.reports import ReportFilter
+    from generations.spend import reports, rollups
+    from generations.spend.reports import ReportFilter
 
     staff = get_user_model().objects.get(username="bench-staff")
     admin = get_user_model().objects.get(username="bench-admin")

@@ -11,7 +11,6 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponseRedirect
 from django.utils import timezone
 
-from generations import ledger
 from generations.models import (
     Attempt,
     Budget,
@@ -26,6 +25,7 @@ from generations.models import (
     Reservation,
     Transition,
 )
+from generations.spend import ledger
 
 
 class MembershipInline(admin.TabularInline):

@@ -1,124 +1,36 @@
-"""The preview-then-upgrade state machine: states, who may move them, and the one
-function that moves them.
+"""The one function that moves the state machine (generations.states holds its table).
 
 Every transition is a compare-and-set UPDATE on (id, version, state), an audit row in the
-same transaction, and follow-up work enqueued only after commit. An illegal transition or a
-lost race raises and changes nothing.
+same transaction, then its effects, in this order and in the same transaction: money
+(reservations and roll-ups), notifications, and the kick to a worker after commit. An
+illegal transition or a lost race raises and changes nothing.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from django.db import models, transaction
+from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from generations import dispatch
+from generations.models import Generation, Transition
+from generations.notifications import notify_transition
+from generations.spend.budgets import reservations_on_transition
+from generations.spend.rollups import rollup_on_transition
+from generations.states import (
+    QUEUED,
+    RENDERING,
+    Actor,
+    IllegalTransition,
+    State,
+    TransitionConflict,
+    is_allowed,
+)
+
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
-
-    from generations.models import Generation
-
-
-class State(models.TextChoices):
-    PREVIEW_QUEUED = "preview_queued", "Preview queued"
-    PREVIEW_RENDERING = "preview_rendering", "Preview rendering"
-    PREVIEW_FAILED = "preview_failed", "Preview failed"
-    IN_REVIEW = "in_review", "In review"
-    REJECTED = "rejected", "Rejected"
-    # The reviewer asked for a revision: the designer revises, and the new submission
-    # links back to this generation (Submission.parent). Nothing more happens to it.
-    CHANGES_REQUESTED = "changes_requested", "Changes requested"
-    FINAL_QUEUED = "final_queued", "Final queued"
-    FINAL_RENDERING = "final_rendering", "Final rendering"
-    DELIVERED = "delivered", "Delivered"
-    DELIVERED_FALLBACK = "delivered_fallback", "Delivered (fallback)"
-    FINAL_FAILED = "final_failed", "Final failed"
-    CANCELLED = "cancelled", "Cancelled"
-
-
-class Actor(models.TextChoices):
-    DESIGNER = "designer", "Designer"
-    REVIEWER = "reviewer", "Reviewer"
-    ADMIN = "admin", "Admin"
-    WORKER = "worker", "Worker"
-    REAPER = "reaper", "Reaper"
-    # The product itself, following a project setting (auto-approve when review is off).
-    SYSTEM = "system", "System"
-
-
-S, A = State, Actor
-_PEOPLE_WHO_CANCEL = frozenset({A.DESIGNER, A.ADMIN})
-
-# (from, to) -> who may trigger it. Anything not listed is illegal.
-TRANSITIONS: dict[tuple[State, State], frozenset[Actor]] = {
-    (S.PREVIEW_QUEUED, S.PREVIEW_RENDERING): frozenset({A.WORKER}),  # claim
-    (S.PREVIEW_RENDERING, S.IN_REVIEW): frozenset({A.WORKER}),  # ok
-    (S.PREVIEW_RENDERING, S.PREVIEW_QUEUED): frozenset({A.WORKER, A.REAPER}),  # retry / lease
-    (S.PREVIEW_RENDERING, S.PREVIEW_FAILED): frozenset({A.WORKER, A.REAPER}),  # exhausted
-    (S.PREVIEW_FAILED, S.PREVIEW_QUEUED): frozenset({A.DESIGNER, A.ADMIN}),  # manual retry
-    (S.IN_REVIEW, S.FINAL_QUEUED): frozenset({A.REVIEWER, A.ADMIN, A.SYSTEM}),  # approve
-    (S.IN_REVIEW, S.REJECTED): frozenset({A.REVIEWER, A.ADMIN}),  # reject
-    (S.IN_REVIEW, S.CHANGES_REQUESTED): frozenset({A.REVIEWER, A.ADMIN}),  # request changes
-    (S.FINAL_QUEUED, S.FINAL_RENDERING): frozenset({A.WORKER}),  # claim
-    (S.FINAL_RENDERING, S.DELIVERED): frozenset({A.WORKER}),  # native 4K
-    (S.FINAL_RENDERING, S.FINAL_QUEUED): frozenset({A.WORKER, A.REAPER}),  # retry / lease
-    (S.FINAL_RENDERING, S.DELIVERED_FALLBACK): frozenset({A.WORKER, A.REAPER}),  # exhausted
-    (S.FINAL_RENDERING, S.FINAL_FAILED): frozenset({A.WORKER, A.REAPER}),  # exhausted
-    (S.FINAL_FAILED, S.FINAL_QUEUED): frozenset({A.REVIEWER, A.ADMIN}),  # manual retry
-    **{
-        (source, S.CANCELLED): _PEOPLE_WHO_CANCEL
-        for source in (
-            S.PREVIEW_QUEUED,
-            S.PREVIEW_RENDERING,
-            S.IN_REVIEW,
-            S.FINAL_QUEUED,
-            S.FINAL_RENDERING,
-        )
-    },
-}
-
-QUEUED = frozenset({S.PREVIEW_QUEUED, S.FINAL_QUEUED})
-RENDERING = frozenset({S.PREVIEW_RENDERING, S.FINAL_RENDERING})
-# Not in a worker's hands: waiting on a person, or ended.
-SETTLED = frozenset(State) - QUEUED - RENDERING
-# Nothing more can happen to it.
-FINISHED = frozenset(
-    {S.REJECTED, S.CHANGES_REQUESTED, S.DELIVERED, S.DELIVERED_FALLBACK, S.CANCELLED}
-)
-
-
-def poll_seconds(state: str) -> int | None:
-    """How often a page showing this state should look again: often while a worker has
-    it, now and then while it waits on a person (another may act), never once finished."""
-    if state in FINISHED:
-        return None
-    return 10 if state in SETTLED else 2
-
-
-FINAL_PHASE = frozenset(
-    {S.FINAL_QUEUED, S.FINAL_RENDERING, S.DELIVERED, S.DELIVERED_FALLBACK, S.FINAL_FAILED}
-)
-
-
-def phase_of(state: str) -> str:
-    return "final" if state in FINAL_PHASE else "preview"
-
-
-class TransitionError(Exception):
-    """A transition that did not happen; nothing was changed."""
-
-
-class IllegalTransition(TransitionError):
-    pass
-
-
-class TransitionConflict(TransitionError):
-    """Someone else moved the generation first (a lost race)."""
-
-
-def is_allowed(source: str, target: str, actor: str) -> bool:
-    return actor in TRANSITIONS.get((State(source), State(target)), frozenset())
 
 
 def apply(
@@ -137,8 +49,6 @@ def apply(
     `changes` are extra columns written by the same UPDATE. With `lease_token`, only the
     current lease holder can make the move (a worker whose lease expired cannot).
     """
-    from generations.models import Generation, Transition
-
     source = State(generation.state)
     if not is_allowed(source, target, actor):
         raise IllegalTransition(
@@ -197,8 +107,6 @@ def apply(
 
 def record_creation(generation: Generation, *, actor: Actor, user: Any, reason: str) -> None:
     """The first audit row: the generation was submitted straight into a queue."""
-    from generations.models import Transition
-
     Transition.objects.create(
         generation_id=generation.pk,
         from_state="",
@@ -220,23 +128,16 @@ def _notify(
     user: AbstractBaseUser | None,
     reason: str,
 ) -> None:
-    from generations.notifications import notify_transition
-
     notify_transition(
         generation=generation, source=source, target=target, actor=actor, user=user, reason=reason
     )
 
 
 def _spend(generation: Generation, source: State, target: State) -> None:
-    from generations.budgets import reservations_on_transition
-    from generations.rollups import rollup_on_transition
-
     reservations_on_transition(generation, source, target)
     # The savings report counts approved and delivered work from its roll-up.
     rollup_on_transition(generation_id=generation.pk, source=source, target=target)
 
 
 def _kick_on_commit(generation_id: int) -> None:
-    from generations.dispatch import kick
-
-    transaction.on_commit(lambda: kick(generation_id))
+    transaction.on_commit(lambda: dispatch.kick(generation_id))

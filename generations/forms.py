@@ -9,12 +9,13 @@ from django import forms
 from django.conf import settings
 
 from generations import catalog
-from generations.flow import State
 from generations.models import BudgetPeriod, FallbackPolicy, Project, Role
 from generations.projects import project_default_model, project_default_preview_size, project_models
-from generations.quality import METRICS, report_range
+from generations.quality.drift import METRICS, report_range
 from generations.services import MAX_VARIANTS
 from generations.sizes import ASPECT_RATIOS, PREVIEW_SIZES
+from generations.states import State
+from generations.widgets import DateInput
 
 VARIANT_CHOICES = [(n, str(n)) for n in range(1, MAX_VARIANTS + 1)]
 _ASPECT_HINTS = {
@@ -265,10 +266,6 @@ class QueueFilterForm(forms.Form):
         self.fields["designer"].choices = [("", "Everyone")] + [  # type: ignore[attr-defined]
             (person.get_username(), person.get_username()) for person in people
         ]
-
-
-class DateInput(forms.DateInput):
-    input_type = "date"
 
 
 class GalleryFilterForm(QueueFilterForm):

@@ -14,8 +14,8 @@ from typing import Any
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from generations.flow import Actor, State
 from generations.models import Comment, Generation, Membership, Notification, Project, Role
+from generations.states import Actor, State
 
 Kind = Notification.Kind
 # The states whose arrival someone hears of (approval: only from review).

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
-from generations.flow import Actor
 from generations.models import Generation, Membership, Project, Role
+from generations.states import Actor
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser

@@ -15,22 +15,20 @@ from django.db.models import Prefetch, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
-from generations import budgets, pricing
-from generations.flow import State
 from generations.models import (
     Attempt,
     Comment,
     Generation,
     Image,
     LedgerEntry,
-    Membership,
     Project,
     Role,
     Submission,
     Transition,
 )
-from generations.paging import Cursor, KeysetPage, beyond, keyset_page
+from generations.paging import KeysetPage, keyset_page
 from generations.permissions import visible_generations, visible_projects
+from generations.states import State
 
 CARDS_PER_PAGE = 24
 
@@ -47,7 +45,7 @@ def project_get(*, user: Any, slug: str) -> Project:
     return project
 
 
-def _cards(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
+def with_card_data(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
     """Everything a card shows: the submission, its author, and the images."""
     return queryset.select_related(
         "submission", "submission__created_by", "project"
@@ -56,18 +54,20 @@ def _cards(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
 
 def generations_recent(*, user: Any, project: Project, page: int | str | None = 1) -> Page:
     """One page of the project's generations, newest first."""
-    queryset = _cards(
+    queryset = with_card_data(
         visible_generations(user).filter(project=project).order_by("-created_at", "-pk")
     )
     return Paginator(queryset, CARDS_PER_PAGE).get_page(page)
 
 
 def generations_of_submission(*, user: Any, submission: Submission) -> list[Generation]:
-    return list(_cards(visible_generations(user).filter(submission=submission)).order_by("variant"))
+    return list(
+        with_card_data(visible_generations(user).filter(submission=submission)).order_by("variant")
+    )
 
 
 def generation_card(*, user: Any, pk: int) -> Generation:
-    generation = _cards(visible_generations(user)).filter(pk=pk).first()
+    generation = with_card_data(visible_generations(user)).filter(pk=pk).first()
     if generation is None:
         raise Http404("No such generation.")
     return generation
@@ -76,7 +76,7 @@ def generation_card(*, user: Any, pk: int) -> Generation:
 def generation_detail(*, user: Any, pk: int) -> Generation:
     """A generation with everything its page shows, or 404 if the user may not see it."""
     generation = (
-        _cards(visible_generations(user))
+        with_card_data(visible_generations(user))
         .select_related("submission__parent", "submission__parent__submission")
         .prefetch_related(
             Prefetch(
@@ -108,31 +108,6 @@ def generation_detail(*, user: Any, pk: int) -> Generation:
     return generation
 
 
-def review_projects(*, user: Any) -> list[Project]:
-    """Projects where the user may decide on previews (reviewer or admin), in one query."""
-    if not getattr(user, "is_authenticated", False):
-        return []
-    projects = Project.objects.order_by("name")
-    if user.is_superuser:
-        return list(projects)
-    deciders = Membership.objects.filter(user=user, role__in=[Role.REVIEWER, Role.ADMIN])
-    return list(projects.filter(pk__in=deciders.values("project_id")))
-
-
-def generations_in_review(*, user: Any, projects: list[Project]) -> QuerySet[Generation]:
-    """What waits for the user's review in `projects`, oldest submission first, the
-    variants of a submission together. Under "four eyes" (as the given projects say) a
-    person's own generations wait for someone else, so they are not in that person's
-    queue."""
-    waiting = visible_generations(user).filter(
-        project__in=[project.pk for project in projects], state=State.IN_REVIEW
-    )
-    four_eyes = [project.pk for project in projects if project.four_eyes]
-    if four_eyes:  # (no join to the submissions unless some project needs it)
-        waiting = waiting.exclude(project__in=four_eyes, submission__created_by=user.pk)
-    return waiting
-
-
 def image_get(*, user: Any, pk: int) -> Image:
     """An image the user may view, or 404 (whether it exists is not revealed)."""
     image = (
@@ -143,132 +118,6 @@ def image_get(*, user: Any, pk: int) -> Image:
     if image is None:
         raise Http404("No such image.")
     return image
-
-
-# --- the review queue ------------------------------------------------------------------
-
-REVIEW_PER_PAGE = 20
-# Variants per submission at most (services.MAX_VARIANTS): a page is extended by at most
-# this many rows so a submission's variants are never split across two pages.
-_MAX_GROUP = 4
-
-
-def approval_price(*, model_key: str, final_size: str) -> Decimal | None:
-    """What approving one preview costs: the price in force now of its final — what the
-    approval reserves against the budget (None when the price list has no entry)."""
-    return pricing.list_price(model_key=model_key, size=final_size)
-
-
-@dataclass
-class ReviewGroup:
-    """The variants of one submission (one prompt) waiting for review, side by side."""
-
-    submission: Submission
-    items: list[Generation]
-    price: Decimal | None  # of approving one of them
-    # The tightest budget the approval would count against (None: no budget applies).
-    budget: budgets.Standing | None = None
-
-    @property
-    def over_budget(self) -> bool:
-        return bool(self.budget and self.price and self.price > self.budget.left)
-
-    @property
-    def project(self) -> Project:
-        return self.items[0].project
-
-    @property
-    def price_all(self) -> Decimal | None:
-        return None if self.price is None else self.price * len(self.items)
-
-
-@dataclass
-class ReviewQueue:
-    groups: list[ReviewGroup]
-    count: int  # everything waiting (with the filters), not only this page
-    next: str | None  # cursor of the next page
-    continued: bool  # a page after the first
-
-    @property
-    def items(self) -> list[Generation]:
-        return [item for group in self.groups for item in group.items]
-
-
-def _with_pins(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
-    return queryset.prefetch_related(
-        Prefetch(
-            "comments",
-            queryset=Comment.objects.filter(image__isnull=False)
-            .select_related("author")
-            .order_by("created_at", "pk"),
-            to_attr="pin_comments",
-        )
-    )
-
-
-def review_queue(
-    *,
-    user: Any,
-    projects: list[Project],
-    designer_id: int | None = None,
-    after: str | None = None,
-    per_page: int | None = None,
-) -> ReviewQueue:
-    """A page of the user's review queue, grouped by submission, oldest first. Keyset
-    paging on (created_at, id): deciding items never shifts what the next page shows.
-    A fixed number of queries: the count, the page, its images and its pins."""
-    waiting = generations_in_review(user=user, projects=projects)
-    if designer_id is not None:
-        waiting = waiting.filter(submission__created_by_id=designer_id)
-    count = waiting.count()
-    start = Cursor.decode(after)
-    page = _with_pins(_cards(waiting))
-    if start is not None:
-        page = page.filter(beyond(start, descending=False))
-    per_page = per_page or REVIEW_PER_PAGE
-    rows = list(page.order_by("created_at", "pk")[: per_page + _MAX_GROUP])
-    cut = min(per_page, len(rows))
-    while 0 < cut < len(rows) and rows[cut].submission_id == rows[cut - 1].submission_id:
-        cut += 1
-    shown = rows[:cut]
-    # Prices and budgets for the whole page at once, not a lookup per group.
-    prices = pricing.prices_in_force(
-        {(g.submission.model_key, g.submission.final_size) for g in shown}
-    )
-    left = budgets.headrooms({(g.project_id, g.submission.created_by_id) for g in shown})
-    groups: list[ReviewGroup] = []
-    for generation in shown:
-        if groups and groups[-1].submission.pk == generation.submission_id:
-            groups[-1].items.append(generation)
-            continue
-        submission = generation.submission
-        price = prices.get((submission.model_key, submission.final_size))
-        budget = left.get((generation.project_id, submission.created_by_id))
-        groups.append(ReviewGroup(submission, [generation], price, budget))
-    more = len(rows) > cut
-    return ReviewQueue(
-        groups=groups,
-        count=count,
-        next=Cursor.of(shown[-1]).encode() if more and shown else None,
-        continued=start is not None,
-    )
-
-
-def review_item(*, user: Any, pk: int) -> Generation:
-    """One queue item after a decision (or a refusal): its card, pins and the decision
-    that settled it (`decision`, a Transition or None)."""
-    generation = _with_pins(_cards(visible_generations(user))).filter(pk=pk).first()
-    if generation is None:
-        raise Http404("No such generation.")
-    generation.decision = (  # type: ignore[attr-defined]
-        Transition.objects.filter(generation=generation, from_state=State.IN_REVIEW)
-        .select_related("actor")
-        .order_by("-created_at", "-pk")
-        .first()
-        if generation.state != State.IN_REVIEW
-        else None
-    )
-    return generation
 
 
 def people_in(*, projects: QuerySet[Project] | list[Project]) -> list[Any]:
@@ -341,7 +190,7 @@ def gallery_page(
     for word in filters.q.split()[:8]:
         generations = generations.filter(submission__prompt__icontains=word)
     return keyset_page(
-        _cards(generations),
+        with_card_data(generations),
         per_page=per_page or GALLERY_PER_PAGE,
         descending=True,
         after=after,

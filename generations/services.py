@@ -10,25 +10,18 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from generations import budgets, catalog, flow
-from generations.flow import Actor, State
-from generations.models import Generation, Phase, Project, Submission, Transition
-from generations.notifications import review_required
+from generations import catalog, flow
+from generations.models import Generation, Phase, Project, Submission
 from generations.permissions import Action, require, require_project_role
 from generations.sizes import SIZES
+from generations.spend import budgets
+from generations.states import IllegalTransition, State
 
 MAX_VARIANTS = 4
-# What a reviewer's decision moves a generation to, and how the timeline says it.
-DECISIONS: dict[str, str] = {
-    State.FINAL_QUEUED: "approved",
-    State.REJECTED: "rejected",
-    State.CHANGES_REQUESTED: "asked for changes to",
-    State.CANCELLED: "cancelled",
-}
 
 
 def submission_create(
@@ -138,132 +131,8 @@ def _bigger_or_same(size: str, than: str) -> bool:
     return order.get(size, 0) >= order.get(than, len(SIZES))
 
 
-def generation_approve(*, generation_id: int, user: Any, note: str = "") -> Generation:
-    generation = _load(generation_id)
-    actor = require(user, Action.APPROVE, generation)
-    return _decide(
-        generation,
-        State.FINAL_QUEUED,
-        actor=actor,
-        user=user,
-        reason=note.strip() or "approved",
-        changes={"tries_used": 0, "last_error": "", "waiting_reason": ""},
-    )
-
-
-def generation_reject(*, generation_id: int, user: Any, comment: str) -> Generation:
-    comment = comment.strip()
-    if not comment:
-        raise ValidationError({"comment": "Say why you reject it, so the designer can revise."})
-    generation = _load(generation_id)
-    actor = require(user, Action.REJECT, generation)
-    return _decide(generation, State.REJECTED, actor=actor, user=user, reason=comment)
-
-
-def generation_request_changes(*, generation_id: int, user: Any, comment: str) -> Generation:
-    """Send it back to the designer with what to change; they revise it into a new
-    submission linked to this generation."""
-    comment = comment.strip()
-    if not comment:
-        raise ValidationError({"comment": "Say what should change, so the designer can revise."})
-    generation = _load(generation_id)
-    actor = require(user, Action.REQUEST_CHANGES, generation)
-    return _decide(generation, State.CHANGES_REQUESTED, actor=actor, user=user, reason=comment)
-
-
-def generation_approve_many(
-    *, generation_ids: list[int], user: Any, note: str = ""
-) -> tuple[list[Generation], dict[int, str]]:
-    """Approve each one on its own (one may lose a race without undoing the others).
-    Returns the approved generations and, for the rest, why not."""
-    approved: list[Generation] = []
-    refused: dict[int, str] = {}
-    for generation_id in dict.fromkeys(generation_ids):
-        try:
-            approved.append(generation_approve(generation_id=generation_id, user=user, note=note))
-        except Generation.DoesNotExist:
-            refused[generation_id] = f"Generation #{generation_id} does not exist."
-        except (PermissionDenied, flow.TransitionError) as error:
-            refused[generation_id] = str(error)
-    return approved, refused
-
-
-def generation_auto_approve(*, generation: Generation) -> Generation | None:
-    """A preview that just landed in review, in a project that does not require review:
-    the system approves it straight to the final (audited as actor "system"). Called by
-    the worker in the transaction that records the preview, so no job is lost between
-    the two. Returns None when the project requires review."""
-    if generation.state != State.IN_REVIEW or review_required(generation.project_id):
-        return None
-    try:
-        with transaction.atomic():  # a savepoint: over budget, the preview stays recorded
-            return flow.apply(
-                generation,
-                State.FINAL_QUEUED,
-                actor=Actor.SYSTEM,
-                reason="approved automatically: the project does not require review",
-                changes={"tries_used": 0, "last_error": "", "waiting_reason": ""},
-            )
-    except budgets.BudgetExceeded as refused:
-        # Left in review with the reason on its card, for a person to decide.
-        why = f"Not approved automatically: {refused.short}"
-        Generation.objects.filter(pk=generation.pk).update(waiting_reason=why[:200])
-        generation.waiting_reason = why[:200]
-        return None
-
-
-def _decide(
-    generation: Generation,
-    target: State,
-    *,
-    actor: Actor,
-    user: Any,
-    reason: str,
-    changes: dict[str, Any] | None = None,
-) -> Generation:
-    """A reviewer's decision on a generation in review: made once. A second decision
-    (a stale page, or another reviewer deciding at the same moment) is refused with
-    who decided what, and when."""
-    if generation.state != State.IN_REVIEW:
-        # final_failed -> final_queued is also legal for a reviewer, but that is a retry:
-        # a stale "approve" must not silently start another paid 4K round.
-        raise flow.IllegalTransition(_already_decided(generation))
-    try:
-        return flow.apply(
-            generation, target, actor=actor, user=user, reason=reason, changes=changes
-        )
-    except flow.TransitionConflict as conflict:
-        raise flow.TransitionConflict(_already_decided(generation, conflict)) from conflict
-
-
-def _already_decided(generation: Generation, conflict: Exception | None = None) -> str:
-    """Why a decision was refused, saying who decided first, what and when."""
-    current = (
-        Generation.objects.filter(pk=generation.pk).values_list("state", flat=True).first()
-        or generation.state
-    )
-    now_in = State(current).label
-    last = (
-        Transition.objects.filter(generation_id=generation.pk, from_state=State.IN_REVIEW)
-        .select_related("actor")
-        .order_by("-created_at", "-pk")
-        .first()
-    )
-    decided = ""
-    if last is not None and last.to_state in DECISIONS:
-        who = last.actor.get_username() if last.actor else Actor(last.actor_kind).label
-        when = timezone.localtime(last.created_at).strftime("%H:%M:%S")
-        decided = f"{who} {DECISIONS[last.to_state]} it at {when}"
-    if conflict is not None:
-        first = f"Someone decided first: {decided}" if decided else str(conflict)
-        return f"{first}; #{generation.pk} is now “{now_in}”. Your decision was not recorded."
-    return f"Only a generation in review can be decided on; #{generation.pk} is “{now_in}”" + (
-        f": {decided}." if decided else "."
-    )
-
-
 def generation_cancel(*, generation_id: int, user: Any, reason: str = "") -> Generation:
-    generation = _load(generation_id)
+    generation = generation_load(generation_id)
     actor = require(user, Action.CANCEL, generation)
     return flow.apply(
         generation,
@@ -277,13 +146,13 @@ def generation_cancel(*, generation_id: int, user: Any, reason: str = "") -> Gen
 
 def generation_retry(*, generation_id: int, user: Any) -> Generation:
     """Start a fresh round of attempts for a failed preview or final."""
-    generation = _load(generation_id)
+    generation = generation_load(generation_id)
     if generation.state == State.PREVIEW_FAILED:
         action, target = Action.RETRY_PREVIEW, State.PREVIEW_QUEUED
     elif generation.state == State.FINAL_FAILED:
         action, target = Action.RETRY_FINAL, State.FINAL_QUEUED
     else:
-        raise flow.IllegalTransition(
+        raise IllegalTransition(
             f"Only a failed preview or final can be retried; this one is "
             f"“{generation.state_label}”."
         )
@@ -308,7 +177,7 @@ def generation_revise(
     variants: int = 1,
 ) -> Submission:
     """A new submission from an edited prompt, linked to the generation it revises."""
-    generation = _load(generation_id)
+    generation = generation_load(generation_id)
     require(user, Action.REVISE, generation)
     original = generation.submission
     return submission_create(
@@ -323,5 +192,6 @@ def generation_revise(
     )
 
 
-def _load(generation_id: int) -> Generation:
+def generation_load(generation_id: int) -> Generation:
+    """A generation with what every write checks (its submission and project)."""
     return Generation.objects.select_related("submission", "project").get(pk=generation_id)

@@ -6,10 +6,10 @@ import logging
 
 from celery import Task, shared_task
 
-from generations.quality import drift_alerts_send
-from generations.rendering import generation_render
-from generations.renditions import image_renditions_make
-from generations.sweeper import generations_sweep
+from generations.imaging.renditions import image_renditions_make
+from generations.quality.drift import drift_alerts_send
+from generations.rendering.jobs import generation_render
+from generations.rendering.sweeper import generations_sweep
 
 logger = logging.getLogger(__name__)
 

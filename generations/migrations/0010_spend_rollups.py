@@ -1,4 +1,4 @@
-"""Daily roll-ups of the ledger for the spend reports (generations.rollups), the
+"""Daily roll-ups of the ledger for the spend reports (generations.spend.rollups), the
 generation's first preview charge (the savings cohort), and attempts by model for provider
 health; backfilled by 0011."""
 

@@ -1,6 +1,6 @@
 """Backfill what migration 0010 added: each attempt's model (from its submission), each
 generation's first preview charge, and the daily roll-ups, recounted from the ledger
-(generations.rollups; afterwards `manage.py spend_rollup_check` reports no drift).
+(generations.spend.rollups; afterwards `manage.py spend_rollup_check` reports no drift).
 
 The recount is the app's own (rollups_rebuild): it reads only the columns it names, so
 it still runs on a fresh database after later migrations change these models."""
@@ -15,7 +15,7 @@ def backfill(apps, schema_editor):
     model_of = Submission.objects.filter(generations=OuterRef("generation_id")).values("model_key")
     Attempt.objects.filter(model_key="").update(model_key=Subquery(model_of[:1]))
 
-    from generations.rollups import rollups_rebuild
+    from generations.spend.rollups import rollups_rebuild
 
     rollups_rebuild()
 

@@ -8,8 +8,8 @@ from typing import Any
 from django import template
 from django.urls import reverse
 
-from generations.comparison import MAX_IMAGES, compare_url_query
 from generations.models import Generation, Image, Phase
+from generations.review.comparison import MAX_IMAGES, compare_url_query
 
 register = template.Library()
 

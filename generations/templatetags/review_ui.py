@@ -7,8 +7,10 @@ from typing import Any
 
 from django import template
 
-from generations import catalog, conversation, notifications, selectors
+from generations import catalog, notifications
 from generations.models import Generation, Image, Submission
+from generations.review import conversation
+from generations.review import selectors as review_selectors
 
 register = template.Library()
 
@@ -37,7 +39,7 @@ def money(value: Decimal | None) -> str:
 
 @register.filter
 def approval_price(submission: Submission) -> Decimal | None:
-    return selectors.approval_price(
+    return review_selectors.approval_price(
         model_key=submission.model_key, final_size=submission.final_size
     )
 

@@ -8,10 +8,10 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from generations import catalog, flow
-from generations.flow import State
+from generations import catalog
 from generations.models import Generation, Image, Phase
 from generations.selectors import projects_visible
+from generations.states import SETTLED, State, poll_seconds
 
 register = template.Library()
 
@@ -62,13 +62,13 @@ def state_label(state: str) -> str:
 
 @register.filter
 def settled(state: str) -> bool:
-    return state in flow.SETTLED
+    return state in SETTLED
 
 
 @register.filter
 def poll_trigger(state: str) -> str:
     """The hx-trigger that keeps a view of this state fresh, or "" to stop polling."""
-    seconds = flow.poll_seconds(state)
+    seconds = poll_seconds(state)
     return f"every {seconds}s" if seconds else ""
 
 
@@ -135,7 +135,7 @@ def card_poll(generation: Generation) -> str:
     """The card's hx-trigger: the state's, or a quick look until the thumbnail exists."""
     trigger = poll_trigger(generation.state)
     if renditions_pending(card_image(generation)):
-        return f"every {flow.poll_seconds(State.PREVIEW_RENDERING)}s"
+        return f"every {poll_seconds(State.PREVIEW_RENDERING)}s"
     return trigger
 
 

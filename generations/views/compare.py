@@ -13,8 +13,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import comparison
 from generations.forms import ApproveForm, RejectForm
+from generations.review import comparison
 from generations.views.common import render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 

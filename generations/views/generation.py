@@ -16,8 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import budgets, conversation, flow, selectors, services
-from generations.flow import State
+from generations import selectors, services
 from generations.forms import (
     ApproveForm,
     CommentForm,
@@ -27,6 +26,10 @@ from generations.forms import (
 )
 from generations.models import Comment, Generation, Phase, Transition
 from generations.permissions import Action, can
+from generations.review import conversation, decisions
+from generations.review.selectors import approval_price
+from generations.spend import budgets
+from generations.states import SETTLED, TRANSITIONS, State, TransitionError
 from generations.views.common import attach_errors, flash_error, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 
@@ -62,7 +65,7 @@ def generation_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
-        lambda: services.generation_approve(generation_id=pk, user=request.user, note=note),
+        lambda: decisions.generation_approve(generation_id=pk, user=request.user, note=note),
         success="Approved: the 4K final is queued.",
     )
 
@@ -74,7 +77,7 @@ def generation_reject(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return _act(
         request,
         pk,
-        lambda: services.generation_reject(generation_id=pk, user=request.user, comment=comment),
+        lambda: decisions.generation_reject(generation_id=pk, user=request.user, comment=comment),
         success="Rejected. The designer sees your comment.",
         form=("reject_form", form),
     )
@@ -87,7 +90,7 @@ def generation_request_changes(request: HtmxHttpRequest, pk: int) -> HttpRespons
     return _act(
         request,
         pk,
-        lambda: services.generation_request_changes(
+        lambda: decisions.generation_request_changes(
             generation_id=pk, user=request.user, comment=comment
         ),
         success="Changes requested. The designer sees your comment and can revise.",
@@ -162,7 +165,7 @@ def generation_revise(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             )
         except ValidationError as error:
             attach_errors(form, error)
-        except (PermissionDenied, flow.TransitionError) as error:
+        except (PermissionDenied, TransitionError) as error:
             flash_error(request, error)
             return redirect("generation", pk=pk)
         else:
@@ -199,7 +202,7 @@ def _act(
             if request.htmx:
                 return render_partials(request, TEMPLATE, [LIVE], context)
             return render(request, TEMPLATE, context, status=400)
-    except (flow.TransitionError, PermissionDenied) as error:
+    except (TransitionError, PermissionDenied) as error:
         flash_error(request, error)
     else:
         messages.success(request, success)
@@ -218,8 +221,7 @@ def allowed_actions(user: Any, generation: Generation) -> dict[str, bool]:
         "request_changes": state == State.IN_REVIEW
         and can(user, Action.REQUEST_CHANGES, generation),
         "comment": can(user, Action.COMMENT, generation),
-        "cancel": (state, State.CANCELLED) in flow.TRANSITIONS
-        and can(user, Action.CANCEL, generation),
+        "cancel": (state, State.CANCELLED) in TRANSITIONS and can(user, Action.CANCEL, generation),
         "retry": (state == State.PREVIEW_FAILED and can(user, Action.RETRY_PREVIEW, generation))
         or (state == State.FINAL_FAILED and can(user, Action.RETRY_FINAL, generation)),
         "revise": can(user, Action.REVISE, generation),
@@ -249,14 +251,14 @@ def _context(
         "charges": charges,
         "decision": _decision(generation),
         "lineage": selectors.generation_lineage(generation=generation),
-        "approval_price": selectors.approval_price(
+        "approval_price": approval_price(
             model_key=submission.model_key, final_size=submission.final_size
         ),
         "budget": budgets.headroom(
             project_id=generation.project_id, user_id=submission.created_by_id
         ),
         "actions": allowed_actions(request.user, generation),
-        "settled": generation.state in flow.SETTLED,
+        "settled": generation.state in SETTLED,
         "approve_form": ApproveForm(),
         "reject_form": RejectForm(),
         "changes_form": RequestChangesForm(prefix="changes"),

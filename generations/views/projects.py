@@ -8,10 +8,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
-from generations import budgets, projects, selectors
+from generations import projects, selectors
 from generations.forms import BudgetForm, MemberForm, ProjectSettingsForm
 from generations.models import Project, Role
 from generations.permissions import Action, acting_role, require_project_role
+from generations.spend import budgets
 from generations.views.common import attach_errors
 from generations.views.types import HtmxHttpRequest
 

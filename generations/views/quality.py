@@ -15,9 +15,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
-from generations import quality
 from generations.forms import DriftFilterForm
 from generations.permissions import administered_projects, may_see_admin_reports
+from generations.quality import drift
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/quality_drift.html"
@@ -25,13 +25,13 @@ TEMPLATE = "generations/quality_drift.html"
 
 @dataclass
 class SeriesView:
-    series: quality.Series
-    chart: quality.Chart
-    flagged: list[tuple[quality.Week, str]]  # (week, "−31 % vs baseline 0.42 → 0.29 (n=12)")
-    rows: list[tuple[quality.Week, quality.Point, str]]
+    series: drift.Series
+    chart: drift.Chart
+    flagged: list[tuple[drift.Week, str]]  # (week, "−31 % vs baseline 0.42 → 0.29 (n=12)")
+    rows: list[tuple[drift.Week, drift.Point, str]]
 
 
-def _report_for(request: HtmxHttpRequest) -> tuple[DriftFilterForm, quality.DriftReport | None]:
+def _report_for(request: HtmxHttpRequest) -> tuple[DriftFilterForm, drift.DriftReport | None]:
     """404 unless staff or a project admin (the page's existence is not revealed)."""
     if not may_see_admin_reports(request.user):
         raise Http404("No such page.")
@@ -41,7 +41,7 @@ def _report_for(request: HtmxHttpRequest) -> tuple[DriftFilterForm, quality.Drif
         return form, None
     data = form.cleaned_data
     chosen = [p for p in projects if p.slug == data["project"]] if data["project"] else None
-    report = quality.drift_report(
+    report = drift.drift_report(
         user=request.user, start=data["date_from"], end=data["date_to"], projects=chosen
     )
     return form, report
@@ -52,13 +52,13 @@ def _report_for(request: HtmxHttpRequest) -> tuple[DriftFilterForm, quality.Drif
 def quality_drift(request: HtmxHttpRequest) -> HttpResponse:
     form, report = _report_for(request)
     chosen = form.cleaned_data.get("metric") if report is not None else ""
-    metric = quality.metric_get(chosen or quality.METRIC_KEYS[0])
+    metric = drift.metric_get(chosen or drift.METRIC_KEYS[0])
     query = request.GET.copy()
     metric_links = []
-    for item in quality.METRICS:
+    for item in drift.METRICS:
         query["metric"] = item.key
         metric_links.append((item, f"?{query.urlencode()}", item.key == metric.key))
-    thresholds = report.thresholds if report else quality.DriftThresholds.from_settings()
+    thresholds = report.thresholds if report else drift.DriftThresholds.from_settings()
     context: dict[str, Any] = {
         "form": form,
         "thresholds": thresholds,
@@ -77,19 +77,19 @@ def quality_drift(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, TEMPLATE, context, status=status)
 
 
-def _series_view(series: quality.Series, metric: quality.Metric) -> SeriesView:
+def _series_view(series: drift.Series, metric: drift.Metric) -> SeriesView:
     return SeriesView(
         series=series,
-        chart=quality.chart_of(series, metric),
+        chart=drift.chart_of(series, metric),
         flagged=[
-            (week, quality.describe_point(week.points[metric.key], metric))
+            (week, drift.describe_point(week.points[metric.key], metric))
             for week in series.flagged(metric.key)
         ],
         rows=[
             (
                 week,
                 week.points[metric.key],
-                quality.describe_point(week.points[metric.key], metric),
+                drift.describe_point(week.points[metric.key], metric),
             )
             for week in series.weeks
             if week.points[metric.key].n
@@ -113,7 +113,7 @@ def quality_drift_csv(request: HtmxHttpRequest) -> HttpResponseBase:
     writer = csv.writer(_Echo())
 
     def lines() -> Iterator[str]:
-        for row in quality.report_rows(report):
+        for row in drift.report_rows(report):
             yield writer.writerow(row)
 
     stamp = timezone.localdate().isoformat()

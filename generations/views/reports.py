@@ -18,10 +18,10 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import pricing, reports
 from generations.permissions import administered_projects, is_site_admin, may_see_admin_reports
-from generations.reports import ReportFilter
-from generations.spend_forms import PriceEntryForm, ReportFilterForm
+from generations.spend import pricing, reports
+from generations.spend.forms import PriceEntryForm, ReportFilterForm
+from generations.spend.reports import ReportFilter
 from generations.views.common import attach_errors, flash_error
 from generations.views.types import HtmxHttpRequest
 

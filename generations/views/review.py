@@ -14,10 +14,23 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import flow, selectors, services
+from generations import selectors
 from generations.forms import DecisionForm, QueueFilterForm
 from generations.models import Generation, Project
 from generations.permissions import visible_generations
+from generations.review.decisions import (
+    generation_approve,
+    generation_approve_many,
+    generation_reject,
+    generation_request_changes,
+)
+from generations.review.selectors import (
+    generations_in_review,
+    review_item,
+    review_projects,
+    review_queue,
+)
+from generations.states import TransitionError
 from generations.views.common import flash_error, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 
@@ -54,7 +67,7 @@ def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             _decide(request.user, pk, decision, comment)
         except ValidationError as invalid:
             error = " ".join(invalid.messages)
-        except (flow.TransitionError, PermissionDenied) as refused:
+        except (TransitionError, PermissionDenied) as refused:
             flash_error(request, refused)
         else:
             messages.success(request, _SUCCESS[decision].format(pk=pk))
@@ -62,7 +75,7 @@ def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         if error:
             messages.error(request, error)
         return redirect(safe_next(request) or reverse("review"))
-    item = selectors.review_item(user=request.user, pk=pk)
+    item = review_item(user=request.user, pk=pk)
     context = {
         "generation": item,
         "comment": comment if error else "",
@@ -81,7 +94,7 @@ def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
         visible_generations(request.user).filter(pk__in=wanted).values_list("pk", flat=True)
     )
     refused = {pk: f"No such generation #{pk}." for pk in wanted if pk not in visible}
-    approved, not_approved = services.generation_approve_many(
+    approved, not_approved = generation_approve_many(
         generation_ids=[pk for pk in wanted if pk in visible], user=request.user
     )
     refused.update(not_approved)
@@ -95,17 +108,17 @@ def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
         messages.info(request, "Select items first: X selects the current one.")
     if not request.htmx:
         return redirect(safe_next(request) or reverse("review"))
-    items = [selectors.review_item(user=request.user, pk=pk) for pk in wanted if pk in visible]
+    items = [review_item(user=request.user, pk=pk) for pk in wanted if pk in visible]
     context = {"items": items, **_count_context(request)}
     return render_partials(request, TEMPLATE, ["bulk-bar", "oob-items", "queue-count"], context)
 
 
 def _decide(user: Any, pk: int, decision: str, comment: str) -> Generation:
     if decision == "approve":
-        return services.generation_approve(generation_id=pk, user=user, note=comment)
+        return generation_approve(generation_id=pk, user=user, note=comment)
     if decision == "changes":
-        return services.generation_request_changes(generation_id=pk, user=user, comment=comment)
-    return services.generation_reject(generation_id=pk, user=user, comment=comment)
+        return generation_request_changes(generation_id=pk, user=user, comment=comment)
+    return generation_reject(generation_id=pk, user=user, comment=comment)
 
 
 def _filters(
@@ -113,7 +126,7 @@ def _filters(
 ) -> tuple[QueueFilterForm, list[Project], list[Project], int | None]:
     """The filter form and what it selects: (form, my review projects, the chosen ones,
     the chosen designer's id)."""
-    projects = selectors.review_projects(user=request.user)
+    projects = review_projects(user=request.user)
     people = selectors.people_in(projects=projects)
     form = QueueFilterForm(params, projects=projects, people=people)
     chosen, designer_id = projects, None
@@ -128,7 +141,7 @@ def _filters(
 
 def _queue_context(request: HtmxHttpRequest, params: QueryDict) -> dict[str, Any]:
     form, projects, chosen, designer_id = _filters(request, params)
-    queue = selectors.review_queue(
+    queue = review_queue(
         user=request.user,
         projects=chosen,
         designer_id=designer_id,
@@ -150,7 +163,7 @@ def _count_context(request: HtmxHttpRequest) -> dict[str, Any]:
     (its `next` URL)."""
     target = safe_next(request) or reverse("review")
     _, _, chosen, designer_id = _filters(request, QueryDict(urlsplit(target).query))
-    waiting = selectors.generations_in_review(user=request.user, projects=chosen)
+    waiting = generations_in_review(user=request.user, projects=chosen)
     if designer_id is not None:
         waiting = waiting.filter(submission__created_by_id=designer_id)
     return {"queue_count": waiting.count(), "oob": True, "here": target}

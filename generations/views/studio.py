@@ -10,10 +10,11 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from generations import budgets, selectors, services
+from generations import selectors, services
 from generations.forms import SubmissionForm
 from generations.models import Project
 from generations.permissions import Action, acting_role
+from generations.spend import budgets
 from generations.views.common import attach_errors, render_partials
 from generations.views.types import HtmxHttpRequest
 

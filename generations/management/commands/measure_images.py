@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.db.models import Q
 from PIL import Image as PILImage
 
-from generations.imaging import measure_detail
+from generations.imaging.codec import measure_detail
 from generations.models import Image, Phase
 
 _READ_ERRORS = (OSError, ValueError, SyntaxError, EOFError, PILImage.DecompressionBombError)

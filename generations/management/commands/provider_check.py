@@ -15,10 +15,11 @@ from typing import Any, Final
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations import catalog, imaging
-from generations.policy import policy_for
+from generations import catalog
+from generations.imaging import codec
 from generations.providers import provider_for
 from generations.providers.base import ProviderError, RenderRequest, RenderResult
+from generations.rendering.policy import policy_for
 
 DEFAULT_PROMPT: Final = "A lighthouse on a basalt cliff at dusk, long exposure, teal and amber"
 
@@ -78,8 +79,8 @@ class Command(BaseCommand):
         latency_s: float,
     ) -> None:
         try:
-            info = imaging.inspect_image(result.data)
-        except imaging.ImageRejected as exc:
+            info = codec.inspect_image(result.data)
+        except codec.ImageRejected as exc:
             raise CommandError(f"the provider answered, but not with an image: {exc}") from None
         self._line("latency", f"{latency_s:.1f} s")
         size_check = (

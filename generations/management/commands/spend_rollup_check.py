@@ -14,7 +14,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from generations.rollups import Drift, rollups_check, rollups_rebuild, zone
+from generations.spend.rollups import Drift, rollups_check, rollups_rebuild, zone
 
 
 class Command(BaseCommand):

@@ -25,7 +25,6 @@ import os
 import time
 import uuid
 from pathlib import Path
-from typing import Any
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -34,7 +33,8 @@ from django.db import transaction
 from django.utils import timezone
 from PIL import Image as PILImage
 
-from generations import imaging, workload
+from generations import dispatch
+from generations.imaging import codec, workload
 from generations.models import Image
 
 logger = logging.getLogger(__name__)
@@ -58,15 +58,9 @@ def enqueue_on_commit(image: Image) -> None:
 
 
 def enqueue(image_id: int, *, expires: float | None = None) -> None:
-    from generations.tasks import make_renditions
-
-    options: dict[str, Any] = {"queue": settings.STUDIO_IMAGE_QUEUE}
-    if expires is not None:
-        options["expires"] = expires
-    try:
-        make_renditions.apply_async(args=(image_id,), **options)
-    except Exception:  # the broker being down must not fail the render; the sweeper retries
-        logger.warning("could not enqueue renditions of image %s; the sweeper will", image_id)
+    dispatch.send(
+        dispatch.RENDITIONS_TASK, image_id, queue=settings.STUDIO_IMAGE_QUEUE, expires=expires
+    )
 
 
 def image_renditions_make(*, image_id: int) -> str:
@@ -103,10 +97,10 @@ def image_renditions_make(*, image_id: int) -> str:
 def _make(image: Image) -> tuple[bytes, bytes]:
     pixels = _spool_take(image.sha256)
     if pixels is not None:
-        return imaging.renditions_of_screen(pixels)
+        return codec.renditions_of_screen(pixels)
     with image.original.open("rb") as handle:
         data = handle.read()
-    return imaging.make_renditions(data)
+    return codec.make_renditions(data)
 
 
 # --- the spool: screen-size pixels handed over by the render task ---------------------
@@ -184,7 +178,7 @@ def _save(image: Image, *, thumbnail: bytes, screen: bytes) -> dict[str, str]:
 
 
 def _reason(exc: Exception) -> str:
-    if isinstance(exc, imaging.ImageRejected):
+    if isinstance(exc, codec.ImageRejected):
         return f"Renditions could not be made: {exc.message}"[:_ERROR_CHARS]
     if isinstance(exc, FileNotFoundError):
         return "Renditions could not be made: the original file is missing."

@@ -11,11 +11,12 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from generations import flow, renditions
-from generations.budgets import reservations_sweep
 from generations.dispatch import kick
+from generations.imaging import renditions
 from generations.models import Generation
-from generations.rendering import generation_reap
+from generations.rendering.jobs import generation_reap
+from generations.spend.budgets import reservations_sweep
+from generations.states import QUEUED, RENDERING
 
 BATCH = 500
 
@@ -39,7 +40,7 @@ def generations_sweep() -> SweepReport:
 
 def _reap_expired_leases() -> int:
     expired = Generation.objects.select_related("submission", "project").filter(
-        state__in=flow.RENDERING, lease_expires_at__lt=timezone.now()
+        state__in=RENDERING, lease_expires_at__lt=timezone.now()
     )[:BATCH]
     return sum(generation_reap(generation=generation) != "skipped" for generation in expired)
 
@@ -48,9 +49,7 @@ def _rekick_due() -> int:
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.STUDIO_KICK_STALE_SECONDS)
     not_recently_kicked = Q(kicked_at__isnull=True) | Q(kicked_at__lte=stale)
-    due = Generation.objects.filter(
-        not_recently_kicked, state__in=flow.QUEUED, next_attempt_at__lte=now
-    )
+    due = Generation.objects.filter(not_recently_kicked, state__in=QUEUED, next_attempt_at__lte=now)
     kicked = 0
     for pk in list(due.values_list("pk", flat=True)[:BATCH]):
         # Conditional, so two sweepers never both kick the same job.

@@ -25,12 +25,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from generations import pricing
-from generations.flow import State, TransitionError
 from generations.models import (
     Budget,
     BudgetAlert,
@@ -44,6 +44,9 @@ from generations.models import (
     Role,
 )
 from generations.notifications import notify_people
+from generations.permissions import Action, require_project_role
+from generations.spend import pricing
+from generations.states import State, TransitionError
 
 logger = logging.getLogger(__name__)
 
@@ -421,11 +424,6 @@ def budget_set(
     soft_threshold_pct: int,
 ) -> Budget | None:
     """Set the project's budget (no username) or one member's; no amount removes it."""
-    from django.contrib.auth import get_user_model
-    from django.core.exceptions import ValidationError
-
-    from generations.permissions import Action, require_project_role
-
     require_project_role(user, Action.MANAGE_SETTINGS, project)
     errors: dict[str, str] = {}
     person = None

@@ -22,10 +22,9 @@ from django.db import connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
-from generations import catalog, flow, imaging, ledger, limits, renditions, services, workload
-from generations.flow import Actor, State
+from generations import catalog, flow
+from generations.imaging import codec, renditions, workload
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
-from generations.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
 from generations.providers import provider_for
 from generations.providers.base import (
     MalformedResponse,
@@ -35,7 +34,12 @@ from generations.providers.base import (
     RenderRequest,
     RenderResult,
 )
+from generations.rendering import limits
+from generations.rendering.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
+from generations.review import decisions
 from generations.sizes import pixel_size
+from generations.spend import ledger
+from generations.states import QUEUED, Actor, State, TransitionConflict, phase_of
 
 # Image.note is a CharField(200).
 _NOTE_CHARS = 200
@@ -94,7 +98,7 @@ def generation_render(
     try:
         with workload.image_work():  # a few at a time per process: ~90 MiB each at 4K
             image = _store_result(claim, result)
-    except imaging.ImageRejected as exc:
+    except codec.ImageRejected as exc:
         # Nothing was stored: every check runs before the original is written.
         failure = MalformedResponse(exc.message, meta=meta)
         return _record_failure(claim, failure, latency_s=latency_s)
@@ -117,11 +121,11 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         Generation.objects.select_related("submission", "project").filter(pk=generation_id).first()
     )
     now = timezone.now()
-    if generation is None or generation.state not in flow.QUEUED:
+    if generation is None or generation.state not in QUEUED:
         return None  # a duplicate or stale kick: someone else has it, or it moved on
     if generation.next_attempt_at and generation.next_attempt_at > now:
         return None  # still backing off; the sweeper kicks it when it is due
-    phase = Phase(flow.phase_of(generation.state))
+    phase = Phase(phase_of(generation.state))
     submission = generation.submission
     size = _size_of(submission, phase)
     policy = policy_for(size)
@@ -166,7 +170,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
     except BaseException as exc:
         # No call will follow: give back the slot and its unit of the RPM budget.
         limits.release(model_key=model.key, holder=str(token), refund=True)
-        if isinstance(exc, flow.TransitionConflict):
+        if isinstance(exc, TransitionConflict):
             return None  # another worker claimed it first
         raise
     width, height = model.pixel_size(aspect_ratio=submission.aspect_ratio, size=size)
@@ -188,7 +192,7 @@ def _size_of(submission: Submission, phase: Phase) -> str:
 
 
 def _store_result(claim: Claim, result: RenderResult) -> Image:
-    info = imaging.ingest(
+    info = codec.ingest(
         result.data,
         max_pixels=settings.STUDIO_IMAGE_MAX_PIXELS,
         keep_screen=bool(settings.STUDIO_RENDITION_SPOOL_DIR),
@@ -221,7 +225,7 @@ def _store_image(
     generation: Generation,
     phase: Phase,
     data: bytes,
-    info: imaging.Ingested,
+    info: codec.Ingested,
     *,
     attempt: Attempt | None,
     native: bool = True,
@@ -295,11 +299,11 @@ def _record_success(
             ledger.ledger_charge_attempt(attempt=attempt, generation=generation)
             # A project without review: the system approves the preview in this same
             # transaction, so nothing can be lost between the preview and its final.
-            if target == State.IN_REVIEW and services.generation_auto_approve(
+            if target == State.IN_REVIEW and decisions.generation_auto_approve(
                 generation=generation
             ):
                 target = State.FINAL_QUEUED
-    except flow.TransitionConflict as conflict:
+    except TransitionConflict as conflict:
         _delete_files(image)
         with transaction.atomic():
             _finish_attempt(
@@ -367,7 +371,7 @@ def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> 
             reason=cause if not error.retryable else f"{cause}; no tries left",
             last_error=error.message,
         )
-    except flow.TransitionConflict:
+    except TransitionConflict:
         return "discarded"  # cancelled (or reaped) while it rendered
 
 
@@ -442,7 +446,7 @@ def _exhaust(
             fallback.save()
             if not fallback.thumbnail.name:  # upscaled, or a preview still without them
                 renditions.enqueue_on_commit(fallback)
-    except flow.TransitionConflict:
+    except TransitionConflict:
         if fallback.original.name != preview.original.name:
             _delete_files(fallback)
         raise
@@ -476,9 +480,9 @@ def _fallback_image(generation: Generation, preview: Image, *, upscale: bool) ->
     submission = generation.submission
     width, height = pixel_size(aspect_ratio=submission.aspect_ratio, size=submission.final_size)
     with preview.original.open("rb") as handle:
-        data = imaging.upscale(handle.read(), width=width, height=height)
+        data = codec.upscale(handle.read(), width=width, height=height)
     # Its own pixel limit: an upscale to the final's size is ours, not a provider's.
-    info = imaging.ingest(data, max_pixels=max(settings.STUDIO_IMAGE_MAX_PIXELS, width * height))
+    info = codec.ingest(data, max_pixels=max(settings.STUDIO_IMAGE_MAX_PIXELS, width * height))
     return _store_image(
         generation,
         Phase.FINAL,
@@ -519,7 +523,7 @@ def generation_reap(*, generation: Generation) -> str:
     token = generation.lease_token
     if token is None:  # only rendering generations hold a lease
         return "skipped"
-    phase = Phase(flow.phase_of(generation.state))
+    phase = Phase(phase_of(generation.state))
     submission = generation.submission
     size = _size_of(submission, phase)
     expired = timezone.localtime(generation.lease_expires_at).strftime("%H:%M:%S")
@@ -560,6 +564,6 @@ def generation_reap(*, generation: Generation) -> str:
                 error_message=cause,
                 retryable=True,
             )
-    except flow.TransitionConflict:
+    except TransitionConflict:
         return "skipped"
     return outcome

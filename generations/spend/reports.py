@@ -27,7 +27,6 @@ from django.db.models import Count, F, Model, Q, QuerySet, Sum, Value
 from django.db.models.functions import Coalesce, Trunc
 from django.utils import timezone
 
-from generations import rollups
 from generations.models import (
     Attempt,
     Generation,
@@ -40,7 +39,8 @@ from generations.models import (
     SpendRollup,
 )
 from generations.permissions import administered_projects, is_site_admin
-from generations.rollups import APPROVED_STATES, DELIVERED_STATES, ZERO, from_e4
+from generations.spend import rollups
+from generations.spend.rollups import APPROVED_STATES, DELIVERED_STATES, ZERO, from_e4
 
 GRAINS: Final = ("day", "week", "month")
 DEFAULT_DAYS: Final = 30

@@ -36,8 +36,11 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generations import pricing
 from generations.models import Attempt, Generation, Lane, LedgerEntry, Project
+from generations.permissions import Action, acting_role
+from generations.spend import pricing
+from generations.spend.budgets import budget_check_threshold
+from generations.spend.rollups import rollup_ledger_entry
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +97,7 @@ def ledger_charge_attempt(
         # A savepoint: a duplicate (one_charge_per_attempt) rolls back only this insert and
         # its roll-ups, and the move's transaction stays usable on PostgreSQL.
         with transaction.atomic():
-            row.save()
+            ledger_entry_insert(row)
     except IntegrityError:
         if not LedgerEntry.objects.filter(
             attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE
@@ -102,15 +105,11 @@ def ledger_charge_attempt(
             raise  # not the duplicate charge: some other rule was broken
     charge = LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
     if charge.amount_usd:
-        from generations.budgets import budget_check_threshold
-
         budget_check_threshold(project_id=generation.project_id, user_id=submission.created_by_id)
     return charge
 
 
 def _require_admin(user: Any, project: Project) -> None:
-    from generations.permissions import Action, acting_role
-
     if acting_role(user, Action.MANAGE_SETTINGS, project=project) is None:
         raise PermissionDenied("Only an admin of the project can correct its ledger.")
 
@@ -133,22 +132,24 @@ def ledger_refund(*, entry: LedgerEntry, reason: str, user: Any) -> LedgerEntry:
         remaining = entry.amount_usd - refunded
         if remaining <= 0:
             raise ValidationError(f"Charge #{entry.pk} is already refunded.")
-        return LedgerEntry.objects.create(
-            kind=LedgerEntry.Kind.REFUND,
-            project_id=entry.project_id,
-            user_id=entry.user_id,
-            generation_id=entry.generation_id,
-            phase=entry.phase,
-            model_key=entry.model_key,
-            provider=entry.provider,
-            size=entry.size,
-            lane=entry.lane,
-            amount_usd=-remaining,
-            simulated=entry.simulated,
-            corrects=entry,
-            reason=reason,
-            created_by=user,
-            created_at=timezone.now(),
+        return ledger_entry_insert(
+            LedgerEntry(
+                kind=LedgerEntry.Kind.REFUND,
+                project_id=entry.project_id,
+                user_id=entry.user_id,
+                generation_id=entry.generation_id,
+                phase=entry.phase,
+                model_key=entry.model_key,
+                provider=entry.provider,
+                size=entry.size,
+                lane=entry.lane,
+                amount_usd=-remaining,
+                simulated=entry.simulated,
+                corrects=entry,
+                reason=reason,
+                created_by=user,
+                created_at=timezone.now(),
+            )
         )
 
 
@@ -162,12 +163,23 @@ def ledger_adjust(
     if not amount:
         raise ValidationError({"amount": "An adjustment of 0 changes nothing."})
     _require_admin(user, project)
-    return LedgerEntry.objects.create(
-        kind=LedgerEntry.Kind.ADJUSTMENT,
-        project=project,
-        user=person,
-        amount_usd=amount,
-        reason=reason,
-        created_by=user,
-        created_at=timezone.now(),
+    return ledger_entry_insert(
+        LedgerEntry(
+            kind=LedgerEntry.Kind.ADJUSTMENT,
+            project=project,
+            user=person,
+            amount_usd=amount,
+            reason=reason,
+            created_by=user,
+            created_at=timezone.now(),
+        )
     )
+
+
+def ledger_entry_insert(entry: LedgerEntry) -> LedgerEntry:
+    """The one way a row enters the ledger: the row and its daily roll-ups are one write,
+    so that the reports never fall behind the rows they sum."""
+    with transaction.atomic():
+        entry.save(force_insert=True)
+        rollup_ledger_entry(entry=entry)
+    return entry

@@ -33,14 +33,15 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-if TYPE_CHECKING:
-    from generations.models import Generation, RateLimitState
+from generations import catalog, dispatch
+from generations.models import Generation, RateLimitCall, RateLimitState
+from generations.states import QUEUED
 
 logger = logging.getLogger(__name__)
 
@@ -301,8 +302,6 @@ class DatabaseLimiter:
         self._clock = clock
 
     def acquire(self, key: str, *, holder: str, limits: ModelLimits, ttl_s: float) -> Decision:
-        from generations.models import RateLimitCall
-
         now = self._clock()
         with transaction.atomic():
             state = _locked_state(key)
@@ -330,8 +329,6 @@ class DatabaseLimiter:
         return GRANTED
 
     def release(self, key: str, *, holder: str, refund: bool = False) -> None:
-        from generations.models import RateLimitCall
-
         mine = RateLimitCall.objects.filter(model_key=key, holder=holder)
         if refund:
             mine.delete()
@@ -358,8 +355,6 @@ class DatabaseLimiter:
         return until - now
 
     def usage(self, key: str) -> Usage:
-        from generations.models import RateLimitCall, RateLimitState
-
         now = self._clock()
         calls = RateLimitCall.objects.filter(model_key=key)
         state = RateLimitState.objects.filter(model_key=key).first()
@@ -374,8 +369,6 @@ class DatabaseLimiter:
 
 def _locked_state(key: str) -> RateLimitState:
     """The model's state row, locked until the transaction ends; created on first use."""
-    from generations.models import RateLimitState
-
     locked = RateLimitState.objects.select_for_update()
     state = locked.filter(model_key=key).first()
     if state is None:
@@ -399,8 +392,6 @@ def _state_penalty(state: RateLimitState, now: float) -> float:
 def limits_for(model_key: str) -> ModelLimits:
     """The configured limits of a model: its own entry, else the hosted default; a model
     on the local provider is unlimited unless it has an entry of its own."""
-    from generations import catalog
-
     own = settings.STUDIO_MODEL_LIMITS.get(model_key)
     if own is None:
         try:
@@ -499,8 +490,6 @@ def generation_wait(*, generation: Generation, decision: Decision) -> bool:
     Not a state change, so no transition and no audit row: a conditional UPDATE on the
     (pk, version, state) the worker read, which loses quietly to any real move.
     """
-    from generations.models import Generation
-
     wait_s = decision.wait_s
     if decision.reason is Reason.CONCURRENCY:
         # The earliest slot *expiry* is only the worst case: slots are usually released
@@ -521,12 +510,9 @@ def generation_wait(*, generation: Generation, decision: Decision) -> bool:
 def generation_wake_waiter(*, model_key: str) -> int | None:
     """A slot of `model_key` just freed: bring the job that has waited longest for one
     forward to now and kick it, instead of leaving the slot idle until its next poll."""
-    from generations import dispatch, flow
-    from generations.models import Generation
-
     now = timezone.now()
     waiting = Generation.objects.filter(
-        state__in=flow.QUEUED,
+        state__in=QUEUED,
         submission__model_key=model_key,
         waiting_reason=WAITING_MESSAGES[Reason.CONCURRENCY],
         next_attempt_at__gt=now,

@@ -45,7 +45,6 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, TruncDate
 from django.utils import timezone
 
-from generations.flow import State
 from generations.models import (
     Generation,
     LedgerEntry,
@@ -54,6 +53,7 @@ from generations.models import (
     SpendPersonRollup,
     SpendRollup,
 )
+from generations.states import State
 
 # Approval sent it to the final render; delivered = a final came back (native or fallback).
 APPROVED_STATES: Final = frozenset(

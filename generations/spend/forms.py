@@ -8,11 +8,12 @@ from typing import Any, cast
 from django import forms
 from django.db.models import QuerySet
 
-from generations import catalog, reports
-from generations.forms import DateInput
+from generations import catalog
 from generations.models import Lane, Project
-from generations.pricing import PRICE_SIZES
-from generations.reports import GRAINS, ReportFilter
+from generations.spend import reports
+from generations.spend.pricing import PRICE_SIZES
+from generations.spend.reports import GRAINS, ReportFilter
+from generations.widgets import DateInput
 
 MAX_RANGE_DAYS = 3 * 366
 

@@ -21,10 +21,10 @@ from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 
 from generations import catalog, selectors
-from generations.flow import State
-from generations.imaging import SCREEN_EDGE
+from generations.imaging.codec import SCREEN_EDGE
 from generations.models import Attempt, Favourite, Image, Phase, Role
 from generations.permissions import Action, can, roles_in, visible_generations
+from generations.states import State
 
 MIN_IMAGES: Final = 2
 MAX_IMAGES: Final = 4

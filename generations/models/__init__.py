@@ -1,0 +1,72 @@
+"""The app's models, one module per domain, re-exported here so that
+`from generations.models import X` and Django's app registry see them all."""
+
+from generations.models.core import (
+    Attempt,
+    FallbackPolicy,
+    Favourite,
+    Generation,
+    Image,
+    Membership,
+    Phase,
+    Project,
+    Role,
+    Submission,
+    Transition,
+)
+from generations.models.limits import (
+    RateLimitCall,
+    RateLimitState,
+)
+from generations.models.quality import (
+    DriftAlert,
+)
+from generations.models.review import (
+    Comment,
+    Notification,
+)
+from generations.models.spend import (
+    Budget,
+    BudgetAlert,
+    BudgetPeriod,
+    Lane,
+    LedgerEntry,
+    LedgerImmutable,
+    PriceEntry,
+    Reservation,
+    RollupSums,
+    SavingsRollup,
+    SpendPersonRollup,
+    SpendRollup,
+)
+
+__all__ = [
+    "Role",
+    "FallbackPolicy",
+    "Project",
+    "Membership",
+    "Submission",
+    "Generation",
+    "Transition",
+    "Phase",
+    "Attempt",
+    "Image",
+    "Favourite",
+    "RateLimitState",
+    "RateLimitCall",
+    "Comment",
+    "Notification",
+    "Lane",
+    "PriceEntry",
+    "LedgerEntry",
+    "LedgerImmutable",
+    "Reservation",
+    "BudgetPeriod",
+    "Budget",
+    "BudgetAlert",
+    "RollupSums",
+    "SpendRollup",
+    "SpendPersonRollup",
+    "SavingsRollup",
+    "DriftAlert",
+]

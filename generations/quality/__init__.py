@@ -1,0 +1,1 @@
+"""Image quality over time: the drift report and its alerts."""

@@ -1,0 +1,174 @@
+"""Reads for reviewers: the queue of what waits in the projects where I review, grouped by
+submission with keyset pages, one item with its pins, and the price an approval will reserve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from generations.models import (
+    Comment,
+    Generation,
+    Membership,
+    Project,
+    Role,
+    Submission,
+    Transition,
+)
+from generations.paging import Cursor, beyond
+from generations.permissions import visible_generations
+from generations.selectors import with_card_data
+from generations.services import MAX_VARIANTS
+from generations.spend import budgets, pricing
+from generations.states import State
+
+
+def review_projects(*, user: Any) -> list[Project]:
+    """Projects where the user may decide on previews (reviewer or admin), in one query."""
+    if not getattr(user, "is_authenticated", False):
+        return []
+    projects = Project.objects.order_by("name")
+    if user.is_superuser:
+        return list(projects)
+    deciders = Membership.objects.filter(user=user, role__in=[Role.REVIEWER, Role.ADMIN])
+    return list(projects.filter(pk__in=deciders.values("project_id")))
+
+
+def generations_in_review(*, user: Any, projects: list[Project]) -> QuerySet[Generation]:
+    """What waits for the user's review in `projects`, oldest submission first, the
+    variants of a submission together. Under "four eyes" (as the given projects say) a
+    person's own generations wait for someone else, so they are not in that person's
+    queue."""
+    waiting = visible_generations(user).filter(
+        project__in=[project.pk for project in projects], state=State.IN_REVIEW
+    )
+    four_eyes = [project.pk for project in projects if project.four_eyes]
+    if four_eyes:  # (no join to the submissions unless some project needs it)
+        waiting = waiting.exclude(project__in=four_eyes, submission__created_by=user.pk)
+    return waiting
+
+
+REVIEW_PER_PAGE = 20
+
+
+def approval_price(*, model_key: str, final_size: str) -> Decimal | None:
+    """What approving one preview costs: the price in force now of its final — what the
+    approval reserves against the budget (None when the price list has no entry)."""
+    return pricing.list_price(model_key=model_key, size=final_size)
+
+
+@dataclass
+class ReviewGroup:
+    """The variants of one submission (one prompt) waiting for review, side by side."""
+
+    submission: Submission
+    items: list[Generation]
+    price: Decimal | None  # of approving one of them
+    # The tightest budget the approval would count against (None: no budget applies).
+    budget: budgets.Standing | None = None
+
+    @property
+    def over_budget(self) -> bool:
+        return bool(self.budget and self.price and self.price > self.budget.left)
+
+    @property
+    def project(self) -> Project:
+        return self.items[0].project
+
+    @property
+    def price_all(self) -> Decimal | None:
+        return None if self.price is None else self.price * len(self.items)
+
+
+@dataclass
+class ReviewQueue:
+    groups: list[ReviewGroup]
+    count: int  # everything waiting (with the filters), not only this page
+    next: str | None  # cursor of the next page
+    continued: bool  # a page after the first
+
+    @property
+    def items(self) -> list[Generation]:
+        return [item for group in self.groups for item in group.items]
+
+
+def _with_pins(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
+    return queryset.prefetch_related(
+        Prefetch(
+            "comments",
+            queryset=Comment.objects.filter(image__isnull=False)
+            .select_related("author")
+            .order_by("created_at", "pk"),
+            to_attr="pin_comments",
+        )
+    )
+
+
+def review_queue(
+    *,
+    user: Any,
+    projects: list[Project],
+    designer_id: int | None = None,
+    after: str | None = None,
+    per_page: int | None = None,
+) -> ReviewQueue:
+    """A page of the user's review queue, grouped by submission, oldest first. Keyset
+    paging on (created_at, id): deciding items never shifts what the next page shows.
+    A fixed number of queries: the count, the page, its images and its pins."""
+    waiting = generations_in_review(user=user, projects=projects)
+    if designer_id is not None:
+        waiting = waiting.filter(submission__created_by_id=designer_id)
+    count = waiting.count()
+    start = Cursor.decode(after)
+    page = _with_pins(with_card_data(waiting))
+    if start is not None:
+        page = page.filter(beyond(start, descending=False))
+    per_page = per_page or REVIEW_PER_PAGE
+    rows = list(page.order_by("created_at", "pk")[: per_page + MAX_VARIANTS])
+    cut = min(per_page, len(rows))
+    while 0 < cut < len(rows) and rows[cut].submission_id == rows[cut - 1].submission_id:
+        cut += 1
+    shown = rows[:cut]
+    # Prices and budgets for the whole page at once, not a lookup per group.
+    prices = pricing.prices_in_force(
+        {(g.submission.model_key, g.submission.final_size) for g in shown}
+    )
+    left = budgets.headrooms({(g.project_id, g.submission.created_by_id) for g in shown})
+    groups: list[ReviewGroup] = []
+    for generation in shown:
+        if groups and groups[-1].submission.pk == generation.submission_id:
+            groups[-1].items.append(generation)
+            continue
+        submission = generation.submission
+        price = prices.get((submission.model_key, submission.final_size))
+        budget = left.get((generation.project_id, submission.created_by_id))
+        groups.append(ReviewGroup(submission, [generation], price, budget))
+    more = len(rows) > cut
+    return ReviewQueue(
+        groups=groups,
+        count=count,
+        next=Cursor.of(shown[-1]).encode() if more and shown else None,
+        continued=start is not None,
+    )
+
+
+def review_item(*, user: Any, pk: int) -> Generation:
+    """One queue item after a decision (or a refusal): its card, pins and the decision
+    that settled it (`decision`, a Transition or None)."""
+    generation = _with_pins(with_card_data(visible_generations(user))).filter(pk=pk).first()
+    if generation is None:
+        raise Http404("No such generation.")
+    generation.decision = (  # type: ignore[attr-defined]
+        Transition.objects.filter(generation=generation, from_state=State.IN_REVIEW)
+        .select_related("actor")
+        .order_by("-created_at", "-pk")
+        .first()
+        if generation.state != State.IN_REVIEW
+        else None
+    )
+    return generation
