@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from generations.models import Membership, Role
-from tests.factories import ProjectFactory, UserFactory
+from tests.support.factories import ProjectFactory, UserFactory
 
 
 @pytest.fixture(autouse=True)

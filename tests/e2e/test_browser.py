@@ -13,7 +13,7 @@ import pytest
 from PIL import Image as PILImage
 
 from tests.e2e.conftest import VIEWPORT, screenshot
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -9,10 +9,10 @@ from decimal import Decimal
 
 import pytest
 
-from generations import ledger
 from generations.models import Budget, Submission
+from generations.spend import ledger
 from tests.e2e.conftest import VIEWPORT, screenshot
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

@@ -17,12 +17,13 @@ from dataclasses import dataclass
 import pytest
 
 from generations import services
-from generations.flow import State
 from generations.models import Generation, Image, Membership, Role
-from generations.rendering import generation_render
+from generations.rendering.jobs import generation_render
+from generations.review.decisions import generation_approve
+from generations.states import State
 from tests.e2e.conftest import VIEWPORT, screenshot
-from tests.factories import PASSWORD, ProjectFactory, UserFactory
-from tests.fakes import drain_cpu_queue
+from tests.support.factories import PASSWORD, ProjectFactory, UserFactory
+from tests.support.fakes import drain_cpu_queue
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -72,7 +73,7 @@ def pair(project, designer, reviewer) -> Pair:
     first, second = submission.generations.order_by("variant")
     assert render(first).state == State.IN_REVIEW
     assert render(second).state == State.IN_REVIEW
-    services.generation_approve(generation_id=first.pk, user=reviewer)
+    generation_approve(generation_id=first.pk, user=reviewer)
     assert render(first).state == State.DELIVERED
     preview, final = first.images.get(phase="preview"), first.images.get(phase="final")
     assert (preview.width, final.width) == (1024, 4096)

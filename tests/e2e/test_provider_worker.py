@@ -10,10 +10,10 @@ from collections.abc import Iterator
 import pytest
 
 from generations import services
-from generations.flow import State
 from generations.models import Attempt, Generation, Image
+from generations.states import State
 from tests.e2e.conftest import wait_for
-from tests.provider_server import (
+from tests.support.provider_server import (
     FakeProviderServer,
     gemini_daily_quota,
     gemini_ok,

@@ -9,10 +9,10 @@ import datetime as dt
 import pytest
 from django.utils import timezone
 
-from generations.quality import week_start
+from generations.quality.drift import week_start
 from tests.e2e.conftest import VIEWPORT, screenshot
-from tests.factories import PASSWORD
-from tests.generations.quality_support import add_drift_series
+from tests.support.factories import PASSWORD
+from tests.support.quality import add_drift_series
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

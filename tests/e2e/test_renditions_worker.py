@@ -10,11 +10,11 @@ from __future__ import annotations
 import pytest
 
 from generations import services
-from generations.flow import State
 from generations.models import Generation, Image
-from generations.rendering import generation_render
+from generations.rendering.jobs import generation_render
+from generations.states import State
 from tests.e2e.conftest import VIEWPORT, screenshot, wait_for
-from tests.factories import PASSWORD
+from tests.support.factories import PASSWORD
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 

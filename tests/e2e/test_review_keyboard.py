@@ -12,13 +12,14 @@ from __future__ import annotations
 import pytest
 
 from generations import services
-from generations.flow import State
 from generations.models import Comment, Generation, Role, Transition
-from generations.rendering import generation_render
+from generations.rendering.jobs import generation_render
+from generations.review.decisions import generation_request_changes
+from generations.states import State
 from tests.e2e.conftest import VIEWPORT, screenshot
-from tests.factories import PASSWORD
-from tests.fakes import drain_cpu_queue
-from tests.generations.review_support import member
+from tests.support.factories import PASSWORD
+from tests.support.fakes import drain_cpu_queue
+from tests.support.review import member
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
@@ -177,7 +178,7 @@ def test_the_review_pages_look_right_and_a_comment_pins_where_the_image_is_click
     expect = playwright_api.expect
     (generation,) = previews(project, designer, "a red kite over dunes at noon", 1)
     others = previews(project, designer, "a fox in the snow, woodcut", 2)
-    services.generation_request_changes(
+    generation_request_changes(
         generation_id=others[0].pk, user=reviewer, comment="make the fox smaller"
     )
     member(project, "vera", Role.REVIEWER)

@@ -1,6 +1,6 @@
 """The spend report in a real browser: an admin opens it from the header, sees the chart
 and the totals, narrows the range and the project (htmx swaps the report), and downloads
-the CSV exports, whose rows are the hand-computed ledger of tests/generations/spend_fixtures.
+the CSV exports, whose rows are the hand-computed ledger of tests/support/spend.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from decimal import Decimal
 import pytest
 
 from tests.e2e.conftest import VIEWPORT, screenshot
-from tests.factories import PASSWORD, UserFactory
-from tests.generations.spend_fixtures import NB2, PRO, build_ledger
+from tests.support.factories import PASSWORD, UserFactory
+from tests.support.spend import NB2, PRO, build_ledger
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 expect = playwright_api.expect

@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from generations import services
-from generations.flow import State
 from generations.models import Attempt, Generation, Image, Transition
+from generations.review.decisions import generation_approve
+from generations.states import State
 from tests.e2e.conftest import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
@@ -36,7 +37,7 @@ def test_a_generation_goes_from_submit_to_delivered_through_a_real_worker(
     generation = submit_one(project, designer)
 
     wait_for(lambda: state_of(generation) == State.IN_REVIEW, timeout=60, what="preview")
-    services.generation_approve(generation_id=generation.pk, user=reviewer)
+    generation_approve(generation_id=generation.pk, user=reviewer)
     wait_for(lambda: state_of(generation) == State.DELIVERED, timeout=90, what="final")
 
     final = Image.objects.get(generation=generation, phase="final")

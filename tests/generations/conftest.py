@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from generations.providers import http
-from tests.provider_server import FakeProviderServer
+from tests.support.provider_server import FakeProviderServer
 
 
 @pytest.fixture

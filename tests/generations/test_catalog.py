@@ -20,7 +20,7 @@ from generations.providers import http, provider_for
 from generations.providers.gemini import GeminiProvider
 from generations.providers.local import LocalProvider
 from generations.providers.openai import OpenAIProvider
-from tests.generations.hosted import SECRET
+from tests.support.hosted import SECRET
 
 GEMINI_MODELS = ("nano-banana-pro", "nano-banana-2", "nano-banana")
 BASE_DIR = Path(django_settings.BASE_DIR)

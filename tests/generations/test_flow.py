@@ -11,13 +11,22 @@ import pytest
 from django.utils import timezone
 
 from generations import flow
-from generations.flow import Actor, IllegalTransition, State, TransitionConflict
 from generations.models import Generation, Transition
-from tests.factories import GenerationFactory, UserFactory
+from generations.states import (
+    RENDERING,
+    TRANSITIONS,
+    Actor,
+    IllegalTransition,
+    State,
+    TransitionConflict,
+    is_allowed,
+    phase_of,
+)
+from tests.support.factories import GenerationFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
-# The table the product promises (DESIGN.md), written out independently of flow.TRANSITIONS
+# The table the product promises (DESIGN.md), written out independently of TRANSITIONS
 # so that a wrong edit to the table is caught here.
 S, A = State, Actor
 EXPECTED: dict[tuple[State, State], set[Actor]] = {
@@ -54,14 +63,14 @@ def _case_id(case: tuple[State, State, Actor]) -> str:
 
 
 def _generation_in(state: State, **extra) -> Generation:
-    if state in flow.RENDERING:
+    if state in RENDERING:
         extra.setdefault("lease_token", uuid.uuid4())
         extra.setdefault("lease_expires_at", timezone.now() + dt.timedelta(minutes=5))
     return GenerationFactory(state=state, version=3, **extra)
 
 
 def test_the_transition_table_is_exactly_the_designed_one():
-    assert {key: set(actors) for key, actors in flow.TRANSITIONS.items()} == EXPECTED
+    assert {key: set(actors) for key, actors in TRANSITIONS.items()} == EXPECTED
 
 
 def test_the_exhaustive_cases_cover_every_state_pair_and_actor():
@@ -115,9 +124,9 @@ def test_an_illegal_transition_says_who_tried_what():
 
 
 def test_is_allowed_accepts_plain_strings_as_stored_in_the_database():
-    assert flow.is_allowed("in_review", "final_queued", "reviewer")
-    assert not flow.is_allowed("in_review", "final_queued", "designer")
-    assert not flow.is_allowed("delivered", "cancelled", "admin")
+    assert is_allowed("in_review", "final_queued", "reviewer")
+    assert not is_allowed("in_review", "final_queued", "designer")
+    assert not is_allowed("delivered", "cancelled", "admin")
 
 
 def test_a_lost_race_raises_transition_conflict_and_the_first_writer_wins():
@@ -349,4 +358,4 @@ def test_record_creation_writes_the_first_audit_row_and_one_kick(
     ],
 )
 def test_phase_of_each_state(state, phase):
-    assert flow.phase_of(state) == phase
+    assert phase_of(state) == phase

@@ -6,7 +6,6 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.core.exceptions import PermissionDenied
 
-from generations.flow import Actor
 from generations.models import Membership, Role
 from generations.permissions import (
     Action,
@@ -16,7 +15,13 @@ from generations.permissions import (
     visible_generations,
     visible_projects,
 )
-from tests.factories import GenerationFactory, ProjectFactory, SubmissionFactory, UserFactory
+from generations.states import Actor
+from tests.support.factories import (
+    GenerationFactory,
+    ProjectFactory,
+    SubmissionFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 

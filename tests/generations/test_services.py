@@ -10,9 +10,10 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 
 from generations import services
-from generations.flow import Actor, IllegalTransition, State, TransitionError
 from generations.models import Generation, Submission, Transition
-from tests.factories import GenerationFactory, SubmissionFactory, UserFactory
+from generations.review.decisions import generation_approve, generation_reject
+from generations.states import Actor, IllegalTransition, State, TransitionError
+from tests.support.factories import GenerationFactory, SubmissionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -169,7 +170,7 @@ def test_approving_escalates_to_the_final_queue_with_fresh_tries(
     )
 
     with django_capture_on_commit_callbacks(execute=True):
-        services.generation_approve(generation_id=generation.pk, user=reviewer, note="  ship it ")
+        generation_approve(generation_id=generation.pk, user=reviewer, note="  ship it ")
 
     stored = Generation.objects.get(pk=generation.pk)
     assert stored.state == State.FINAL_QUEUED
@@ -187,10 +188,10 @@ def test_approving_escalates_to_the_final_queue_with_fresh_tries(
 
 def test_approving_twice_fails_clearly_the_second_time(reviewer, designer, project):
     generation = _generation(project, designer, State.IN_REVIEW)
-    services.generation_approve(generation_id=generation.pk, user=reviewer)
+    generation_approve(generation_id=generation.pk, user=reviewer)
 
     with pytest.raises(TransitionError, match="Only a generation in review.*“Final queued”"):
-        services.generation_approve(generation_id=generation.pk, user=reviewer)
+        generation_approve(generation_id=generation.pk, user=reviewer)
 
     assert Transition.objects.filter(generation=generation).count() == 1
     assert Generation.objects.get(pk=generation.pk).version == generation.version + 1
@@ -201,7 +202,7 @@ def test_only_a_generation_in_review_can_be_approved(state, reviewer, designer, 
     generation = _generation(project, designer, state)
 
     with pytest.raises(IllegalTransition):
-        services.generation_approve(generation_id=generation.pk, user=reviewer)
+        generation_approve(generation_id=generation.pk, user=reviewer)
 
     assert _state(generation) == state
     assert not generation.transitions.exists()
@@ -212,7 +213,7 @@ def test_a_stale_approve_does_not_restart_a_failed_final(reviewer, designer, pro
     generation = _generation(project, designer, State.FINAL_FAILED, tries_used=3)
 
     with pytest.raises(IllegalTransition, match="“Final failed”"):
-        services.generation_approve(generation_id=generation.pk, user=reviewer)
+        generation_approve(generation_id=generation.pk, user=reviewer)
 
     stored = Generation.objects.get(pk=generation.pk)
     assert (stored.state, stored.tries_used) == (State.FINAL_FAILED, 3)
@@ -221,7 +222,7 @@ def test_a_stale_approve_does_not_restart_a_failed_final(reviewer, designer, pro
 def test_rejecting_records_the_comment(reviewer, designer, project):
     generation = _generation(project, designer, State.IN_REVIEW)
 
-    services.generation_reject(generation_id=generation.pk, user=reviewer, comment=" too dark ")
+    generation_reject(generation_id=generation.pk, user=reviewer, comment=" too dark ")
 
     assert _state(generation) == State.REJECTED
     assert generation.transitions.get().reason == "too dark"
@@ -232,7 +233,7 @@ def test_rejecting_requires_a_comment(comment, reviewer, designer, project):
     generation = _generation(project, designer, State.IN_REVIEW)
 
     with pytest.raises(ValidationError) as exc:
-        services.generation_reject(generation_id=generation.pk, user=reviewer, comment=comment)
+        generation_reject(generation_id=generation.pk, user=reviewer, comment=comment)
 
     assert set(exc.value.message_dict) == {"comment"}
     assert _state(generation) == State.IN_REVIEW
@@ -243,8 +244,8 @@ def test_rejecting_requires_a_comment(comment, reviewer, designer, project):
 def test_a_designer_cannot_review_even_their_own_work(service, designer, project):
     generation = _generation(project, designer, State.IN_REVIEW)
     call = {
-        "approve": lambda: services.generation_approve(generation_id=generation.pk, user=designer),
-        "reject": lambda: services.generation_reject(
+        "approve": lambda: generation_approve(generation_id=generation.pk, user=designer),
+        "reject": lambda: generation_reject(
             generation_id=generation.pk, user=designer, comment="meh"
         ),
     }[service]
@@ -272,8 +273,8 @@ def test_a_designer_cannot_review_even_their_own_work(service, designer, project
 def test_an_outsider_can_do_nothing_to_a_generation(service, state, outsider, designer, project):
     generation = _generation(project, designer, state)
     calls = {
-        "approve": lambda: services.generation_approve(generation_id=generation.pk, user=outsider),
-        "reject": lambda: services.generation_reject(
+        "approve": lambda: generation_approve(generation_id=generation.pk, user=outsider),
+        "reject": lambda: generation_reject(
             generation_id=generation.pk, user=outsider, comment="no"
         ),
         "cancel": lambda: services.generation_cancel(generation_id=generation.pk, user=outsider),
@@ -411,7 +412,7 @@ def test_revising_creates_a_linked_submission_with_the_new_prompt(
     original = _submit(designer, project, variants=2)
     revised = original.generations.get(variant=2)
     Generation.objects.filter(pk=revised.pk).update(state=State.IN_REVIEW)
-    services.generation_reject(
+    generation_reject(
         generation_id=revised.pk,
         user=UserFactory(username="boss", is_superuser=True),
         comment="needs more contrast",

@@ -12,11 +12,13 @@ from django.urls import reverse
 from django.utils import timezone
 
 from generations import services
-from generations.flow import State
 from generations.models import Generation, Image, LedgerEntry, Membership, Phase, Role, Submission
-from generations.rendering import generation_render
-from tests.factories import GenerationFactory, SubmissionFactory
-from tests.fakes import drain_cpu_queue
+from generations.rendering.jobs import generation_render
+from generations.review.decisions import generation_approve
+from generations.spend.ledger import ledger_entry_insert
+from generations.states import State
+from tests.support.factories import GenerationFactory, SubmissionFactory
+from tests.support.fakes import drain_cpu_queue
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +61,7 @@ def in_review(project, designer) -> Generation:
 
 def delivered(project, designer, reviewer) -> Generation:
     generation = in_review(project, designer)
-    services.generation_approve(generation_id=generation.pk, user=reviewer)
+    generation_approve(generation_id=generation.pk, user=reviewer)
     generation = rendered(generation)
     assert generation.state == State.DELIVERED
     return generation
@@ -388,15 +390,17 @@ def test_the_generation_page_shows_what_each_attempt_was_charged_and_the_total(
 ):
     generation = delivered(project, designer, reviewer)
     preview_charge = generation.ledger.get(phase=Phase.PREVIEW)
-    LedgerEntry.objects.create(
-        kind=LedgerEntry.Kind.REFUND,
-        project=project,
-        user=designer,
-        generation=generation,
-        corrects=preview_charge,
-        amount_usd=-preview_charge.amount_usd,
-        reason="provider credit",
-        created_at=timezone.now(),
+    ledger_entry_insert(
+        LedgerEntry(
+            kind=LedgerEntry.Kind.REFUND,
+            project=project,
+            user=designer,
+            generation=generation,
+            corrects=preview_charge,
+            amount_usd=-preview_charge.amount_usd,
+            reason="provider credit",
+            created_at=timezone.now(),
+        )
     )
     client.force_login(designer)
 
