@@ -9,7 +9,7 @@ pipeline (what the product does):
   render task — take_json + base64 decode (GeminiProvider.result_from), codec.ingest
   (header checks, verify, one full decode → luma entropy, detail energy, placeholder,
   sha256, and the upright 2048 px pixels), store the original, spool those pixels;
-  CPU queue   — take the spooled pixels (generations.renditions), make the screen 2048 px
+  CPU queue   — take the spooled pixels (generations.imaging.renditions), make the screen 2048 px
   and thumbnail 384 px WebPs, store both.
 pipeline without the spool (an images worker on another host): the CPU-queue step
   reads the original back and decodes it again (codec.make_renditions).

@@ -1,6 +1,6 @@
 """Spend reports over a big ledger: build ~1,000,000 ledger rows on PostgreSQL (INSERT …
 SELECT over generate_series: seconds, not an ORM loop), recount the daily roll-ups
-(generations.rollups), and time the spend report and the savings report — the selectors
+(generations.spend.rollups), and time the spend report and the savings report — the selectors
 the pages call (from the roll-ups, and from the ledger itself as the baseline measured in
 the same run), and the whole page through Django's test client — printing median and
 p95, cold and warm, the ratio, and what EXPLAIN says.

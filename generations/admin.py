@@ -163,7 +163,7 @@ class CorrectionForm(forms.ModelForm):
 @admin.register(LedgerEntry)
 class LedgerEntryAdmin(admin.ModelAdmin):
     """Append-only: rows are shown read-only; "add" makes a correction through the
-    ledger services (generations.ledger), never an edit."""
+    ledger services (generations.spend.ledger), never an edit."""
 
     list_display = [
         "id", "created_at", "kind", "project", "user", "model_key", "size", "phase",

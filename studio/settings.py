@@ -308,14 +308,14 @@ for _key, _entry in json.loads(os.environ.get("STUDIO_MODELS", "{}")).items():
         STUDIO_MODELS.setdefault(_key, {}).update(_entry)
 STUDIO_DEFAULT_MODEL = os.environ.get("STUDIO_DEFAULT_MODEL", "nano-banana-pro")
 
-# --- Spend (generations.ledger) --------------------------------------------------------
+# --- Spend (generations.spend.ledger) ------------------------------------------------
 # Failed calls a provider bills, per provider: error kinds (e.g. {"gemini":
 # ["content_blocked"]}). Default: only successes are charged.
 STUDIO_BILLED_FAILURES: dict[str, list[str]] = json.loads(
     os.environ.get("STUDIO_BILLED_FAILURES") or "{}"
 )
 
-# --- Shared rate limits (generations.limits) -------------------------------------------
+# --- Shared rate limits (generations.rendering.limits) --------------------------------
 # Per model: calls in flight at once and calls started per rolling minute, shared by every
 # worker on every machine, plus a cooldown for everyone after a 429. Redis when a URL is
 # known (by default the broker's, if it is Redis), else the database.

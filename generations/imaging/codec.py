@@ -86,7 +86,7 @@ class Ingested(ImageInfo):
     luma_entropy: float  # bits, 0–8 (module docstring)
     detail_energy: float  # mean |Laplacian|, 0–128 (measure_detail)
     # With ingest(keep_screen=True): the upright pixels at the screen rendition's size,
-    # so the renditions need no second decode (generations.renditions' spool).
+    # so the renditions need no second decode (generations.imaging.renditions' spool).
     screen: Image.Image | None = field(default=None, compare=False, repr=False)
 
 

@@ -123,7 +123,7 @@ class Generation(models.Model):
     lease_token = models.UUIDField(null=True, blank=True)
     lease_expires_at = models.DateTimeField(null=True, blank=True)
     # When its first preview was charged: the savings report's cohort ("the work of a
-    # range"). Set with the charge by generations.rollups; derived from the ledger.
+    # range"). Set with the charge by generations.spend.rollups; derived from the ledger.
     previewed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -280,7 +280,7 @@ class Image(models.Model):
 
 
 class Favourite(models.Model):
-    """A designer's pick among images they compare (generations.comparison)."""
+    """A designer's pick among images they compare (generations.review.comparison)."""
 
     image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="favourites")
     user = models.ForeignKey(

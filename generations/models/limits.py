@@ -6,7 +6,7 @@ from django.db import models
 
 
 class RateLimitState(models.Model):
-    """Per model, for the database limiter (generations.limits): the cooldown every worker
+    """Per model, for the database limiter (generations.rendering.limits): the cooldown every worker
     honours after a 429, and how far the effective RPM is reduced. Its row is the lock
     that makes workers take turns deciding."""
 

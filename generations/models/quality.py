@@ -26,4 +26,4 @@ class DriftAlert(models.Model):
         return f"drift of {self.model_key} {self.size} {self.metric} in week of {self.week}"
 
 
-# --- Roll-ups: derived from the ledger and the generations (generations.rollups) ---------
+# --- Roll-ups: derived from the ledger and the generations (generations.spend.rollups) ---------

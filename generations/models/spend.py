@@ -122,7 +122,7 @@ class LedgerEntry(models.Model):
             models.Index(fields=["created_at"], name="ledger_time_idx"),
             models.Index(fields=["project", "created_at"], name="ledger_project_time_idx"),
             models.Index(fields=["user", "created_at"], name="ledger_user_time_idx"),
-            # Spend reports (generations.reports): every figure of a range is read from
+            # Spend reports (generations.spend.reports): every figure of a range is read from
             # this index alone (index-only scan), never from the table's rows.
             models.Index(
                 fields=["created_at"],

@@ -236,7 +236,7 @@ def _store_image(
     """Write the original exactly as received; the row is saved by whoever completes.
 
     Renditions are not made here: the transition that saves the row enqueues them on
-    the CPU queue (generations.renditions), so a provider call never waits behind them.
+    the CPU queue (generations.imaging.renditions), so a provider call never waits behind them.
     """
     extension = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}[info.mime_type]
     image = Image(

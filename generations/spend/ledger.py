@@ -4,7 +4,7 @@ One charge per billable provider call, written by the worker in the same transac
 the state move that records the call's outcome (generations.rendering). The database
 holds the rule: a partial unique constraint allows one charge per attempt, and the
 insert tolerates the conflict (in a savepoint), so a re-delivered task, a retry or a race
-cannot charge twice — nor count twice in the daily roll-ups (generations.rollups), which
+cannot charge twice — nor count twice in the daily roll-ups (generations.spend.rollups), which
 LedgerEntry.save writes with the row. Corrections (refunds, adjustments) are new rows
 with a reason, never edits.
 

@@ -1,7 +1,7 @@
 """Spend reports for admins, aggregated in the database.
 
 Every figure is a GROUP BY / SUM in SQL over the daily roll-ups of the ledger
-(generations.rollups: a few thousand rows a year, not a million); Python only walks the
+(generations.spend.rollups: a few thousand rows a year, not a million); Python only walks the
 aggregated rows (buckets × models, a handful of projects, people, models), so a page costs
 the same few queries over a hundred ledger rows or a million. The same reports read from
 the ledger itself when the roll-ups cannot answer (they count the days of another time

@@ -1,5 +1,5 @@
 """Daily roll-ups of the ledger, so that a year of spend reports reads thousands of rows,
-not a million (generations.reports; figures in docs/benchmarks.md).
+not a million (generations.spend.reports; figures in docs/benchmarks.md).
 
 Three derived tables (generations.models) — the ledger and the generations stay the truth,
 and `manage.py spend_rollup_check [--rebuild]` recomputes the roll-ups from them:

@@ -3,7 +3,7 @@
     manage.py measure_images [--batch-size 200] [--limit N]
 
 For each native image missing luma_entropy or detail_energy, the original is read through
-the storage, decoded and measured (generations.imaging.measure_detail); one image in
+the storage, decoded and measured (generations.imaging.codec.measure_detail); one image in
 memory at a time. Blank model_key / size are filled from the generation's submission (and
 the attempt's size). An image whose file cannot be read is reported and left as it was;
 running the command again retries only those. Safe to interrupt and re-run.

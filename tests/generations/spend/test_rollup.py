@@ -1,4 +1,4 @@
-"""The daily roll-ups the spend reports read (generations.rollups): always equal to a
+"""The daily roll-ups the spend reports read (generations.spend.rollups): always equal to a
 recount of the ledger and the generations, whatever is written in whatever order; a
 duplicate charge counts once; drift is found and repaired by the check command; the
 reports say the same from the roll-ups and from the ledger."""
