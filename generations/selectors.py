@@ -4,6 +4,7 @@ queries, filtered by what the user may see (generations.permissions)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -64,6 +65,31 @@ def generations_of_submission(*, user: Any, submission: Submission) -> list[Gene
     return list(
         with_card_data(visible_generations(user).filter(submission=submission)).order_by("variant")
     )
+
+
+def card_token(generation: Generation) -> str:
+    """A short digest of everything a card shows that can change: a card whose token the
+    page already has needs no new HTML. Reads only what with_card_data loaded."""
+    images = [
+        (image.pk, bool(image.thumbnail.name), bool(image.renditions_error))
+        for image in generation.images.all()
+    ]
+    shown = (
+        generation.version,
+        generation.attempt_count,
+        generation.waiting_reason,
+        generation.next_attempt_at,
+        generation.last_error,
+        images,
+    )
+    return hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest()
+
+
+def cards_changed(*, user: Any, known: dict[int, str]) -> list[Generation]:
+    """The cards among `known` (id -> the token the page has) that changed, in two queries
+    however many there are; cards the user may not see are left out, as if unknown."""
+    cards = with_card_data(visible_generations(user).filter(pk__in=known)).order_by("pk")
+    return [card for card in cards if card_token(card) != known[card.pk]]
 
 
 def generation_card(*, user: Any, pk: int) -> Generation:
