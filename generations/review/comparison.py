@@ -24,6 +24,7 @@ from generations import catalog, selectors
 from generations.imaging.codec import SCREEN_EDGE
 from generations.models import Attempt, Favourite, Image, Phase, Role
 from generations.permissions import Action, can, roles_in, visible_generations
+from generations.spend.money import money
 from generations.states import State
 
 MIN_IMAGES: Final = 2
@@ -317,16 +318,16 @@ def _cost_cell(image: Image, spend: dict[int, selectors.Spend]) -> Cell:
     found = spend.get(image.pk)
     if found is None:
         why = "no render of its own" if image.attempt_id is None else "not charged"
-        return Cell("$0.000", detail=why, key=(Decimal(0), None))
+        return Cell(money(0), detail=why, key=(Decimal(0), None))
     details = []
     if found.unit_price is None:
         details.append("no price in the list")
     if found.simulated:
         details.append("local simulation at list price: no money moved")
     if found.corrected:
-        details.append(f"corrected from ${found.unit_price or 0:.3f}")
+        details.append(f"corrected from {money(found.unit_price or 0)}")
     detail = " · ".join(details) or "charged"
-    return Cell(f"${found.charged:.3f}", detail=detail, key=(found.charged, found.simulated))
+    return Cell(money(found.charged), detail=detail, key=(found.charged, found.simulated))
 
 
 def _favourite_cell(image: Image) -> Cell:

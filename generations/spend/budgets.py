@@ -46,12 +46,12 @@ from generations.models import (
 from generations.notifications import notify_people
 from generations.permissions import Action, require_project_role
 from generations.spend import pricing
+from generations.spend.money import money, to_cents
 from generations.states import State, TransitionError
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-CENT = Decimal("0.01")
 
 # While a generation is in one of these, its phase's reservation stays open.
 ACTIVE = {
@@ -64,7 +64,8 @@ _SUCCESS = {Phase.PREVIEW: State.IN_REVIEW, Phase.FINAL: State.DELIVERED}
 
 class BudgetExceeded(TransitionError):
     """Asked-for work that a budget does not allow. The message says why, how much is
-    left and whom to ask; nothing was changed."""
+    left (of the tightest budget, signed: the figure the estimates show) and whom to ask;
+    nothing was changed."""
 
     def __init__(self, message: str, *, left: Decimal, ask: list[str], short: str = "") -> None:
         super().__init__(message)
@@ -200,14 +201,6 @@ def _name(user: Any) -> str:
     return full or user.get_username()
 
 
-def money(value: Decimal) -> str:
-    """Cents, unless that would round: 0.5 -> "$0.50", 0.134 -> "$0.134" (as the pages)."""
-    size = abs(value)
-    cents = size.quantize(CENT)
-    text = f"{cents:.2f}" if cents == size else f"{size.normalize():f}"
-    return f"${text}" if value >= 0 else f"−${text}"
-
-
 # --- reserving -------------------------------------------------------------------------
 
 
@@ -230,10 +223,10 @@ def budget_reserve(
     raise BudgetExceeded. Must run inside the transaction that asks for the work."""
     total = unit * len(generations)
     budgets = budgets_for(project_id=project_id, user_id=user_id, lock=True) if total else []
-    for budget in budgets:
-        state = standing(budget)
-        if state.used + total > budget.amount_usd:
-            raise _refusal(state, total=total, what=what)
+    short_of = [state for state in map(standing, budgets) if total > state.left]
+    if short_of:
+        # The tightest, as `headroom` picks it for the estimates: one figure for what is left.
+        raise _refusal(min(short_of, key=lambda s: s.left), total=total, what=what)
     now = timezone.now()
     rows = [
         Reservation(
@@ -261,9 +254,11 @@ def _refusal(state: Standing, *, total: Decimal, what: str) -> BudgetExceeded:
         if budget.user_id is None
         else f"your {budget.get_period_display().lower()} budget in {budget.project}"
     )
-    left = max(state.left, ZERO)
+    # What is left as the estimates show it: signed (overspent, it is below zero).
+    left = state.left
     message = (
-        f"Over budget: {what} would cost {money(total)}, but only {money(left)} is left of "
+        f"Over budget: {what} would cost {money(total)}, but "
+        f"{'only ' if to_cents(left) > 0 else ''}{money(left)} is left of "
         f"{scope} ({money(budget.amount_usd)}; {money(state.spent)} spent, "
         f"{money(state.committed)} reserved for work under way). "
         f"Ask {whom} to raise the budget."

@@ -28,16 +28,6 @@ def unread_notifications(context: template.Context) -> int:
 
 
 @register.filter
-def money(value: Decimal | None) -> str:
-    """0.24 -> "$0.24", 0.134 -> "$0.134", None -> "price unknown"."""
-    if value is None:
-        return "price unknown"
-    cents = value.quantize(Decimal("0.01"))
-    text = f"{cents:.2f}" if cents == value else f"{value.normalize():f}"
-    return f"${text}"
-
-
-@register.filter
 def approval_price(submission: Submission) -> Decimal | None:
     return review_selectors.approval_price(
         model_key=submission.model_key, final_size=submission.final_size

@@ -21,6 +21,7 @@ from django.views.decorators.vary import vary_on_headers
 from generations.permissions import administered_projects, is_site_admin, may_see_admin_reports
 from generations.spend import pricing, reports
 from generations.spend.forms import PriceEntryForm, ReportFilterForm
+from generations.spend.money import money
 from generations.spend.reports import ReportFilter
 from generations.views.common import attach_errors, flash_error
 from generations.views.types import HtmxHttpRequest
@@ -300,9 +301,10 @@ def price_list(request: HtmxHttpRequest) -> HttpResponse:
         else:
             when = timezone.localtime(entry.effective_from)
             verb = "will cost" if entry.effective_from > timezone.now() else "costs"
+            price = money(entry.usd_per_image, exact=True)  # as the price list shows it
             messages.success(
                 request,
-                f"{entry.model_key} {entry.size} {entry.lane} {verb} ${entry.usd_per_image} "
+                f"{entry.model_key} {entry.size} {entry.lane} {verb} {price} "
                 f"per image from {when:%Y-%m-%d %H:%M}.",
             )
             return redirect("price_list")
