@@ -28,6 +28,7 @@ from generations import charts
 from generations.models import DriftAlert, Image, Notification, Project
 from generations.notifications import notify_people
 from generations.permissions import administered_projects
+from generations.types import User
 
 # --- the weekly series ---------------------------------------------------------------------
 
@@ -158,12 +159,12 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
-def _images(*, user: Any, projects: Iterable[Project] | None) -> QuerySet[Image]:
+def _images(*, user: User | None, projects: Iterable[Project] | None) -> QuerySet[Image]:
     images = Image.objects.filter(native=True).exclude(model_key="").exclude(size="")
     # No user: the system itself (drift alerts), which judges every project's images.
     sees_all = user is None or user.is_superuser or user.is_staff
     if not sees_all or projects is not None:
-        allowed = administered_projects(user)
+        allowed = Project.objects.all() if user is None else administered_projects(user)
         if projects is not None:
             allowed = allowed.filter(pk__in=[p.pk for p in projects])
         images = images.filter(generation__project_id__in=allowed.values("pk"))
@@ -225,7 +226,7 @@ def _as_date(week: dt.datetime | dt.date) -> dt.date:
 
 def weekly_medians(
     *,
-    user: Any,
+    user: User | None,
     start: dt.date,
     end: dt.date,
     projects: Iterable[Project] | None = None,
@@ -273,7 +274,7 @@ def flag_drops(
 
 def drift_report(
     *,
-    user: Any,
+    user: User | None,
     start: dt.date | None = None,
     end: dt.date | None = None,
     projects: Iterable[Project] | None = None,

@@ -26,6 +26,7 @@ from generations.models import Attempt, Favourite, Image, Phase, Role
 from generations.permissions import Action, can, roles_in, visible_generations
 from generations.spend.money import money
 from generations.states import State
+from generations.types import User
 
 MIN_IMAGES: Final = 2
 MAX_IMAGES: Final = 4
@@ -61,7 +62,7 @@ def compare_url_query(ids: Sequence[int]) -> str:
 # --- reads -----------------------------------------------------------------------------
 
 
-def images_for_compare(*, user: Any, ids: Sequence[int]) -> list[Image]:
+def images_for_compare(*, user: User, ids: Sequence[int]) -> list[Image]:
     """The images, in the order asked, or 404 if the user may not view ANY of them.
 
     Literally the media view's rule (selectors.image_get, then the VIEW action) for each
@@ -91,7 +92,7 @@ def images_for_compare(*, user: Any, ids: Sequence[int]) -> list[Image]:
     return [found[pk] for pk in ids]
 
 
-def can_favourite(user: Any, image: Image) -> bool:
+def can_favourite(user: User, image: Image) -> bool:
     return bool(roles_in(user, image.generation.project_id) & FAVOURITE_ROLES)
 
 
@@ -167,14 +168,14 @@ class Comparison:
         return sum(row.differs for row in self.rows)
 
 
-def comparison_build(*, user: Any, images: Sequence[Image]) -> Comparison:
+def comparison_build(*, user: User, images: Sequence[Image]) -> Comparison:
     """Everything the compare page shows of `images` (already permission-checked)."""
     items = tuple(_compared(user, number, image) for number, image in enumerate(images, 1))
     rows = tuple(_mark_changes(row) for row in _rows(images))
     return Comparison(items=items, rows=rows, ids=tuple(image.pk for image in images))
 
 
-def _compared(user: Any, number: int, image: Image) -> Compared:
+def _compared(user: User, number: int, image: Image) -> Compared:
     generation = image.generation
     in_review = generation.state == State.IN_REVIEW
     screen = _rendition_size(image)
@@ -403,7 +404,7 @@ def word_diff(reference: str, other: str) -> list[Segment]:
 # --- writes ----------------------------------------------------------------------------
 
 
-def favourite_set(*, image_id: int, user: Any, favourite: bool) -> bool:
+def favourite_set(*, image_id: int, user: User, favourite: bool) -> bool:
     """Mark or unmark `image_id` as one of `user`'s favourites; returns the new state.
 
     404 for an image the user may not view; PermissionDenied unless they are a designer

@@ -48,6 +48,7 @@ from generations.permissions import Action, require_project_role
 from generations.spend import pricing
 from generations.spend.money import money, to_cents
 from generations.states import State, TransitionError
+from generations.types import User
 
 logger = logging.getLogger(__name__)
 
@@ -196,7 +197,7 @@ def admins_to_ask(project_id: int) -> list[str]:
     return [_name(m.user) for m in names]
 
 
-def _name(user: Any) -> str:
+def _name(user: User) -> str:
     full = user.get_full_name() if hasattr(user, "get_full_name") else ""
     return full or user.get_username()
 
@@ -392,7 +393,7 @@ class Estimate:
 
 
 def submission_estimate(
-    *, project: Any, user: Any, model_key: str, preview_size: str, variants: int
+    *, project: Any, user: User, model_key: str, preview_size: str, variants: int
 ) -> Estimate:
     final_size = project.final_size
     prices = pricing.prices_in_force({(model_key, preview_size), (model_key, final_size)})
@@ -412,7 +413,7 @@ def submission_estimate(
 def budget_set(
     *,
     project: Any,
-    user: Any,
+    user: User,
     username: str,
     period: str,
     amount_usd: Decimal | None,

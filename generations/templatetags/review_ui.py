@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from generations import catalog, notifications
+from generations import catalog, notifications, projects
 from generations.models import Generation, Image, Submission
 from generations.review import conversation
 from generations.review import selectors as review_selectors
@@ -59,5 +59,5 @@ def pin_count(generation: Generation) -> int:
 
 
 @register.filter
-def member_has(member: Any, role: str) -> bool:
+def member_has(member: projects.Member, role: str) -> bool:
     return bool(member.has(role))

@@ -24,6 +24,7 @@ from generations.spend import pricing, reports
 from generations.spend.forms import PriceEntryForm, ReportFilterForm
 from generations.spend.money import money
 from generations.spend.reports import ReportFilter
+from generations.types import User
 from generations.views.common import attach_errors, flash_error
 from generations.views.types import HtmxHttpRequest
 
@@ -234,7 +235,7 @@ def export_csv(request: HtmxHttpRequest, report: str) -> StreamingHttpResponse:
     raise Http404("No such export.")
 
 
-def _spend_rows(user: Any, filters: ReportFilter) -> Iterator[list[Any]]:
+def _spend_rows(user: User, filters: ReportFilter) -> Iterator[list[Any]]:
     report = reports.spend_report(user=user, filters=filters)
     yield ["total", "", "", *(report.totals[name] for name in reports.MEASURE_NAMES)]
     for bar in report.series.bars:
