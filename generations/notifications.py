@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
 
 from django.db.models import F, QuerySet, Value
 from django.db.models.functions import Coalesce
@@ -26,6 +25,7 @@ from generations.models import (
     Submission,
 )
 from generations.states import Actor, State
+from generations.types import User
 
 Kind = Notification.Kind
 # The states whose arrival someone hears of (approval: only from review).
@@ -59,7 +59,7 @@ _OWNER_HEARS = {
 @dataclass(frozen=True)
 class _Event:
     generation: Generation
-    user: Any
+    user: User | None
     reason: str
 
 
@@ -69,7 +69,7 @@ def notify_transition(
     source: State,
     target: State,
     actor: Actor,
-    user: Any,
+    user: User | None,
     reason: str,
 ) -> None:
     """The notifications a state change calls for (most call for none). A person hears of
@@ -204,7 +204,9 @@ def _reviewers(project_id: int, *, exclude: int) -> list[int]:
     return sorted(reviewers or {user_id for user_id, _ in rows})
 
 
-def _create(notes: Iterable[tuple[int, str, str]], *, generation: Generation, actor: Any) -> None:
+def _create(
+    notes: Iterable[tuple[int, str, str]], *, generation: Generation, actor: User | None
+) -> None:
     actor_id = getattr(actor, "pk", None)
     now = timezone.now()
     rows = [
@@ -247,18 +249,18 @@ def _clip(text: str) -> str:
 # --- reads and marking read --------------------------------------------------------------
 
 
-def notifications_of(*, user: Any) -> QuerySet[Notification]:
+def notifications_of(*, user: User) -> QuerySet[Notification]:
     if not getattr(user, "is_authenticated", False):
         return Notification.objects.none()
     return Notification.objects.filter(recipient=user)
 
 
-def unread_count(*, user: Any) -> int:
+def unread_count(*, user: User) -> int:
     """What the bell counts: unread notes; a resolved one is read, so it never counts."""
     return notifications_of(user=user).filter(read_at__isnull=True).count()
 
 
-def notifications_recent(*, user: Any, limit: int = 50) -> list[Notification]:
+def notifications_recent(*, user: User, limit: int = 50) -> list[Notification]:
     return list(
         notifications_of(user=user)
         .select_related("actor", "generation")
@@ -266,7 +268,7 @@ def notifications_recent(*, user: Any, limit: int = 50) -> list[Notification]:
     )
 
 
-def notification_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> int:
+def notification_mark_read(*, user: User, ids: Iterable[int] | None = None) -> int:
     """Mark some (or, with ids=None, all) of the user's unread notifications read."""
     unread = notifications_of(user=user).filter(read_at__isnull=True)
     if ids is not None:
@@ -274,7 +276,7 @@ def notification_mark_read(*, user: Any, ids: Iterable[int] | None = None) -> in
     return unread.update(read_at=timezone.now())
 
 
-def notification_open(*, user: Any, pk: int) -> Notification:
+def notification_open(*, user: User, pk: int) -> Notification:
     """The user's notification, marked read (DoesNotExist if it is not theirs)."""
     notification = notifications_of(user=user).get(pk=pk)
     if notification.read_at is None:

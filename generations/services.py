@@ -8,7 +8,6 @@ Each checks permission (generations.permissions), then moves the state machine
 from __future__ import annotations
 
 import secrets
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -20,6 +19,7 @@ from generations.permissions import Action, require, require_project_role
 from generations.sizes import SIZES
 from generations.spend import budgets
 from generations.states import IllegalTransition, State
+from generations.types import User
 
 MAX_VARIANTS = 4
 
@@ -27,7 +27,7 @@ MAX_VARIANTS = 4
 def submission_create(
     *,
     project: Project,
-    user: Any,
+    user: User,
     prompt: str,
     model_key: str,
     aspect_ratio: str,
@@ -131,7 +131,7 @@ def _bigger_or_same(size: str, than: str) -> bool:
     return order.get(size, 0) >= order.get(than, len(SIZES))
 
 
-def generation_cancel(*, generation_id: int, user: Any, reason: str = "") -> Generation:
+def generation_cancel(*, generation_id: int, user: User, reason: str = "") -> Generation:
     generation = generation_load(generation_id)
     actor = require(user, Action.CANCEL, generation)
     return flow.apply(
@@ -144,7 +144,7 @@ def generation_cancel(*, generation_id: int, user: Any, reason: str = "") -> Gen
     )
 
 
-def generation_retry(*, generation_id: int, user: Any) -> Generation:
+def generation_retry(*, generation_id: int, user: User) -> Generation:
     """Start a fresh round of attempts for a failed preview or final."""
     generation = generation_load(generation_id)
     if generation.state == State.PREVIEW_FAILED:
@@ -170,7 +170,7 @@ def generation_retry(*, generation_id: int, user: Any) -> Generation:
 def generation_revise(
     *,
     generation_id: int,
-    user: Any,
+    user: User,
     prompt: str,
     aspect_ratio: str | None = None,
     preview_size: str | None = None,
