@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from PIL import Image
 
 from generations import catalog
-from generations.providers import inputs
+from generations.providers import inputs, provider_for
 from generations.providers.base import (
     ESCALATION_INSTRUCTION,
     InputImage,
@@ -20,6 +20,7 @@ from generations.providers.base import (
     InvalidRequest,
     escalation_prompt,
 )
+from generations.providers.local import LocalProvider
 from tests.support.hosted import make_request
 
 
@@ -48,6 +49,20 @@ def test_the_gemini_models_take_their_documented_number_of_input_images(
 
     assert model.max_input_images == count
     assert model.takes_input_images
+
+
+def test_a_simulated_model_takes_what_the_real_one_takes(settings, monkeypatch):
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    model = catalog.get_model("nano-banana")
+    assert model.simulated and model.max_input_images == 3
+    images = tuple(InputImage.from_bytes(encoded(Image.new("RGB", (64, 64)))) for _ in range(4))
+    request = make_request(model_id=model.model_id).from_preview(images[0], references=images[1:])
+
+    provider = provider_for(model)
+
+    assert isinstance(provider, LocalProvider)
+    with pytest.raises(InvalidRequest, match=r"\(local simulation\) takes at most 3 input images"):
+        provider.render(request)
 
 
 @pytest.mark.parametrize(
