@@ -12,11 +12,13 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR", BASE_DIR / "var"))
+VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -45,10 +47,30 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _local_secret_key()
-DEBUG = env_bool("DJANGO_DEBUG", False)
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Served under a real name (a host in ALLOWED_HOSTS, or an origin trusted for CSRF, which
+# signing in through a proxy needs): that is a deployment, not the embedded local setup.
+SERVED_PUBLICLY = any(host not in LOCAL_HOSTS for host in ALLOWED_HOSTS) or any(
+    urlsplit(origin).hostname not in LOCAL_HOSTS for origin in CSRF_TRUSTED_ORIGINS
+)
+# On for the embedded local setup (`make run`, the tests, manage.py in a checkout) so it
+# needs no configuration; off by default as soon as the site is served under a real name.
+DEBUG = env_bool("DJANGO_DEBUG", not SERVED_PUBLICLY)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A key generated per host would differ between web hosts behind a load balancer:
+        # sessions, CSRF tokens and password-reset links signed by one would fail on another.
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set, and DEBUG is off. Every web and worker host must "
+            "share one secret key: generate it once (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'), keep it in your secret store and set "
+            "DJANGO_SECRET_KEY on each host (docs/deployment.md)."
+        )
+    SECRET_KEY = _local_secret_key()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -94,6 +116,9 @@ TEMPLATES = [
     },
 ]
 
+# System checks silenced on purpose, each with its reason where it is added.
+SILENCED_SYSTEM_CHECKS: list[str] = []
+
 DATABASES = {
     "default": dj_database_url.parse(
         os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
@@ -110,7 +135,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # The reports' covering indexes (INCLUDE columns) are a PostgreSQL optimisation;
     # SQLite builds them without the extra columns, which is all the embedded default needs.
-    SILENCED_SYSTEM_CHECKS = ["models.W040"]
+    SILENCED_SYSTEM_CHECKS.append("models.W040")
     # A file, not :memory:, so a worker process started by a test sees the same data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 
@@ -152,12 +177,31 @@ STORAGES: dict[str, dict[str, Any]] = {
     },
 }
 
+# --- HTTPS (docs/deployment.md, "TLS") ---------------------------------------------------
+# With DEBUG off the site is HTTPS only by default: plain HTTP is redirected, browsers are
+# told to stay on HTTPS (HSTS) and cookies never travel without TLS. Each can be turned off
+# on its own, e.g. DJANGO_SECURE_SSL_REDIRECT=false when the proxy already redirects.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS, the name of the header it sets to "https" (nginx:
+# `proxy_set_header X-Forwarded-Proto $scheme;`). Only set it when the proxy always sets
+# or overwrites that header: a client could otherwise claim HTTPS on a plain connection.
+_PROXY_SSL_HEADER = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+if not SECURE_HSTS_PRELOAD:
+    # Asking browsers to preload HSTS commits the whole registrable domain to HTTPS for
+    # months; its owner decides that (DJANGO_SECURE_HSTS_PRELOAD=true), not this default.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 LOGGING = {
     "version": 1,
