@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -82,6 +83,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
     "generations",
 ]
 
@@ -96,6 +98,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -147,6 +151,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Sign-in throttling (django-axes) ---------------------------------------------------
+# Failed sign-ins are counted in the database (shared by every web host) per username and,
+# separately, per client address; one at the limit is refused, even with the right
+# password, until STUDIO_LOGIN_LOCKOUT_MINUTES pass without another try, or an admin
+# unlocks it (Django admin, "Access attempts", or `manage.py axes_reset_username NAME`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("STUDIO_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("STUDIO_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind reverse proxies (STUDIO_PROXY_COUNT of them; nginx alone: 1) the client's address
+# is the one the last proxy appended to X-Forwarded-For (nginx: proxy_set_header
+# X-Forwarded-For $proxy_add_x_forwarded_for;); entries a client sent itself are left of it
+# and never trusted. Left at 0 behind a proxy, every client would share the proxy's address,
+# and one attacker would lock everyone out.
+STUDIO_PROXY_COUNT = env_int("STUDIO_PROXY_COUNT", 0)
+if STUDIO_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    # django-ipware counts the proxies listed after the client, i.e. all but the last one.
+    AXES_IPWARE_PROXY_COUNT = STUDIO_PROXY_COUNT - 1
+    # At least that many, not exactly: extra entries a client made up must not make the
+    # header unusable (which would fall back to the proxy's own address).
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"

@@ -25,7 +25,7 @@ from generations.models import Image, Membership, Role
 from generations.providers.local import render_png
 from generations.quality import drift
 from generations.quality.drift import DriftThresholds, Point, Status
-from tests.support.factories import PASSWORD, ProjectFactory, UserFactory
+from tests.support.factories import ProjectFactory, UserFactory
 from tests.support.quality import add_drift_series, add_images, around
 
 # --- the detail measure --------------------------------------------------------------------
@@ -289,7 +289,7 @@ def test_the_change_reads_like_a_person_wrote_it():
 
 
 def sign_in(client, user):
-    assert client.login(username=user.get_username(), password=PASSWORD)
+    client.force_login(user)
 
 
 def page_url(**params) -> str:
