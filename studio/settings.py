@@ -18,7 +18,24 @@ from urllib.parse import urlsplit
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+# In a checkout, the folder holding manage.py, templates/ and static/. An installed wheel
+# (`pip install .`) carries templates/ and static/ inside this package instead (setup.py).
 BASE_DIR = Path(__file__).resolve().parent.parent
+PACKAGE_DIR = Path(__file__).resolve().parent
+IN_CHECKOUT = (BASE_DIR / "manage.py").is_file()
+
+
+def _shipped(folder: str) -> Path:
+    packaged = PACKAGE_DIR / folder
+    return packaged if packaged.is_dir() else BASE_DIR / folder
+
+
+if not os.environ.get("STUDIO_VAR_DIR") and not IN_CHECKOUT:
+    raise ImproperlyConfigured(
+        "STUDIO_VAR_DIR is not set. An installed Proof Studio has no checkout to keep var/ "
+        "in: name a writable folder for the beat schedule, the rendition spool and, if "
+        "used, the SQLite database, the file broker and collected static files."
+    )
 VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
@@ -108,7 +125,7 @@ WSGI_APPLICATION = "studio.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [_shipped("templates")],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -193,7 +210,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start otherwise
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [_shipped("static")]
 _STATIC_MANIFEST = env_bool("DJANGO_STATIC_MANIFEST", False)
 # Without a collectstatic step (make run, tests) WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = not _STATIC_MANIFEST
