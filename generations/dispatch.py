@@ -17,6 +17,7 @@ logger = logging.getLogger(__name__)
 RENDER_TASK = "generations.tasks.render_generation"
 RENDITIONS_TASK = "generations.tasks.make_renditions"
 WEBHOOK_TASK = "generations.tasks.deliver_webhook"
+BATCH_KICK_TASK = "generations.tasks.kick_batch"
 
 
 def send(task_name: str, *args: object, queue: str, expires: float | None = None) -> bool:
@@ -33,9 +34,15 @@ def kick(generation_id: int) -> None:
     send(RENDER_TASK, generation_id, queue=settings.STUDIO_RENDER_QUEUE)
 
 
+def kick_batch(batch_id: int) -> None:
+    """One message for a whole batch: a worker sends its jobs' kicks (kick_many), so the
+    request that queued thousands of generations sends one message, not thousands."""
+    send(BATCH_KICK_TASK, batch_id, queue=settings.STUDIO_RENDER_QUEUE)
+
+
 def kick_many(generation_ids: list[int]) -> None:
-    """Kick many jobs (a batch) over one broker connection; a failed send is left to the
-    sweeper like any other."""
+    """Kick many jobs over one broker connection; a failed send is left to the sweeper
+    like any other."""
     if not generation_ids:
         return
     queue = settings.STUDIO_RENDER_QUEUE

@@ -134,7 +134,9 @@ def record_creations(
     generations: list[Generation], *, actor: Actor, user: Any, reasons: list[str]
 ) -> None:
     """`record_creation` for many generations created together (a batch): one insert of
-    the audit rows, one after-commit callback that sends every kick."""
+    the audit rows. The caller kicks them after commit (a batch sends one message that a
+    worker fans out: dispatch.kick_batch); a kick that never comes is the sweeper's, as
+    every generation is created with `kicked_at`."""
     Transition.objects.bulk_create(
         Transition(
             generation_id=generation.pk,
@@ -147,8 +149,6 @@ def record_creations(
         )
         for generation, reason in zip(generations, reasons, strict=True)
     )
-    ids = [generation.pk for generation in generations]
-    transaction.on_commit(lambda: dispatch.kick_many(ids))
 
 
 def _notify(

@@ -7,6 +7,7 @@ import logging
 from celery import Task, shared_task
 
 from generations.batches.services import batch_drafts_prune as drafts_prune
+from generations.batches.services import batch_kick
 from generations.imaging.renditions import image_renditions_make
 from generations.quality.drift import drift_alerts_send
 from generations.rendering.jobs import generation_render
@@ -51,6 +52,14 @@ def drift_alerts() -> None:
     told = drift_alerts_send()
     if told:
         logger.warning("quality drift: %s new drops, site admins notified", told)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def kick_batch(batch_id: int) -> None:
+    """Send the render kicks of a queued batch (one message from the request, thousands
+    from here); lost or late, the sweeper kicks the jobs instead."""
+    sent = batch_kick(batch_id=batch_id)
+    logger.info("batch %s: kicked %s generations", batch_id, sent)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -11,12 +11,12 @@ from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
-from generations import flow
+from generations import dispatch, flow
 from generations.batches.planning import Plan, Row, check_rows, plan_csv, plan_matrix
 from generations.models import Batch, Generation, Phase, Project, Submission
 from generations.permissions import Action, require_project_role
 from generations.spend import budgets
-from generations.states import State
+from generations.states import QUEUED, State
 
 DRAFT_DAYS = 7  # a plan nobody queued is deleted after this
 NAME_CHARS = 200
@@ -154,6 +154,7 @@ def batch_queue(*, batch_id: int, user: Any) -> Batch:
             user=user,
             reasons=[f"batch #{batch.pk}, row {g.submission.batch_row}" for g in generations],
         )
+        transaction.on_commit(lambda: dispatch.kick_batch(batch.pk))
         budgets.budget_reserve_each(
             items=[
                 (g, units[(g.submission.model_key, g.submission.preview_size)]) for g in generations
@@ -176,6 +177,22 @@ def _cells(row: Row) -> dict[str, str]:
         "variants": str(row.variants),
         "reference_image_ids": " ".join(row.reference_image_ids),
     }
+
+
+def batch_kick(*, batch_id: int) -> int:
+    """A worker's fan-out of a batch's kick: one render kick per generation that is
+    queued and due (a duplicate kick is harmless: the claim is a compare-and-set)."""
+    ids = list(
+        Generation.objects.filter(
+            submission__batch_id=batch_id,
+            state__in=QUEUED,
+            next_attempt_at__lte=timezone.now(),
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    dispatch.kick_many(ids)
+    return len(ids)
 
 
 def batch_discard(*, batch_id: int, user: Any) -> None:

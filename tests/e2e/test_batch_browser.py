@@ -52,7 +52,7 @@ def upload(page, name: str, text: str | bytes, mime: str = "text/csv") -> None:
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
     """The live server runs in this process: the kicks go nowhere; the test renders."""
-    monkeypatch.setattr("generations.dispatch.kick_many", lambda ids: None)
+    monkeypatch.setattr("generations.dispatch.kick_batch", lambda batch_id: None)
     monkeypatch.setattr("generations.dispatch.kick", lambda pk: None)
 
 

@@ -25,7 +25,7 @@ REVIEW_ITEM = re.compile(r'<div id="review-(\d+)"')
 
 @pytest.fixture(autouse=True)
 def _no_broker(monkeypatch):
-    monkeypatch.setattr("generations.dispatch.kick_many", lambda ids: None)
+    monkeypatch.setattr("generations.dispatch.kick_batch", lambda batch_id: None)
     monkeypatch.setattr("generations.dispatch.kick", lambda pk: None)
 
 

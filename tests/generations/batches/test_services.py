@@ -38,8 +38,8 @@ ROWS = (
 
 @pytest.fixture
 def kicks(monkeypatch):
-    sent: list[list[int]] = []
-    monkeypatch.setattr("generations.dispatch.kick_many", lambda ids: sent.append(list(ids)))
+    sent: list[int] = []
+    monkeypatch.setattr("generations.dispatch.kick_batch", sent.append)
     return sent
 
 
@@ -102,7 +102,23 @@ def test_queueing_creates_every_row_in_order_reserved_and_kicked_after_commit(
         Decimal("0.067"),  # nano-banana-2 1K
         Decimal("0.101"), Decimal("0.101"), Decimal("0.101"),  # nano-banana-2 2K
     ]  # fmt: skip
-    assert kicks == [[g.pk for g in generations]]
+    assert kicks == [batch.pk]  # one message; a worker fans it out
+
+
+def test_the_fan_out_kicks_the_batchs_queued_and_due_generations(
+    project, designer, price_list, kicks, monkeypatch
+):
+    sent: list[list[int]] = []
+    monkeypatch.setattr("generations.dispatch.kick_many", lambda ids: sent.append(list(ids)))
+    batch = plan(project, designer)
+    services.batch_queue(batch_id=batch.pk, user=designer)
+    first, second, *rest = Generation.objects.filter(submission__batch=batch).order_by("pk")
+    Generation.objects.filter(pk=first.pk).update(state=State.CANCELLED)
+    Generation.objects.filter(pk=second.pk).update(
+        next_attempt_at=timezone.now() + dt.timedelta(minutes=5)
+    )
+    assert services.batch_kick(batch_id=batch.pk) == 4
+    assert sent == [[g.pk for g in rest]]
 
 
 def test_a_batch_over_budget_is_refused_as_a_whole(project, designer, project_admin, price_list):
