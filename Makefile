@@ -55,6 +55,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/gallery.py
 	$(PY) bench/quality.py --images 20000 --runs 5
 	$(PY) bench/ingest.py
+	$(PY) bench/batch.py --runs 3
 
 clean:
 	rm -rf $(VENV) var

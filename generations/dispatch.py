@@ -16,6 +16,8 @@ logger = logging.getLogger(__name__)
 
 RENDER_TASK = "generations.tasks.render_generation"
 RENDITIONS_TASK = "generations.tasks.make_renditions"
+WEBHOOK_TASK = "generations.tasks.deliver_webhook"
+BATCH_KICK_TASK = "generations.tasks.kick_batch"
 
 
 def send(task_name: str, *args: object, queue: str, expires: float | None = None) -> bool:
@@ -30,3 +32,33 @@ def send(task_name: str, *args: object, queue: str, expires: float | None = None
 
 def kick(generation_id: int) -> None:
     send(RENDER_TASK, generation_id, queue=settings.STUDIO_RENDER_QUEUE)
+
+
+def kick_batch(batch_id: int) -> None:
+    """One message for a whole batch: a worker sends its jobs' kicks (kick_many), so the
+    request that queued thousands of generations sends one message, not thousands."""
+    send(BATCH_KICK_TASK, batch_id, queue=settings.STUDIO_RENDER_QUEUE)
+
+
+def kick_many(generation_ids: list[int]) -> None:
+    """Kick many jobs over one broker connection; a failed send is left to the sweeper
+    like any other."""
+    if not generation_ids:
+        return
+    queue = settings.STUDIO_RENDER_QUEUE
+    try:
+        with current_app.producer_or_acquire() as producer:
+            for generation_id in generation_ids:
+                current_app.send_task(
+                    RENDER_TASK, args=(generation_id,), queue=queue, producer=producer
+                )
+    except Exception:
+        logger.warning(
+            "could not send %d kicks of a batch; the sweeper will retry", len(generation_ids)
+        )
+
+
+def kick_webhook(delivery_id: int) -> None:
+    """Webhook deliveries go to STUDIO_WEBHOOK_QUEUE, by default the render queue."""
+    queue = settings.STUDIO_WEBHOOK_QUEUE or settings.STUDIO_RENDER_QUEUE
+    send(WEBHOOK_TASK, delivery_id, queue=queue)

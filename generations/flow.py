@@ -2,8 +2,9 @@
 
 Every transition is a compare-and-set UPDATE on (id, version, state), an audit row in the
 same transaction, then its effects, in this order and in the same transaction: money
-(reservations and roll-ups), notifications, and the kick to a worker after commit. An
-illegal transition or a lost race raises and changes nothing.
+(reservations and roll-ups), notifications, webhook deliveries (rows now, kicked after
+commit), and the kick to a worker after commit. An illegal transition or a lost race
+raises and changes nothing.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from generations.states import (
     is_allowed,
 )
 from generations.types import User
+from generations.webhooks.events import emit_transition
 
 
 def apply(
@@ -97,6 +99,15 @@ def apply(
         _spend(generation, source, State(target))
         # Whoever should hear of it (notifications), in the same transaction as the move.
         _notify(generation, source, State(target), actor=Actor(actor), user=user, reason=reason)
+        # Webhook endpoints that subscribed to it: delivery rows now, kicked on commit.
+        emit_transition(
+            generation=generation,
+            source=source,
+            target=State(target),
+            actor=Actor(actor),
+            user=user,
+            reason=reason,
+        )
         if due_now:
             _kick_on_commit(generation.pk)
     generation.refresh_from_db()
@@ -115,6 +126,27 @@ def record_creation(generation: Generation, *, actor: Actor, user: User, reason:
         created_at=generation.created_at,
     )
     _kick_on_commit(generation.pk)
+
+
+def record_creations(
+    generations: list[Generation], *, actor: Actor, user: Any, reasons: list[str]
+) -> None:
+    """`record_creation` for many generations created together (a batch): one insert of
+    the audit rows. The caller kicks them after commit (a batch sends one message that a
+    worker fans out: dispatch.kick_batch); a kick that never comes is the sweeper's, as
+    every generation is created with `kicked_at`."""
+    Transition.objects.bulk_create(
+        Transition(
+            generation_id=generation.pk,
+            from_state="",
+            to_state=generation.state,
+            actor_kind=actor,
+            actor_id=getattr(user, "pk", None),
+            reason=reason,
+            created_at=generation.created_at,
+        )
+        for generation, reason in zip(generations, reasons, strict=True)
+    )
 
 
 def _notify(

@@ -9,7 +9,14 @@ from django import forms
 from django.conf import settings
 
 from generations import catalog
-from generations.models import BudgetPeriod, FallbackPolicy, Project, Role
+from generations.models import (
+    BudgetPeriod,
+    FallbackPolicy,
+    Project,
+    Role,
+    WebhookDelivery,
+    WebhookEvent,
+)
 from generations.projects import project_default_model, project_default_preview_size, project_models
 from generations.quality.drift import METRICS, report_range
 from generations.services import MAX_VARIANTS
@@ -271,6 +278,12 @@ class QueueFilterForm(forms.Form):
         ]
 
 
+class ReviewFilterForm(QueueFilterForm):
+    """The review queue's filters, plus the batch a link from a batch page narrows to."""
+
+    batch = forms.IntegerField(required=False, min_value=1, widget=forms.HiddenInput)
+
+
 class GalleryFilterForm(QueueFilterForm):
     q = forms.CharField(
         label="Search prompts",
@@ -327,3 +340,83 @@ class DriftFilterForm(forms.Form):
             elif (end - start).days > DRIFT_MAX_WEEKS * 7:
                 self.add_error(None, f"Pick a range of at most {DRIFT_MAX_WEEKS} weeks.")
         return data
+
+
+# --- batches and webhooks (issue 18) -----------------------------------------------------
+
+
+class BatchCsvForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv,text/plain"}),
+        help_text=(
+            "First line: prompt,aspect_ratio,variants,model,preview_size"
+            " (and optionally reference_image_ids). UTF-8; comma, semicolon or tab."
+        ),
+    )
+
+
+class BatchMatrixForm(forms.Form):
+    template = forms.CharField(
+        label="Template",
+        max_length=4000,
+        required=False,  # the service says what is missing
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "{product} on a {surface}, {light}"}
+        ),
+    )
+    lists = forms.CharField(
+        label="Values",
+        required=False,
+        max_length=20000,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 4,
+                "placeholder": (
+                    "product: ceramic mug | glass bottle\n"
+                    "surface: oak table | marble slab\n"
+                    "light: soft morning light | hard noon sun"
+                ),
+            }
+        ),
+        help_text="One line per placeholder: name: value | value | …",
+    )
+    aspect_ratios = forms.MultipleChoiceField(
+        label="Aspect ratios",
+        choices=_aspect_choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    model_key = forms.ChoiceField(label="Model", choices=_model_choices, widget=ModelSelect)
+    preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
+    variants = VariantsField(label="Variants")
+
+    def __init__(self, *args: Any, project: Project | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if project is not None and project.allowed_models:
+            self.fields["model_key"].choices = [  # type: ignore[attr-defined]
+                (model.key, model.label) for model in project_models(project)
+            ]
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.CharField(
+        label="URL",
+        max_length=500,
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/hooks/proof-studio"}),
+    )
+    description = forms.CharField(label="Description", max_length=200, required=False)
+    events = forms.MultipleChoiceField(
+        label="Events",
+        choices=WebhookEvent.choices,
+        required=False,  # the service asks for at least one
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class DeliveryFilterForm(forms.Form):
+    status = forms.ChoiceField(
+        label="Status",
+        required=False,
+        choices=[("", "Any status"), *WebhookDelivery.Status.choices],
+    )

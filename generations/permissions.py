@@ -27,6 +27,8 @@ class Action(StrEnum):
     # Project-wide: edit the project's settings, manage who holds which role.
     MANAGE_SETTINGS = "manage_settings"
     MANAGE_MEMBERS = "manage_members"
+    # Register webhook endpoints, read their delivery log, replay deliveries.
+    MANAGE_WEBHOOKS = "manage_webhooks"
 
 
 # action -> the roles that may take it, in the order we prefer to record as the actor
@@ -43,6 +45,7 @@ _ROLES_FOR: dict[Action, tuple[Role, ...]] = {
     Action.COMMENT: (Role.DESIGNER, Role.REVIEWER, Role.ADMIN),
     Action.MANAGE_SETTINGS: (Role.ADMIN,),
     Action.MANAGE_MEMBERS: (Role.ADMIN,),
+    Action.MANAGE_WEBHOOKS: (Role.ADMIN,),
 }
 # A designer acts on their own generations only; an admin on any in the project.
 _OWN_ONLY_FOR_DESIGNERS = {Action.CANCEL, Action.RETRY_PREVIEW}

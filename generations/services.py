@@ -22,6 +22,7 @@ from generations.states import IllegalTransition, State
 from generations.types import User
 
 MAX_VARIANTS = 4
+MAX_PROMPT_CHARS = 4000  # Submission.prompt
 
 
 def submission_create(
@@ -38,7 +39,7 @@ def submission_create(
     """Queue one preview per variant; the cards exist (and are kicked) at once."""
     actor = require_project_role(user, Action.SUBMIT, project)
     prompt = prompt.strip()
-    _validate_request(
+    submission_validate(
         project=project,
         prompt=prompt,
         model_key=model_key,
@@ -87,7 +88,7 @@ def submission_create(
     return submission
 
 
-def _validate_request(
+def submission_validate(
     *,
     project: Project,
     prompt: str,
@@ -96,6 +97,8 @@ def _validate_request(
     preview_size: str,
     variants: int,
 ) -> None:
+    """What a submission asks for, checked against the catalogue and the project's rules
+    (the submit form, revisions and every row of a batch): ValidationError by field."""
     errors: dict[str, str] = {}
     if not prompt:
         errors["prompt"] = "Write a prompt."

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from generations.views import (
+    batches,
     compare,
     gallery,
     generation,
@@ -12,6 +13,7 @@ from generations.views import (
     reports,
     review,
     studio,
+    webhooks,
 )
 
 urlpatterns = [
@@ -22,6 +24,27 @@ urlpatterns = [
     path("p/<slug:slug>/settings/", projects.project_settings, name="project_settings"),
     path("p/<slug:slug>/budgets/", projects.project_budget_set, name="project_budget_set"),
     path("p/<slug:slug>/members/", projects.project_members, name="project_members"),
+    # Batches (issue 18): plan from a CSV or a prompt matrix, queue, follow.
+    path("p/<slug:slug>/batches/", batches.batch_list, name="batch_list"),
+    path("p/<slug:slug>/batches/csv/", batches.batch_plan_csv, name="batch_plan_csv"),
+    path("p/<slug:slug>/batches/matrix/", batches.batch_plan_matrix, name="batch_plan_matrix"),
+    path("batches/<int:pk>/", batches.batch_page, name="batch"),
+    path("batches/<int:pk>/queue/", batches.batch_queue, name="batch_queue"),
+    path("batches/<int:pk>/discard/", batches.batch_discard, name="batch_discard"),
+    # Signed webhooks (issue 18), for project admins.
+    path("webhooks/", webhooks.webhooks_home, name="webhooks_home"),
+    path("p/<slug:slug>/webhooks/", webhooks.webhook_list, name="webhook_list"),
+    path("p/<slug:slug>/webhooks/<int:pk>/", webhooks.webhook_page, name="webhook"),
+    path(
+        "p/<slug:slug>/webhooks/<int:pk>/<str:action>/",
+        webhooks.webhook_action,
+        name="webhook_action",
+    ),
+    path(
+        "p/<slug:slug>/webhooks/<int:pk>/deliveries/<int:delivery_id>/replay/",
+        webhooks.webhook_replay,
+        name="webhook_replay",
+    ),
     path("g/<int:pk>/", generation.generation_page, name="generation"),
     path("g/<int:pk>/card/", generation.generation_card, name="generation_card"),
     path("cards/live/", live.cards_live, name="cards_live"),

@@ -329,6 +329,18 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(STUDIO_SWEEP_INTERVAL_SECONDS),
         "options": {"expires": float(STUDIO_SWEEP_INTERVAL_SECONDS)},
     },
+    # Webhook deliveries: return expired leases, re-kick lost and due (retrying) ones.
+    "sweep-webhook-deliveries": {
+        "task": "generations.tasks.webhooks_sweep",
+        "schedule": float(STUDIO_SWEEP_INTERVAL_SECONDS),
+        "options": {"expires": float(STUDIO_SWEEP_INTERVAL_SECONDS)},
+    },
+    # Batch plans nobody queued are deleted after a week.
+    "prune-batch-drafts": {
+        "task": "generations.tasks.batch_drafts_prune",
+        "schedule": 6 * 3600.0,
+        "options": {"expires": 3600.0},
+    },
     # Idempotent (one alert per drop): a few runs a day tell admins soon after a week ends.
     "quality-drift-alerts": {
         "task": "generations.tasks.drift_alerts",
@@ -483,3 +495,26 @@ if STUDIO_S3_BUCKET:
             "location": os.environ.get("STUDIO_S3_PREFIX", ""),
         },
     }
+
+# --- Batches (generations.batches) ------------------------------------------------------
+# The most rows (submissions) one batch may plan; a matrix that expands past it is refused.
+STUDIO_BATCH_MAX_ROWS = env_int("STUDIO_BATCH_MAX_ROWS", 1000)
+
+# --- Webhooks (generations.webhooks) ----------------------------------------------------
+# Queue of the delivery task. Empty: the render queue (deliveries are short I/O calls).
+STUDIO_WEBHOOK_QUEUE = os.environ.get("STUDIO_WEBHOOK_QUEUE", "")
+# Seconds one delivery attempt may take (connect + send + response).
+STUDIO_WEBHOOK_TIMEOUT_SECONDS = env_int("STUDIO_WEBHOOK_TIMEOUT_SECONDS", 10)
+# Attempts per delivery; waits between them double from the base (with jitter, at most
+# 6 h; a Retry-After header is honoured up to that). Default: 8 attempts over ~4 h.
+STUDIO_WEBHOOK_MAX_ATTEMPTS = env_int("STUDIO_WEBHOOK_MAX_ATTEMPTS", 8)
+STUDIO_WEBHOOK_RETRY_BASE_SECONDS = float(os.environ.get("STUDIO_WEBHOOK_RETRY_BASE_SECONDS") or 60)
+# An endpoint whose deliveries fail this many times in a row (each after all its
+# attempts) is disabled, and the project's admins are told.
+STUDIO_WEBHOOK_DISABLE_AFTER = env_int("STUDIO_WEBHOOK_DISABLE_AFTER", 5)
+# Webhooks never go to private, loopback, link-local or otherwise non-public addresses,
+# except those in these networks (comma-separated CIDRs, e.g. 127.0.0.0/8,10.1.0.0/16).
+STUDIO_WEBHOOK_ALLOWED_NETWORKS = env_list("STUDIO_WEBHOOK_ALLOWED_NETWORKS", "")
+# The site's public root (https://studio.example.com), for links in webhook payloads.
+# Empty: payloads carry paths only.
+STUDIO_SITE_URL = os.environ.get("STUDIO_SITE_URL", "").rstrip("/")

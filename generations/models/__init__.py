@@ -1,6 +1,7 @@
 """The app's models, one module per domain, re-exported here so that
 `from generations.models import X` and Django's app registry see them all."""
 
+from generations.models.batches import Batch
 from generations.models.core import (
     Attempt,
     FallbackPolicy,
@@ -39,6 +40,13 @@ from generations.models.spend import (
     SpendPersonRollup,
     SpendRollup,
 )
+from generations.models.webhooks import (
+    TEST_EVENT,
+    WebhookAttempt,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 
 __all__ = [
     "Role",
@@ -69,4 +77,10 @@ __all__ = [
     "SpendPersonRollup",
     "SavingsRollup",
     "DriftAlert",
+    "Batch",
+    "WebhookEvent",
+    "TEST_EVENT",
+    "WebhookEndpoint",
+    "WebhookDelivery",
+    "WebhookAttempt",
 ]

@@ -89,6 +89,11 @@ class Submission(models.Model):
         on_delete=models.SET_NULL,
         related_name="revisions",
     )
+    # A row of a batch (generations.batches): which batch, and its row number there.
+    batch = models.ForeignKey(
+        "Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="submissions"
+    )
+    batch_row = models.PositiveIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -69,6 +69,7 @@ class Notification(models.Model):
         COMMENTED = "commented", "New comment"
         BUDGET_THRESHOLD = "budget_threshold", "Budget threshold reached"
         QUALITY_DRIFT = "quality_drift", "Quality drift"
+        WEBHOOK_DISABLED = "webhook_disabled", "Webhook endpoint disabled"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from generations.models import (
+    Batch,
     Comment,
     Generation,
     Membership,
@@ -54,6 +55,17 @@ def generations_in_review(*, user: User, projects: list[Project]) -> QuerySet[Ge
 
 
 REVIEW_PER_PAGE = 20
+
+
+def review_batch(*, pk: int, projects: list[Project]) -> Batch | None:
+    """The queued batch the queue is narrowed to, if it is in one of `projects`."""
+    return (
+        Batch.objects.filter(
+            pk=pk, project__in=[p.pk for p in projects], status=Batch.Status.QUEUED
+        )
+        .select_related("project")
+        .first()
+    )
 
 
 def approval_price(*, model_key: str, final_size: str) -> Decimal | None:
@@ -114,6 +126,7 @@ def review_queue(
     user: User,
     projects: list[Project],
     designer_id: int | None = None,
+    batch_id: int | None = None,
     after: str | None = None,
     per_page: int | None = None,
 ) -> ReviewQueue:
@@ -123,6 +136,9 @@ def review_queue(
     waiting = generations_in_review(user=user, projects=projects)
     if designer_id is not None:
         waiting = waiting.filter(submission__created_by_id=designer_id)
+    if batch_id is not None:
+        # A batch's generations share one created_at: the id keeps them in row order.
+        waiting = waiting.filter(submission__batch_id=batch_id)
     count = waiting.count()
     start = Cursor.decode(after)
     page = _with_pins(with_card_data(waiting))

@@ -49,6 +49,7 @@ from generations.spend import pricing
 from generations.spend.money import money, to_cents
 from generations.states import State, TransitionError
 from generations.types import User
+from generations.webhooks.events import emit_budget_threshold
 
 logger = logging.getLogger(__name__)
 
@@ -222,7 +223,26 @@ def budget_reserve(
 ) -> list[Reservation]:
     """Check the budgets that apply and reserve `unit` for each generation's phase, or
     raise BudgetExceeded. Must run inside the transaction that asks for the work."""
-    total = unit * len(generations)
+    return budget_reserve_each(
+        items=[(generation, unit) for generation in generations],
+        phase=phase,
+        project_id=project_id,
+        user_id=user_id,
+        what=what,
+    )
+
+
+def budget_reserve_each(
+    *,
+    items: list[tuple[Generation, Decimal]],
+    phase: Phase,
+    project_id: int,
+    user_id: int | None,
+    what: str,
+) -> list[Reservation]:
+    """Reserve each generation's own amount (a batch mixes models and sizes): all of them
+    against the budgets at once, under one lock, or none (BudgetExceeded)."""
+    total = sum((amount for _, amount in items), ZERO)
     budgets = budgets_for(project_id=project_id, user_id=user_id, lock=True) if total else []
     short_of = [state for state in map(standing, budgets) if total > state.left]
     if short_of:
@@ -231,16 +251,16 @@ def budget_reserve(
     now = timezone.now()
     rows = [
         Reservation(
-            generation=g,
+            generation=generation,
             phase=phase,
             project_id=project_id,
             user_id=user_id,
-            amount_usd=unit,
+            amount_usd=amount,
             created_at=now,
         )
-        for g in generations
+        for generation, amount in items
     ]
-    Reservation.objects.bulk_create(rows)
+    Reservation.objects.bulk_create(rows, batch_size=1000)
     if total:
         _alert_if_crossed(budgets)
     return rows
@@ -357,6 +377,16 @@ def _notify_admins(state: Standing) -> None:
         kind=Notification.Kind.BUDGET_THRESHOLD,
         text=text,
     )
+    emit_budget_threshold(
+        project=budget.project,
+        person=budget.user.get_username() if budget.user is not None else None,
+        period=budget.period,
+        period_start=state.start.date(),
+        amount_usd=budget.amount_usd,
+        used_usd=state.used,
+        percent=state.percent,
+        threshold_pct=budget.soft_threshold_pct,
+    )
 
 
 # --- estimates where money is decided ---------------------------------------------------
@@ -403,6 +433,57 @@ def submission_estimate(
         final_size=final_size,
         preview_unit=prices.get((model_key, preview_size)),
         final_unit=prices.get((model_key, final_size)),
+        budget=headroom(project_id=project.pk, user_id=user.pk),
+    )
+
+
+@dataclass(frozen=True)
+class BatchEstimate:
+    """What a batch is about to cost: every row's previews now (what queueing reserves),
+    what approving all of them would add later, against the tightest budget that applies."""
+
+    rows: int
+    generations: int
+    previews: Decimal
+    finals: Decimal
+    unpriced: list[str]  # "model at size" with no price in force (reserved at 0)
+    budget: Standing | None
+
+    @property
+    def fits(self) -> bool:
+        return self.budget is None or self.previews <= self.budget.left
+
+    @property
+    def finals_fit(self) -> bool:
+        return self.budget is None or self.previews + self.finals <= self.budget.left
+
+
+def batch_units(*, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Decimal]:
+    """The price of one image per (model, size), in one query; 0 where none is in force
+    (as `phase_price` and the charge would be)."""
+    found = pricing.prices_in_force(pairs)
+    return {pair: found.get(pair, ZERO) for pair in pairs}
+
+
+def batch_estimate(*, project: Any, user: Any, rows: list[tuple[str, str, int]]) -> BatchEstimate:
+    """`rows`: (model_key, preview_size, variants) per planned row."""
+    final_size = project.final_size
+    pairs = {(model, size) for model, size, _ in rows} | {
+        (model, final_size) for model, _, _ in rows
+    }
+    found = pricing.prices_in_force(pairs)
+    previews = finals = ZERO
+    for model, size, variants in rows:
+        previews += found.get((model, size), ZERO) * variants
+        finals += found.get((model, final_size), ZERO) * variants
+    return BatchEstimate(
+        rows=len(rows),
+        generations=sum(variants for _, _, variants in rows),
+        previews=previews,
+        finals=finals,
+        unpriced=sorted(
+            f"{model} at {size}" for model, size in pairs if (model, size) not in found
+        ),
         budget=headroom(project_id=project.pk, user_id=user.pk),
     )
 

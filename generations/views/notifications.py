@@ -36,6 +36,8 @@ def notification_open(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such notification.") from exc
     if notification.kind == Notification.Kind.QUALITY_DRIFT:
         return redirect("quality_drift")
+    if notification.kind == Notification.Kind.WEBHOOK_DISABLED:
+        return redirect("webhooks_home")
     if notification.generation_id is None:
         return redirect("notifications")
     return redirect("generation", pk=notification.generation_id)

@@ -3,6 +3,7 @@ through with the keyboard (static/js/review.js) — or with plain forms without 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -15,8 +16,8 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from generations import selectors
-from generations.forms import DecisionForm, QueueFilterForm
-from generations.models import Generation, Project
+from generations.forms import DecisionForm, ReviewFilterForm
+from generations.models import Batch, Generation, Project
 from generations.permissions import visible_generations
 from generations.review.decisions import (
     generation_approve,
@@ -26,6 +27,7 @@ from generations.review.decisions import (
 )
 from generations.review.selectors import (
     generations_in_review,
+    review_batch,
     review_item,
     review_projects,
     review_queue,
@@ -122,39 +124,54 @@ def _decide(user: User, pk: int, decision: str, comment: str) -> Generation:
     return generation_reject(generation_id=pk, user=user, comment=comment)
 
 
-def _filters(
-    request: HtmxHttpRequest, params: QueryDict
-) -> tuple[QueueFilterForm, list[Project], list[Project], int | None]:
-    """The filter form and what it selects: (form, my review projects, the chosen ones,
-    the chosen designer's id)."""
+@dataclass(frozen=True)
+class _Chosen:
+    """What the filters select: my review projects, the chosen ones, the designer, the
+    batch (a link from a batch page: its previews in row order)."""
+
+    form: ReviewFilterForm
+    projects: list[Project]
+    chosen: list[Project]
+    designer_id: int | None = None
+    batch: Batch | None = None
+
+
+def _filters(request: HtmxHttpRequest, params: QueryDict) -> _Chosen:
     projects = review_projects(user=request.user)
     people = selectors.people_in(projects=projects)
-    form = QueueFilterForm(params, projects=projects, people=people)
-    chosen, designer_id = projects, None
+    form = ReviewFilterForm(params, projects=projects, people=people)
+    chosen, designer_id, batch = projects, None, None
     if form.is_valid():
         slug, username = form.cleaned_data["project"], form.cleaned_data["designer"]
         if slug:
             chosen = [project for project in projects if project.slug == slug]
         if username:
             designer_id = next(p.pk for p in people if p.get_username() == username)
-    return form, projects, chosen, designer_id
+        if form.cleaned_data["batch"]:
+            batch = review_batch(pk=form.cleaned_data["batch"], projects=chosen)
+    return _Chosen(form, projects, chosen, designer_id, batch)
 
 
 def _queue_context(request: HtmxHttpRequest, params: QueryDict) -> dict[str, Any]:
-    form, projects, chosen, designer_id = _filters(request, params)
+    found = _filters(request, params)
     queue = review_queue(
         user=request.user,
-        projects=chosen,
-        designer_id=designer_id,
+        projects=found.chosen,
+        designer_id=found.designer_id,
+        batch_id=found.batch.pk if found.batch else None,
         after=params.get("after"),
     )
     query = params.copy()
     query.pop("after", None)
+    without_batch = query.copy()
+    without_batch.pop("batch", None)
     return {
-        "projects": projects,
-        "filter_form": form,
+        "projects": found.projects,
+        "filter_form": found.form,
         "queue": queue,
+        "batch": found.batch,
         "filter_query": query.urlencode(),
+        "without_batch_query": without_batch.urlencode(),
         "here": request.get_full_path(),
     }
 
@@ -163,8 +180,10 @@ def _count_context(request: HtmxHttpRequest) -> dict[str, Any]:
     """The queue's count after a decision, with the filters of the page it came from
     (its `next` URL)."""
     target = safe_next(request) or reverse("review")
-    _, _, chosen, designer_id = _filters(request, QueryDict(urlsplit(target).query))
-    waiting = generations_in_review(user=request.user, projects=chosen)
-    if designer_id is not None:
-        waiting = waiting.filter(submission__created_by_id=designer_id)
+    found = _filters(request, QueryDict(urlsplit(target).query))
+    waiting = generations_in_review(user=request.user, projects=found.chosen)
+    if found.designer_id is not None:
+        waiting = waiting.filter(submission__created_by_id=found.designer_id)
+    if found.batch is not None:
+        waiting = waiting.filter(submission__batch=found.batch)
     return {"queue_count": waiting.count(), "oob": True, "here": target}

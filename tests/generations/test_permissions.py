@@ -41,6 +41,7 @@ TABLE: dict[str, dict[Action, tuple[bool, bool]]] = {
         Action.COMMENT: (Y, Y),
         Action.MANAGE_SETTINGS: (N, N),
         Action.MANAGE_MEMBERS: (N, N),
+        Action.MANAGE_WEBHOOKS: (N, N),
     },
     "reviewer": {
         Action.VIEW: (Y, Y),
@@ -55,6 +56,7 @@ TABLE: dict[str, dict[Action, tuple[bool, bool]]] = {
         Action.COMMENT: (Y, Y),
         Action.MANAGE_SETTINGS: (N, N),
         Action.MANAGE_MEMBERS: (N, N),
+        Action.MANAGE_WEBHOOKS: (N, N),
     },
     "admin": {action: (Y, Y) for action in Action},
     "superuser": {action: (Y, Y) for action in Action},
