@@ -90,8 +90,8 @@ def test_a_designer_uploads_a_csv_reviews_the_plan_and_queues_it(
     expect(rows.nth(0)).to_contain_text("a ceramic mug on an oak table, soft morning light")
     estimate = page.locator("#batch-estimate")
     # 2 × $0.134 (Pro 1K) + 2 × $0.067 (NB2 1K) = $0.402; finals 2 × 0.24 + 2 × 0.151.
-    expect(estimate).to_contain_text("3 rows → 4 previews: $0.402")
-    expect(estimate).to_contain_text("Approving all of them as 4K finals: $0.782 more")
+    expect(estimate).to_contain_text("3 rows → 4 previews: $0.40")
+    expect(estimate).to_contain_text("Approving all of them as 4K finals: $0.78 more")
     queue = page.locator("#batch-queue")
     expect(queue).to_have_text("Queue 3 rows (4 previews)")
     screenshot(page, "batch-2-plan", full_page=True)

@@ -127,7 +127,7 @@ def test_a_batch_over_budget_is_refused_as_a_whole(project, designer, project_ad
     with pytest.raises(BudgetExceeded) as refused:
         services.batch_queue(batch_id=batch.pk, user=designer)
     assert refused.value.message.startswith(
-        f"Over budget: batch #{batch.pk} (6 previews in 3 rows) would cost $0.638, "
+        f"Over budget: batch #{batch.pk} (6 previews in 3 rows) would cost $0.64, "
         "but only $0.50 is left of Acme Launch’s monthly budget"
     )
     assert "Ask ada to raise the budget." in refused.value.message
