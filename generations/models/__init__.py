@@ -39,6 +39,7 @@ from generations.models.spend import (
     SpendPersonRollup,
     SpendRollup,
 )
+from generations.models.tokens import ApiToken, TokenScope
 
 __all__ = [
     "Role",
@@ -69,4 +70,6 @@ __all__ = [
     "SpendPersonRollup",
     "SavingsRollup",
     "DriftAlert",
+    "ApiToken",
+    "TokenScope",
 ]
