@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "ninja",  # the API's docs page from its vendored Swagger UI files, not a CDN
     "generations",
 ]
 

@@ -1,0 +1,276 @@
+"""What the API takes and gives, as pydantic schemas: the OpenAPI document is generated
+from these. Money is a decimal string ("0.1340"): exact, as the ledger keeps it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Literal
+
+from ninja import Field, Schema
+
+from generations.services import MAX_SUBMISSIONS_AT_ONCE, MAX_VARIANTS
+from generations.states import State
+
+# --- errors ------------------------------------------------------------------------------
+
+
+class ErrorDetail(Schema):
+    code: str = Field(description="Stable, for programs: see the API section of the README.")
+    message: str = Field(description="For people: what went wrong and what to do.")
+    fields: dict[str, list[str]] | None = Field(
+        None, description="Per field (dotted path), when the request's fields are at fault."
+    )
+
+
+class ErrorOut(Schema):
+    error: ErrorDetail
+
+
+# --- who is asking ---------------------------------------------------------------------------
+
+
+class TokenOut(Schema):
+    name: str
+    prefix: str = Field(description="The token's first characters, to tell tokens apart.")
+    scope: Literal["read", "write"]
+    created_at: dt.datetime
+    last_used_at: dt.datetime | None
+
+
+class MeOut(Schema):
+    username: str
+    token: TokenOut
+
+
+class ModelOut(Schema):
+    key: str
+    label: str
+    aspect_ratios: list[str]
+    preview_sizes: list[str]
+    final_size: str
+    simulated: bool = Field(description="Rendered by the local provider (no key configured).")
+
+
+class ProjectOut(Schema):
+    slug: str
+    name: str
+    roles: list[Literal["designer", "reviewer", "admin"]]
+    review_required: bool
+    four_eyes: bool
+    final_size: str
+    default_model_key: str
+    default_preview_size: str
+    models: list[ModelOut] = Field(description="The models this project allows.")
+
+
+# --- submissions ---------------------------------------------------------------------------
+
+
+class SubmissionIn(Schema):
+    prompt: str = Field(min_length=1, max_length=4000)
+    model_key: str | None = Field(None, description="Default: the project's default model.")
+    aspect_ratio: str = "1:1"
+    preview_size: str | None = Field(
+        None, description="Default: the model's largest preview size below the project's final."
+    )
+    variants: int = Field(1, ge=1, le=MAX_VARIANTS)
+
+
+class SubmissionBatchIn(Schema):
+    submissions: list[SubmissionIn] = Field(min_length=1, max_length=MAX_SUBMISSIONS_AT_ONCE)
+
+
+class GenerationRef(Schema):
+    id: int
+    variant: int
+    state: State
+    url: str
+
+
+class SubmissionOut(Schema):
+    id: int
+    project: str
+    prompt: str
+    model_key: str
+    aspect_ratio: str
+    preview_size: str
+    final_size: str
+    variants: int
+    created_by: str
+    created_at: dt.datetime
+    parent_generation_id: int | None
+    generations: list[GenerationRef]
+
+
+class SubmissionBatchOut(Schema):
+    submissions: list[SubmissionOut]
+
+
+# --- generations ---------------------------------------------------------------------------
+
+
+class ChargeOut(Schema):
+    charged_usd: Decimal = Field(description="The charge with its corrections (refunds < 0).")
+    unit_price_usd: Decimal | None
+    simulated: bool
+    corrected: bool
+
+
+class AttemptOut(Schema):
+    number: int
+    phase: Literal["preview", "final"]
+    size: str
+    provider: str
+    model_id: str
+    started_at: dt.datetime
+    finished_at: dt.datetime | None
+    outcome: str
+    latency_ms: int | None
+    error_kind: str
+    error_message: str
+    retryable: bool | None
+    charge: ChargeOut | None = Field(description="What the ledger charged; null: not charged.")
+
+
+class ChargesOut(Schema):
+    total_usd: Decimal
+    simulated: bool
+
+
+class DownloadsOut(Schema):
+    original: str
+    screen: str | None = Field(description="WebP rendition; null until made.")
+    thumbnail: str | None = Field(description="WebP rendition; null until made.")
+
+
+class ImageOut(Schema):
+    id: int
+    phase: Literal["preview", "final"]
+    width: int
+    height: int
+    mime_type: str
+    byte_size: int
+    sha256: str
+    native: bool = Field(description="False for a local upscale (final's size, not detail).")
+    note: str
+    downloads: DownloadsOut
+
+
+class SubmissionBrief(Schema):
+    id: int
+    prompt: str
+    model_key: str
+    aspect_ratio: str
+    preview_size: str
+    final_size: str
+    created_by: str
+    parent_generation_id: int | None
+
+
+class GenerationOut(Schema):
+    id: int
+    url: str
+    project: str
+    submission: SubmissionBrief
+    variant: int
+    seed: int
+    state: State
+    state_label: str
+    state_changed_at: dt.datetime
+    created_at: dt.datetime
+    attempt_count: int
+    next_attempt_at: dt.datetime | None
+    waiting_reason: str
+    last_error: str
+    attempts: list[AttemptOut]
+    charges: ChargesOut
+    images: list[ImageOut]
+
+
+class TransitionOut(Schema):
+    from_state: str
+    to_state: str
+    actor_kind: str
+    actor: str | None
+    reason: str
+    attempt: int | None
+    at: dt.datetime
+
+
+class GenerationDetailOut(GenerationOut):
+    timeline: list[TransitionOut]
+
+
+class GenerationPageOut(Schema):
+    items: list[GenerationOut]
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page; null: last.")
+    next: str | None = Field(description="The next page's URL, same filters; null: last.")
+
+
+class GenerationFilters(Schema):
+    project: str | None = Field(None, description="A project's slug.")
+    state: State | None = None
+    model_key: str | None = None
+    q: str | None = Field(None, max_length=200, description="Every word in the prompt.")
+    cursor: str | None = Field(None, description="`next_cursor` of the previous page.")
+    limit: int = Field(50, ge=1, le=100)
+
+
+class NoteIn(Schema):
+    note: str = Field("", max_length=2000)
+
+
+class CommentIn(Schema):
+    comment: str = Field(max_length=2000, description="Required: the designer reads it.")
+
+
+class ReasonIn(Schema):
+    reason: str = Field("", max_length=500)
+
+
+# --- spend ----------------------------------------------------------------------------------
+
+
+class SpendQuery(Schema):
+    date_from: dt.date | None = Field(None, description="First local day; default: 30 days ago.")
+    date_to: dt.date | None = Field(None, description="Day after the last (not included).")
+    project: str | None = Field(None, description="A project's slug; default: all yours.")
+    grain: Literal["day", "week", "month"] = "day"
+
+
+class MeasuresOut(Schema):
+    images: int
+    charges: Decimal
+    refunds: Decimal
+    adjustments: Decimal
+    net: Decimal
+    waste: Decimal
+    simulated: Decimal
+
+
+class TotalsOut(MeasuresOut):
+    real: Decimal = Field(description="net less simulated: money actually spent.")
+
+
+class BreakdownRow(MeasuresOut):
+    key: str
+
+
+class BarOut(Schema):
+    start: dt.date
+    label: str
+    by_model: dict[str, Decimal]
+    total: Decimal
+
+
+class SpendOut(Schema):
+    date_from: dt.date
+    date_to: dt.date
+    project: str | None
+    grain: Literal["day", "week", "month"]
+    totals: TotalsOut
+    series: list[BarOut]
+    breakdowns: dict[str, list[BreakdownRow]] = Field(
+        description="By project, person, model, size and lane; biggest net first."
+    )
