@@ -9,7 +9,7 @@ from django import forms
 from django.conf import settings
 
 from generations import catalog
-from generations.models import BudgetPeriod, FallbackPolicy, Project, Role
+from generations.models import BudgetPeriod, FallbackPolicy, Project, Role, TokenScope
 from generations.projects import project_default_model, project_default_preview_size, project_models
 from generations.quality.drift import METRICS, report_range
 from generations.services import MAX_VARIANTS
@@ -324,3 +324,19 @@ class DriftFilterForm(forms.Form):
             elif (end - start).days > DRIFT_MAX_WEEKS * 7:
                 self.add_error(None, f"Pick a range of at most {DRIFT_MAX_WEEKS} weeks.")
         return data
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        required=False,  # the service insists on it, with its own message
+        widget=forms.TextInput(attrs={"placeholder": "What will use it, e.g. “nightly batch”"}),
+    )
+    scope = forms.ChoiceField(
+        label="Scope",
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        widget=forms.RadioSelect,
+        help_text="Read: list, get and download. Read and write: also submit and decide.",
+    )
