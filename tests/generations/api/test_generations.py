@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from generations import services
-from generations.models import Budget, Generation, Membership, Role, Transition
+from generations.models import Budget, Generation, LedgerEntry, Membership, Role, Transition
+from generations.spend import ledger
 from generations.states import State
 from tests.generations.api.conftest import error_of, render_once
 from tests.support.factories import GenerationFactory, SubmissionFactory, UserFactory
@@ -210,3 +211,19 @@ def test_approving_over_budget_is_409_budget_exceeded(api_as, project, designer,
     response = api_as(reviewer).post(f"/generations/{generation.pk}/approve")
     assert error_of(response) == (409, "budget_exceeded")
     assert Generation.objects.get(pk=generation.pk).state == State.IN_REVIEW
+
+
+def test_a_refund_shows_as_a_corrected_charge_in_the_list_and_on_get(
+    api_as, project, designer, project_admin
+):
+    generation = in_review(project, designer)
+    charge = LedgerEntry.objects.get(generation=generation, kind=LedgerEntry.Kind.CHARGE)
+    ledger.ledger_refund(entry=charge, reason="bad render", user=project_admin)
+    api = api_as(designer, scope="read")
+    (listed,) = api.get("/generations").json()["items"]
+    got = api.get(f"/generations/{generation.pk}").json()
+    for body in (listed, got):
+        (attempt,) = body["attempts"]
+        assert attempt["charge"]["corrected"] is True
+        assert attempt["charge"]["unit_price_usd"] == "0.1340"
+        assert attempt["charge"]["charged_usd"] == body["charges"]["total_usd"] == "0.0000"
