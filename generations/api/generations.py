@@ -56,13 +56,13 @@ def generation_list(request: HttpRequest, filters: Query[GenerationFilters]) -> 
         after=filters.cursor,
         per_page=filters.limit,
     )
-    spend = page.extra["spend"]
+    spend, links = page.extra["spend"], represent.Links(request)
     following = None
     if page.next:
         query = {**filters.dict(exclude_none=True), "cursor": page.next}
         following = request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
     return {
-        "items": [represent.generation(request, g, spend=spend) for g in page],
+        "items": [represent.generation(links, g, spend=spend) for g in page],
         "next_cursor": page.next,
         "next": following,
     }
@@ -178,4 +178,6 @@ def _act(request: HttpRequest, generation_id: int, action: Callable[[], Generati
 def _detail(request: HttpRequest, generation_id: int) -> dict[str, Any]:
     generation = selectors.generation_detail(user=user_of(request), pk=generation_id)
     charges = selectors.generation_charges(attempts=list(generation.attempts.all()))
-    return represent.generation_detail(request, generation, spend=charges.by_attempt)
+    return represent.generation_detail(
+        represent.Links(request), generation, spend=charges.by_attempt
+    )

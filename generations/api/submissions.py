@@ -78,4 +78,4 @@ def _fields(project: Project, payload: SubmissionIn) -> dict[str, Any]:
 
 def _shown(request: HttpRequest, user: Any, submission: Submission) -> dict[str, Any]:
     generations = selectors.generations_of_submission(user=user, submission=submission)
-    return represent.submission(request, submission, generations)
+    return represent.submission(represent.Links(request), submission, generations)
