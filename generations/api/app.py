@@ -16,6 +16,7 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, JsonResponse
 from django.http.response import HttpResponseBase
 from django.urls import URLPattern, URLResolver, include, path, re_path, reverse
+from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.openapi.docs import Swagger
 from ninja.operation import Operation
@@ -65,6 +66,7 @@ api.add_router("", images.router)
 api.add_router("", spend.router)
 
 
+@csrf_exempt  # changes nothing; an API client sends no CSRF token
 @login_not_required
 def index(request: HttpRequest) -> HttpResponse:
     """/api/v1/: where the reference is (instead of Ninja's bare 404 here)."""
@@ -78,6 +80,7 @@ def index(request: HttpRequest) -> HttpResponse:
     )
 
 
+@csrf_exempt  # a POST to a wrong path is a JSON 404 too, not the HTML CSRF page
 @login_not_required
 def unknown(request: HttpRequest, rest: str = "") -> HttpResponse:
     """Any other path under /api/: a JSON 404, like every API error."""

@@ -240,9 +240,23 @@ class ReasonIn(Schema):
 # --- spend ----------------------------------------------------------------------------------
 
 
+# A calendar day as YYYY-MM-DD, nothing else (a bare date type would take "0" as 1970).
+_DAY = r"^\d{4}-\d{2}-\d{2}$"
+
+
 class SpendQuery(Schema):
-    date_from: dt.date | None = Field(None, description="First local day; default: 30 days ago.")
-    date_to: dt.date | None = Field(None, description="Day after the last (not included).")
+    date_from: str | None = Field(
+        None,
+        pattern=_DAY,
+        json_schema_extra={"format": "date"},
+        description="First local day (YYYY-MM-DD); default: 30 days ago.",
+    )
+    date_to: str | None = Field(
+        None,
+        pattern=_DAY,
+        json_schema_extra={"format": "date"},
+        description="Day after the last (not included); default: tomorrow.",
+    )
     project: str | None = Field(None, description="A project's slug; default: all yours.")
     grain: Literal["day", "week", "month"] = "day"
 
