@@ -93,7 +93,11 @@ def test_the_reference_page_and_the_index_are_public_and_use_no_cdn():
     assert index["openapi"].endswith("/api/v1/openapi.json")
 
 
-def test_an_unknown_api_path_is_a_json_404_not_the_login_page():
-    response = Client().get("/api/v2/generations")
-    assert response.status_code == 404
-    assert response.json()["error"]["code"] == "not_found"
+def test_an_unknown_api_path_is_a_json_404_not_the_login_page_nor_a_csrf_page():
+    strict = Client(enforce_csrf_checks=True)
+    for response in (
+        strict.get("/api/v2/generations"),
+        strict.post("/api/v1/generations/abc/approve", HTTP_AUTHORIZATION="Bearer ps_x"),
+    ):
+        assert response.status_code == 404
+        assert response.json()["error"]["code"] == "not_found"
