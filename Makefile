@@ -48,6 +48,7 @@ typecheck: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/capacity.py --delay 5 --in-flight 40 --prefork-concurrency 4 --broker-max-connections 500
 	$(PY) bench/gallery.py
+	$(PY) bench/api.py
 	$(PY) bench/quality.py --images 20000 --runs 5
 	$(PY) bench/ingest.py
 
