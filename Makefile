@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test lint typecheck bench openapi demo-passwords clean
+.PHONY: run test install-check lint typecheck bench openapi demo-passwords clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Proof Studio needs Python 3.11 or newer; set PYTHON=python3.11 (or newer).")'
@@ -14,11 +14,11 @@ $(VENV)/.python-ok:
 	$(PY) -m pip install --quiet --upgrade pip
 	@touch $@
 
-$(VENV)/.installed-app: pyproject.toml $(VENV)/.python-ok
+$(VENV)/.installed-app: pyproject.toml setup.py $(VENV)/.python-ok
 	$(PY) -m pip install --quiet -e .
 	@touch $@
 
-$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed-app
+$(VENV)/.installed-dev: pyproject.toml setup.py $(VENV)/.installed-app
 	$(PY) -m pip install --quiet -e '.[dev]'
 	@touch $@
 
@@ -35,6 +35,11 @@ demo-passwords: $(VENV)/.installed-app
 
 test: $(VENV)/.installed-dev
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# `pip install .` into a fresh virtualenv, then check --deploy, migrate and one preview
+# from outside the checkout with production settings (.ci/install-check).
+install-check:
+	PYTHON=$(PYTHON) .ci/install-check
 
 lint: $(VENV)/.installed-dev
 	$(VENV)/bin/ruff check .

@@ -192,16 +192,17 @@ class LedgerEntryAdmin(admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
         data = form.cleaned_data
+        user = request.user
+        if not user.is_authenticated:  # the admin site signs people in first
+            raise PermissionDenied("Sign in to correct the ledger.")
         if data["kind"] == LedgerEntry.Kind.REFUND:
-            entry = ledger.ledger_refund(
-                entry=data["corrects"], reason=data["reason"], user=request.user
-            )
+            entry = ledger.ledger_refund(entry=data["corrects"], reason=data["reason"], user=user)
         else:
             entry = ledger.ledger_adjust(
                 project=data["project"],
                 amount=data["amount_usd"],
                 reason=data["reason"],
-                user=request.user,
+                user=user,
                 person=data.get("user"),
             )
         obj.__dict__.update(entry.__dict__)  # what the admin logs and redirects to

@@ -30,10 +30,31 @@ SIMULATION_SUFFIX: Final = " (local simulation)"
 # What an OpenAI-compatible gateway gets for the resolution unless an entry says
 # otherwise: the exact pixel size, as OpenAI's own endpoint takes it.
 DEFAULT_OPENAI_PARAMS: Final[Mapping[str, Any]] = {"size": "{width}x{height}"}
-# Placeholders an OpenAI parameter template may use.
-TEMPLATE_FIELDS: Final = ("width", "height", "size", "size_lower", "aspect_ratio")
+# Placeholders an OpenAI parameter template may use. A value that is exactly one
+# placeholder is sent as that value (an integer for width, height and seed), e.g.
+# {"seed": "{seed}"}; anything else is formatted as text.
+TEMPLATE_FIELDS: Final = ("width", "height", "size", "size_lower", "aspect_ratio", "seed")
 # Request fields the provider owns; a template cannot replace them.
-_OPENAI_RESERVED: Final = frozenset({"model", "prompt", "n", "response_format"})
+_OPENAI_RESERVED: Final = frozenset({"model", "prompt", "n", "response_format", "image", "image[]"})
+# How many input images (the approved preview, references) a model takes in one request
+# when its entry does not say (`max_input_images`). Google documents up to 14 reference
+# images for Gemini 3 Pro Image and for 3.1 Flash Image, and "works best with up to 3"
+# for 2.5 Flash Image. A Gemini id not listed here gets 1, the conservative figure every
+# Gemini image model documented so far meets (editing an image given with the prompt);
+# an OpenAI-compatible gateway gets 0 (many only generate) until its entry says so. The
+# local provider takes what the model it simulates takes, and 14 as itself.
+GEMINI_INPUT_IMAGES: Final[Mapping[str, int]] = {
+    "gemini-3-pro-image": 14,
+    "gemini-3.1-flash-image": 14,
+    "gemini-2.5-flash-image": 3,
+}
+UNKNOWN_GEMINI_INPUT_IMAGES: Final = 1
+LOCAL_INPUT_IMAGES: Final = 14
+# The most a request may weigh with its input images inline, unless an entry says
+# otherwise (`max_request_bytes`): Gemini refuses inline requests over 20 MB in total, and
+# the same budget keeps a gateway's multipart upload reasonable. Inputs that would go over
+# it are downscaled to fit, and the result says so.
+DEFAULT_MAX_REQUEST_BYTES: Final = 20 * 1024 * 1024
 _SIZE_ORDER: Final = {size: rank for rank, size in enumerate(SIZES)}
 
 
@@ -57,6 +78,10 @@ class ModelEntry:
     # `openai_params_by_size` entries are merged on top for that size.
     openai_params: Mapping[str, Any] = field(default_factory=lambda: dict(DEFAULT_OPENAI_PARAMS))
     openai_params_by_size: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    # Input images one request may carry (0: none, so a final cannot be made from the
+    # approved preview and goes from the prompt and seed); see GEMINI_INPUT_IMAGES.
+    max_input_images: int = 0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     simulated_because: str = ""  # why a hosted model renders locally ("" = it does not)
 
     @property
@@ -67,6 +92,11 @@ class ModelEntry:
     def can_escalate(self) -> bool:
         """Whether approval renders something larger than every preview."""
         return all(_SIZE_ORDER[self.final_size] > _SIZE_ORDER[s] for s in self.preview_sizes)
+
+    @property
+    def takes_input_images(self) -> bool:
+        """Whether a final can be rendered from the approved preview (sent as an image)."""
+        return self.max_input_images > 0
 
     @property
     def sends_image_size(self) -> bool:
@@ -131,6 +161,17 @@ def _entry(key: str, raw: Mapping[str, Any]) -> ModelEntry:
         openai_params_by_size={
             size: dict(params) for size, params in raw.get("openai_params_by_size", {}).items()
         },
+        max_input_images=_count(
+            raw.get("max_input_images", _default_input_images(provider, raw)),
+            "max_input_images",
+            where,
+        ),
+        max_request_bytes=_count(
+            raw.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES),
+            "max_request_bytes",
+            where,
+            minimum=1,
+        ),
     )
     if provider in HOSTED_PROVIDERS:
         _check_hosted(entry, where)
@@ -167,7 +208,7 @@ def _check_hosted(entry: ModelEntry, where: str) -> None:
 
 
 def _check_openai_templates(entry: ModelEntry, where: str) -> None:
-    sample = {name: "x" for name in TEMPLATE_FIELDS}
+    sample = {name: "x" for name in TEMPLATE_FIELDS}  # only the names are checked here
     for size in entry.openai_params_by_size:
         if size not in entry.sizes:
             raise ImproperlyConfigured(f"{where}: openai_params_by_size has unknown size {size!r}.")
@@ -184,6 +225,24 @@ def _check_openai_templates(entry: ModelEntry, where: str) -> None:
                 raise ImproperlyConfigured(
                     f"{where}: openai param {name!r} is not a valid template ({exc}); use {fields}."
                 ) from None
+
+
+def _default_input_images(provider: str, raw: Mapping[str, Any]) -> int:
+    if provider == "local":
+        return LOCAL_INPUT_IMAGES
+    if provider != "gemini":
+        return 0
+    model_id = str(raw.get("model_id", ""))
+    for family, count in GEMINI_INPUT_IMAGES.items():
+        if model_id.startswith(family):  # "gemini-3-pro-image-preview" too
+            return count
+    return UNKNOWN_GEMINI_INPUT_IMAGES
+
+
+def _count(value: Any, name: str, where: str, *, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ImproperlyConfigured(f"{where}: {name} must be a whole number >= {minimum}.")
+    return value
 
 
 def _text(raw: Mapping[str, Any], name: str, where: str) -> str:

@@ -8,7 +8,7 @@ illegal transition or a lost race raises and changes nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.db import transaction
 from django.db.models import F
@@ -28,9 +28,7 @@ from generations.states import (
     TransitionConflict,
     is_allowed,
 )
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AbstractBaseUser
+from generations.types import User
 
 
 def apply(
@@ -38,7 +36,7 @@ def apply(
     target: State,
     *,
     actor: Actor,
-    user: AbstractBaseUser | None = None,
+    user: User | None = None,
     reason: str = "",
     attempt: int | None = None,
     lease_token: Any = None,
@@ -105,7 +103,7 @@ def apply(
     return generation
 
 
-def record_creation(generation: Generation, *, actor: Actor, user: Any, reason: str) -> None:
+def record_creation(generation: Generation, *, actor: Actor, user: User, reason: str) -> None:
     """The first audit row: the generation was submitted straight into a queue."""
     Transition.objects.create(
         generation_id=generation.pk,
@@ -125,7 +123,7 @@ def _notify(
     target: State,
     *,
     actor: Actor,
-    user: AbstractBaseUser | None,
+    user: User | None,
     reason: str,
 ) -> None:
     notify_transition(

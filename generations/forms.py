@@ -15,6 +15,7 @@ from generations.quality.drift import METRICS, report_range
 from generations.services import MAX_VARIANTS
 from generations.sizes import ASPECT_RATIOS, PREVIEW_SIZES
 from generations.states import State
+from generations.types import User
 from generations.widgets import DateInput
 
 VARIANT_CHOICES = [(n, str(n)) for n in range(1, MAX_VARIANTS + 1)]
@@ -258,7 +259,9 @@ class QueueFilterForm(forms.Form):
     project = forms.ChoiceField(label="Project", required=False)
     designer = forms.ChoiceField(label="Designer", required=False)
 
-    def __init__(self, *args: Any, projects: list[Any], people: list[Any], **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, projects: list[Project], people: list[User], **kwargs: Any
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["project"].choices = [("", "All my projects")] + [  # type: ignore[attr-defined]
             (project.slug, project.name) for project in projects

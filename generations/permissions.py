@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 
 from generations.models import Generation, Membership, Project, Role
 from generations.states import Actor
-
-if TYPE_CHECKING:
-    from django.contrib.auth.models import AnonymousUser
+from generations.types import AnyUser, User
 
 
 class Action(StrEnum):
@@ -52,8 +50,8 @@ _OWN_ONLY_FOR_DESIGNERS = {Action.CANCEL, Action.RETRY_PREVIEW}
 _NOT_ON_OWN_WITH_FOUR_EYES = {Action.APPROVE}
 
 
-def roles_in(user: Any, project: Project | int) -> set[Role]:
-    if not getattr(user, "is_authenticated", False):
+def roles_in(user: AnyUser, project: Project | int) -> set[Role]:
+    if not user.is_authenticated:
         return set()
     if user.is_superuser:
         return set(Role)
@@ -69,7 +67,7 @@ def roles_in(user: Any, project: Project | int) -> set[Role]:
     return cache[project_id]
 
 
-def four_eyes(user: Any, project: Project | int) -> bool:
+def four_eyes(user: AnyUser, project: Project | int) -> bool:
     """Whether the project forbids approving one's own generations (cached per request
     on the user object, like the roles)."""
     if isinstance(project, Project):
@@ -83,7 +81,7 @@ def four_eyes(user: Any, project: Project | int) -> bool:
 
 
 def blocked_by_four_eyes(
-    user: Any, action: Action, *, project: Project | int, owner_id: int | None
+    user: AnyUser, action: Action, *, project: Project | int, owner_id: int | None
 ) -> bool:
     return (
         action in _NOT_ON_OWN_WITH_FOUR_EYES
@@ -94,7 +92,7 @@ def blocked_by_four_eyes(
 
 
 def acting_role(
-    user: Any, action: Action, *, project: Project | int, owner_id: int | None = None
+    user: AnyUser, action: Action, *, project: Project | int, owner_id: int | None = None
 ) -> Role | None:
     """The role `user` would act in, or None if they may not."""
     held = roles_in(user, project)
@@ -114,12 +112,12 @@ def _project_of(generation: Generation) -> Project | int:
     return generation.project if Generation.project.is_cached(generation) else generation.project_id
 
 
-def can(user: Any, action: Action, generation: Generation) -> bool:
+def can(user: AnyUser, action: Action, generation: Generation) -> bool:
     owner_id = generation.submission.created_by_id
     return acting_role(user, action, project=_project_of(generation), owner_id=owner_id) is not None
 
 
-def require(user: Any, action: Action, generation: Generation) -> Actor:
+def require(user: AnyUser, action: Action, generation: Generation) -> Actor:
     """The actor kind to record for `user` taking `action`, or PermissionDenied."""
     project, owner_id = _project_of(generation), generation.submission.created_by_id
     role = acting_role(user, action, project=project, owner_id=owner_id)
@@ -134,59 +132,59 @@ def require(user: Any, action: Action, generation: Generation) -> Actor:
     return Actor(role.value)
 
 
-def require_project_role(user: Any, action: Action, project: Project) -> Actor:
+def require_project_role(user: AnyUser, action: Action, project: Project) -> Actor:
     role = acting_role(user, action, project=project)
     if role is None:
         raise PermissionDenied(f"You may not {action.value.replace('_', ' ')} in {project.name}.")
     return Actor(role.value)
 
 
-def visible_projects(user: AnonymousUser | Any) -> QuerySet[Project]:
-    if not getattr(user, "is_authenticated", False):
+def visible_projects(user: AnyUser) -> QuerySet[Project]:
+    if not user.is_authenticated:
         return Project.objects.none()
     if user.is_superuser:
         return Project.objects.all()
     return Project.objects.filter(pk__in=_member_project_ids(user))
 
 
-def visible_generations(user: Any) -> QuerySet[Generation]:
-    if not getattr(user, "is_authenticated", False):
+def visible_generations(user: AnyUser) -> QuerySet[Generation]:
+    if not user.is_authenticated:
         return Generation.objects.none()
     if user.is_superuser:
         return Generation.objects.all()
     return Generation.objects.filter(project_id__in=_member_project_ids(user))
 
 
-def _member_project_ids(user: Any) -> QuerySet[Membership, Any]:
+def _member_project_ids(user: User) -> QuerySet[Membership, Any]:
     return Membership.objects.filter(user=user).values("project_id")
 
 
 # --- Admin reports (spend, quality drift) ------------------------------------------------
 
 
-def is_site_admin(user: Any) -> bool:
+def is_site_admin(user: AnyUser | None) -> bool:
     """Site staff and superusers see every project's reports and edit the price list."""
-    return bool(getattr(user, "is_authenticated", False) and (user.is_superuser or user.is_staff))
+    return user is not None and user.is_authenticated and (user.is_superuser or user.is_staff)
 
 
-def administered_projects(user: Any) -> QuerySet[Project]:
+def administered_projects(user: AnyUser) -> QuerySet[Project]:
     """The projects whose reports (spend, quality drift) `user` may see: all for site
     admins, else those they administer, else none."""
     if is_site_admin(user):
         return Project.objects.all()
-    if not getattr(user, "is_authenticated", False):
+    if not user.is_authenticated:
         return Project.objects.none()
     return Project.objects.filter(
         pk__in=Membership.objects.filter(user=user, role=Role.ADMIN).values("project_id")
     )
 
 
-def may_see_admin_reports(user: Any) -> bool:
+def may_see_admin_reports(user: AnyUser | None) -> bool:
     """Whether any admin report is open to `user` (cached on the user for the request:
     the header asks on every page)."""
     if is_site_admin(user):
         return True
-    if not getattr(user, "is_authenticated", False):
+    if user is None or not user.is_authenticated:
         return False
     if "_studio_admin_reports" not in user.__dict__:
         user.__dict__["_studio_admin_reports"] = Membership.objects.filter(

@@ -7,7 +7,6 @@ MANAGE_MEMBERS with generations.permissions; the selectors feed the forms and pa
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -18,6 +17,7 @@ from generations import catalog
 from generations.models import FallbackPolicy, Membership, Project, Role
 from generations.permissions import Action, require_project_role
 from generations.sizes import SIZES
+from generations.types import User
 
 FINAL_SIZES = ("2K", "4K")
 _ORDER = {size: rank for rank, size in enumerate(SIZES)}
@@ -56,7 +56,7 @@ def project_default_preview_size(project: Project, model_key: str) -> str:
 def project_settings_update(
     *,
     project: Project,
-    user: Any,
+    user: User,
     review_required: bool,
     four_eyes: bool,
     allowed_models: list[str],
@@ -112,7 +112,7 @@ def project_settings_update(
 
 @dataclass(frozen=True)
 class Member:
-    user: Any
+    user: User
     roles: frozenset[Role]
 
     def has(self, role: str) -> bool:
@@ -121,7 +121,7 @@ class Member:
 
 def project_members(*, project: Project) -> list[Member]:
     """Everyone with a role in the project, by username (one query)."""
-    members: dict[int, tuple[Any, set[Role]]] = {}
+    members: dict[int, tuple[User, set[Role]]] = {}
     for membership in (
         Membership.objects.filter(project=project)
         .select_related("user")
@@ -134,7 +134,7 @@ def project_members(*, project: Project) -> list[Member]:
 
 
 def membership_set_roles(
-    *, project: Project, user: Any, username: str, roles: set[Role] | set[str]
+    *, project: Project, user: User, username: str, roles: set[Role] | set[str]
 ) -> frozenset[Role]:
     """Give `username` exactly `roles` in the project (none = remove them). A project
     that has an admin keeps at least one."""

@@ -4,6 +4,7 @@ queries, filtered by what the user may see (generations.permissions)."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -29,15 +30,16 @@ from generations.models import (
 from generations.paging import KeysetPage, keyset_page
 from generations.permissions import visible_generations, visible_projects
 from generations.states import State
+from generations.types import User
 
 CARDS_PER_PAGE = 24
 
 
-def projects_visible(*, user: Any) -> QuerySet[Project]:
+def projects_visible(*, user: User) -> QuerySet[Project]:
     return visible_projects(user).order_by("name")
 
 
-def project_get(*, user: Any, slug: str) -> Project:
+def project_get(*, user: User, slug: str) -> Project:
     """The project, or 404 if the user may not see it (its existence is not revealed)."""
     project = visible_projects(user).filter(slug=slug).first()
     if project is None:
@@ -52,7 +54,7 @@ def with_card_data(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
     ).prefetch_related(Prefetch("images", queryset=Image.objects.order_by("created_at")))
 
 
-def generations_recent(*, user: Any, project: Project, page: int | str | None = 1) -> Page:
+def generations_recent(*, user: User, project: Project, page: int | str | None = 1) -> Page:
     """One page of the project's generations, newest first."""
     queryset = with_card_data(
         visible_generations(user).filter(project=project).order_by("-created_at", "-pk")
@@ -60,20 +62,45 @@ def generations_recent(*, user: Any, project: Project, page: int | str | None = 
     return Paginator(queryset, CARDS_PER_PAGE).get_page(page)
 
 
-def generations_of_submission(*, user: Any, submission: Submission) -> list[Generation]:
+def generations_of_submission(*, user: User, submission: Submission) -> list[Generation]:
     return list(
         with_card_data(visible_generations(user).filter(submission=submission)).order_by("variant")
     )
 
 
-def generation_card(*, user: Any, pk: int) -> Generation:
+def card_token(generation: Generation) -> str:
+    """A short digest of everything a card shows that can change: a card whose token the
+    page already has needs no new HTML. Reads only what with_card_data loaded."""
+    images = [
+        (image.pk, bool(image.thumbnail.name), bool(image.renditions_error))
+        for image in generation.images.all()
+    ]
+    shown = (
+        generation.version,
+        generation.attempt_count,
+        generation.waiting_reason,
+        generation.next_attempt_at,
+        generation.last_error,
+        images,
+    )
+    return hashlib.blake2s(repr(shown).encode(), digest_size=6).hexdigest()
+
+
+def cards_changed(*, user: User, known: dict[int, str]) -> list[Generation]:
+    """The cards among `known` (id -> the token the page has) that changed, in two queries
+    however many there are; cards the user may not see are left out, as if unknown."""
+    cards = with_card_data(visible_generations(user).filter(pk__in=known)).order_by("pk")
+    return [card for card in cards if card_token(card) != known[card.pk]]
+
+
+def generation_card(*, user: User, pk: int) -> Generation:
     generation = with_card_data(visible_generations(user)).filter(pk=pk).first()
     if generation is None:
         raise Http404("No such generation.")
     return generation
 
 
-def generation_detail(*, user: Any, pk: int) -> Generation:
+def generation_detail(*, user: User, pk: int) -> Generation:
     """A generation with everything its page shows, or 404 if the user may not see it."""
     generation = (
         with_card_data(visible_generations(user))
@@ -108,7 +135,7 @@ def generation_detail(*, user: Any, pk: int) -> Generation:
     return generation
 
 
-def image_get(*, user: Any, pk: int) -> Image:
+def image_get(*, user: User, pk: int) -> Image:
     """An image the user may view, or 404 (whether it exists is not revealed)."""
     image = (
         Image.objects.select_related("generation", "generation__submission", "generation__project")
@@ -120,7 +147,7 @@ def image_get(*, user: Any, pk: int) -> Image:
     return image
 
 
-def people_in(*, projects: QuerySet[Project] | list[Project]) -> list[Any]:
+def people_in(*, projects: QuerySet[Project] | list[Project]) -> list[User]:
     """Who submits in these projects (designers and admins), by username: one query."""
     ids = [project.pk for project in projects] if isinstance(projects, list) else projects
     return list(
@@ -165,7 +192,7 @@ class GalleryFilters:
 
 def gallery_page(
     *,
-    user: Any,
+    user: User,
     filters: GalleryFilters,
     after: str | None = None,
     before: str | None = None,
@@ -199,7 +226,7 @@ def gallery_page(
 
 
 def generations_with_attempts(
-    *, user: Any, filters: GalleryFilters, after: str | None = None, per_page: int
+    *, user: User, filters: GalleryFilters, after: str | None = None, per_page: int
 ) -> KeysetPage[Generation]:
     """A gallery page (generations.api's list) with each generation's attempts in order
     and, in `extra["spend"]`, what the ledger charged each attempt (attempt id -> Spend):

@@ -21,6 +21,7 @@ from generations.permissions import Action, require, require_project_role
 from generations.sizes import SIZES
 from generations.spend import budgets
 from generations.states import IllegalTransition, State
+from generations.types import User
 
 MAX_VARIANTS = 4
 
@@ -28,7 +29,7 @@ MAX_VARIANTS = 4
 def submission_create(
     *,
     project: Project,
-    user: Any,
+    user: User,
     prompt: str,
     model_key: str,
     aspect_ratio: str,
@@ -92,7 +93,7 @@ MAX_SUBMISSIONS_AT_ONCE = 20
 
 
 def submission_create_many(
-    *, project: Project, user: Any, requests: Sequence[Mapping[str, Any]]
+    *, project: Project, user: User, requests: Sequence[Mapping[str, Any]]
 ) -> list[Submission]:
     """Several submissions in one transaction, all or nothing: each request holds
     submission_create's fields (prompt, model_key, aspect_ratio, preview_size, variants).
@@ -164,7 +165,7 @@ def _bigger_or_same(size: str, than: str) -> bool:
     return order.get(size, 0) >= order.get(than, len(SIZES))
 
 
-def generation_cancel(*, generation_id: int, user: Any, reason: str = "") -> Generation:
+def generation_cancel(*, generation_id: int, user: User, reason: str = "") -> Generation:
     generation = generation_load(generation_id)
     actor = require(user, Action.CANCEL, generation)
     return flow.apply(
@@ -177,7 +178,7 @@ def generation_cancel(*, generation_id: int, user: Any, reason: str = "") -> Gen
     )
 
 
-def generation_retry(*, generation_id: int, user: Any) -> Generation:
+def generation_retry(*, generation_id: int, user: User) -> Generation:
     """Start a fresh round of attempts for a failed preview or final."""
     generation = generation_load(generation_id)
     if generation.state == State.PREVIEW_FAILED:
@@ -203,7 +204,7 @@ def generation_retry(*, generation_id: int, user: Any) -> Generation:
 def generation_revise(
     *,
     generation_id: int,
-    user: Any,
+    user: User,
     prompt: str,
     aspect_ratio: str | None = None,
     preview_size: str | None = None,

@@ -10,7 +10,6 @@ expires within minutes.
 
 from __future__ import annotations
 
-from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -28,6 +27,7 @@ from django.utils.http import content_disposition_header, parse_etags
 from generations import selectors
 from generations.models import Image
 from generations.permissions import Action, can
+from generations.types import User
 
 KINDS = ("original", "screen", "thumbnail")
 CACHE_CONTROL = "private, max-age=3600"
@@ -35,7 +35,7 @@ _EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
 
 
 def image_file_response(
-    request: HttpRequest, *, user: Any, image_id: int, kind: str, download: bool
+    request: HttpRequest, *, user: User, image_id: int, kind: str, download: bool
 ) -> HttpResponseBase:
     """The image's original or one of its renditions, if `user` may view it; else 404,
     the same answer as for an image that does not exist."""

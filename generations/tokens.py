@@ -16,13 +16,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.utils import timezone
 
 from generations.models import ApiToken, TokenScope
+from generations.types import User
 
 TOKEN_PREFIX = "ps_"  # noqa: S105 - a public marker, not a secret
 SHOWN_PREFIX_LENGTH = 10  # "ps_" + 7 characters of the secret
@@ -39,7 +39,7 @@ def _digest(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def token_create(*, user: Any, name: str, scope: str) -> tuple[ApiToken, str]:
+def token_create(*, user: User, name: str, scope: str) -> tuple[ApiToken, str]:
     """A new token for `user`: the row, and the token itself — returned this once and
     never stored."""
     name = name.strip()
@@ -64,7 +64,7 @@ def token_create(*, user: Any, name: str, scope: str) -> tuple[ApiToken, str]:
     return token, raw
 
 
-def token_revoke(*, user: Any, token_id: int) -> ApiToken:
+def token_revoke(*, user: User, token_id: int) -> ApiToken:
     """Revoke one of `user`'s tokens (at once: the next request with it is refused).
     Someone else's token, or none: ApiToken.DoesNotExist. Revoking twice keeps the
     first time."""
@@ -77,14 +77,14 @@ def token_revoke(*, user: Any, token_id: int) -> ApiToken:
     return token
 
 
-def tokens_of(*, user: Any) -> QuerySet[ApiToken]:
+def tokens_of(*, user: User) -> QuerySet[ApiToken]:
     """Every token of `user`, newest first, revoked ones included (the page lists them)."""
     if not getattr(user, "is_authenticated", False):
         return ApiToken.objects.none()
     return ApiToken.objects.filter(user=user).order_by("-created_at", "-pk")
 
 
-def active_tokens(*, user: Any) -> QuerySet[ApiToken]:
+def active_tokens(*, user: User) -> QuerySet[ApiToken]:
     return tokens_of(user=user).filter(revoked_at__isnull=True)
 
 

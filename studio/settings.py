@@ -10,13 +10,33 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
+# In a checkout, the folder holding manage.py, templates/ and static/. An installed wheel
+# (`pip install .`) carries templates/ and static/ inside this package instead (setup.py).
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR", BASE_DIR / "var"))
+PACKAGE_DIR = Path(__file__).resolve().parent
+IN_CHECKOUT = (BASE_DIR / "manage.py").is_file()
+
+
+def _shipped(folder: str) -> Path:
+    packaged = PACKAGE_DIR / folder
+    return packaged if packaged.is_dir() else BASE_DIR / folder
+
+
+if not os.environ.get("STUDIO_VAR_DIR") and not IN_CHECKOUT:
+    raise ImproperlyConfigured(
+        "STUDIO_VAR_DIR is not set. An installed Proof Studio has no checkout to keep var/ "
+        "in: name a writable folder for the beat schedule, the rendition spool and, if "
+        "used, the SQLite database, the file broker and collected static files."
+    )
+VAR_DIR = Path(os.environ.get("STUDIO_VAR_DIR") or BASE_DIR / "var")
 VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 
@@ -45,10 +65,30 @@ def _local_secret_key() -> str:
     return path.read_text().strip()
 
 
-SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY") or _local_secret_key()
-DEBUG = env_bool("DJANGO_DEBUG", False)
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]", "::1"}
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", "")
+# Served under a real name (a host in ALLOWED_HOSTS, or an origin trusted for CSRF, which
+# signing in through a proxy needs): that is a deployment, not the embedded local setup.
+SERVED_PUBLICLY = any(host not in LOCAL_HOSTS for host in ALLOWED_HOSTS) or any(
+    urlsplit(origin).hostname not in LOCAL_HOSTS for origin in CSRF_TRUSTED_ORIGINS
+)
+# On for the embedded local setup (`make run`, the tests, manage.py in a checkout) so it
+# needs no configuration; off by default as soon as the site is served under a real name.
+DEBUG = env_bool("DJANGO_DEBUG", not SERVED_PUBLICLY)
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        # A key generated per host would differ between web hosts behind a load balancer:
+        # sessions, CSRF tokens and password-reset links signed by one would fail on another.
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY is not set, and DEBUG is off. Every web and worker host must "
+            "share one secret key: generate it once (python -c 'import secrets; "
+            "print(secrets.token_urlsafe(50))'), keep it in your secret store and set "
+            "DJANGO_SECRET_KEY on each host (docs/deployment.md)."
+        )
+    SECRET_KEY = _local_secret_key()
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -60,6 +100,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "axes",
     "ninja",  # the API's docs page from its vendored Swagger UI files, not a CDN
     "generations",
 ]
@@ -75,6 +116,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "studio.urls"
@@ -83,7 +126,7 @@ WSGI_APPLICATION = "studio.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "templates"],
+        "DIRS": [_shipped("templates")],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -94,6 +137,9 @@ TEMPLATES = [
         },
     },
 ]
+
+# System checks silenced on purpose, each with its reason where it is added.
+SILENCED_SYSTEM_CHECKS: list[str] = []
 
 DATABASES = {
     "default": dj_database_url.parse(
@@ -111,7 +157,7 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
     # The reports' covering indexes (INCLUDE columns) are a PostgreSQL optimisation;
     # SQLite builds them without the extra columns, which is all the embedded default needs.
-    SILENCED_SYSTEM_CHECKS = ["models.W040"]
+    SILENCED_SYSTEM_CHECKS.append("models.W040")
     # A file, not :memory:, so a worker process started by a test sees the same data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
 
@@ -123,6 +169,36 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# --- Sign-in throttling (django-axes) ---------------------------------------------------
+# Failed sign-ins are counted in the database (shared by every web host) per username and,
+# separately, per client address; one at the limit is refused, even with the right
+# password, until STUDIO_LOGIN_LOCKOUT_MINUTES pass without another try, or an admin
+# unlocks it (Django admin, "Access attempts", or `manage.py axes_reset_username NAME`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_FAILURE_LIMIT = env_int("STUDIO_LOGIN_FAILURE_LIMIT", 10)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("STUDIO_LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+# Behind reverse proxies (STUDIO_PROXY_COUNT of them; nginx alone: 1) the client's address
+# is the one the last proxy appended to X-Forwarded-For (nginx: proxy_set_header
+# X-Forwarded-For $proxy_add_x_forwarded_for;); entries a client sent itself are left of it
+# and never trusted. Left at 0 behind a proxy, every client would share the proxy's address,
+# and one attacker would lock everyone out.
+STUDIO_PROXY_COUNT = env_int("STUDIO_PROXY_COUNT", 0)
+if STUDIO_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    # django-ipware counts the proxies listed after the client, i.e. all but the last one.
+    AXES_IPWARE_PROXY_COUNT = STUDIO_PROXY_COUNT - 1
+    # At least that many, not exactly: extra entries a client made up must not make the
+    # header unusable (which would fall back to the proxy's own address).
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -135,7 +211,7 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("DJANGO_STATIC_ROOT", VAR_DIR / "static"))
 STATIC_ROOT.mkdir(parents=True, exist_ok=True)  # WhiteNoise warns on every start otherwise
-STATICFILES_DIRS = [BASE_DIR / "static"]
+STATICFILES_DIRS = [_shipped("static")]
 _STATIC_MANIFEST = env_bool("DJANGO_STATIC_MANIFEST", False)
 # Without a collectstatic step (make run, tests) WhiteNoise serves straight from the finders.
 WHITENOISE_USE_FINDERS = not _STATIC_MANIFEST
@@ -153,12 +229,31 @@ STORAGES: dict[str, dict[str, Any]] = {
     },
 }
 
+# --- HTTPS (docs/deployment.md, "TLS") ---------------------------------------------------
+# With DEBUG off the site is HTTPS only by default: plain HTTP is redirected, browsers are
+# told to stay on HTTPS (HSTS) and cookies never travel without TLS. Each can be turned off
+# on its own, e.g. DJANGO_SECURE_SSL_REDIRECT=false when the proxy already redirects.
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", not DEBUG)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 0 if DEBUG else 365 * 24 * 3600)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("DJANGO_SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("DJANGO_SECURE_HSTS_PRELOAD", False)
+# Behind a proxy that terminates TLS, the name of the header it sets to "https" (nginx:
+# `proxy_set_header X-Forwarded-Proto $scheme;`). Only set it when the proxy always sets
+# or overwrites that header: a client could otherwise claim HTTPS on a plain connection.
+_PROXY_SSL_HEADER = os.environ.get("DJANGO_SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https") if _PROXY_SSL_HEADER else None
+)
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+if not SECURE_HSTS_PRELOAD:
+    # Asking browsers to preload HSTS commits the whole registrable domain to HTTPS for
+    # months; its owner decides that (DJANGO_SECURE_HSTS_PRELOAD=true), not this default.
+    SILENCED_SYSTEM_CHECKS.append("security.W021")
 
 LOGGING = {
     "version": 1,

@@ -18,6 +18,7 @@ from ninja.security import HttpBearer
 from generations import tokens
 from generations.api.errors import InsufficientScope, Unauthenticated
 from generations.models import ApiToken, TokenScope
+from generations.types import User
 
 
 class TokenAuth(HttpBearer):
@@ -53,7 +54,7 @@ def scoped(scope: str, **openapi_extra: Any) -> dict[str, Any]:
     return {"auth": auth, "openapi_extra": {"x-token-scope": str(scope), **openapi_extra}}
 
 
-def user_of(request: HttpRequest) -> Any:
+def user_of(request: HttpRequest) -> User:
     """The token's owner: who every service and selector is asked about."""
     token: ApiToken = request.auth  # type: ignore[attr-defined]
     return token.user

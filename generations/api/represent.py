@@ -13,6 +13,7 @@ from generations.models import ApiToken, Attempt, Generation, Image, Project, Su
 from generations.permissions import roles_in
 from generations.selectors import GenerationCharges, Spend
 from generations.serving import KINDS
+from generations.types import User
 
 
 class Links:
@@ -40,7 +41,7 @@ def token(api_token: ApiToken) -> dict[str, Any]:
     }
 
 
-def project(project: Project, *, user: Any) -> dict[str, Any]:
+def project(project: Project, *, user: User) -> dict[str, Any]:
     models = projects.project_models(project)
     default_model = projects.project_default_model(project)
     return {

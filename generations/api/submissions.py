@@ -19,6 +19,7 @@ from generations.api.schemas import (
     SubmissionOut,
 )
 from generations.models import Project, Submission
+from generations.types import User
 
 router = Router(tags=["submissions"])
 ERRORS = {400: ErrorOut, 401: ErrorOut, 403: ErrorOut, 404: ErrorOut, 409: ErrorOut, 422: ErrorOut}
@@ -76,6 +77,6 @@ def _fields(project: Project, payload: SubmissionIn) -> dict[str, Any]:
     }
 
 
-def _shown(request: HttpRequest, user: Any, submission: Submission) -> dict[str, Any]:
+def _shown(request: HttpRequest, user: User, submission: Submission) -> dict[str, Any]:
     generations = selectors.generations_of_submission(user=user, submission=submission)
     return represent.submission(represent.Links(request), submission, generations)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from generations.models.core import Generation, Image
+from generations.models.core import Generation, Image, Submission
 
 
 class Comment(models.Model):
@@ -77,12 +77,21 @@ class Notification(models.Model):
     generation = models.ForeignKey(
         Generation, null=True, on_delete=models.CASCADE, related_name="notifications"
     )
+    # One note per person, kind and submission: its variants' events update it (`count`,
+    # the latest generation, the text) instead of adding a note each.
+    submission = models.ForeignKey(
+        Submission, null=True, on_delete=models.CASCADE, related_name="notifications"
+    )
+    count = models.PositiveIntegerField(default=1)
     actor = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     text = models.CharField(max_length=300)
     created_at = models.DateTimeField()
     read_at = models.DateTimeField(null=True, blank=True)
+    # A note that asks something of its reader (a review) is resolved, and read, once
+    # what it asked is done: nothing is left waiting on them.
+    resolved_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-pk"]
@@ -94,6 +103,11 @@ class Notification(models.Model):
                 fields=["recipient"],
                 name="notification_unread_idx",
                 condition=models.Q(read_at__isnull=True),
+            ),
+            models.Index(
+                fields=["submission", "kind"],
+                name="notification_submission_idx",
+                condition=models.Q(submission__isnull=False),
             ),
         ]
 

@@ -20,7 +20,12 @@ def provider_for(model: ModelEntry) -> Provider:
     says provider "local".
     """
     if model.provider == "local":
-        return LocalProvider(profile=settings.STUDIO_LOCAL_PROFILE)
+        # A simulated hosted model takes the input images the real one takes.
+        return LocalProvider(
+            profile=settings.STUDIO_LOCAL_PROFILE,
+            max_input_images=model.max_input_images,
+            label=model.label,
+        )
     if model.provider == "gemini":
         return GeminiProvider(model, client=http.shared_client(model.base_url))
     if model.provider == "openai":

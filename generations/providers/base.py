@@ -7,20 +7,106 @@ so the state machine never has to know which provider it is talking to.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+import io
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from typing import Any, ClassVar, Final, Protocol
+
+from PIL import Image, UnidentifiedImageError
+
+# What every provider takes as an input image (Gemini also takes HEIC; OpenAI does not).
+INPUT_MIME_TYPES: Final = frozenset({"image/png", "image/jpeg", "image/webp"})
+
+# The one wording of "make the final from the approved preview", for every provider: the
+# preview is the first input image, and the prompt it was rendered from follows.
+ESCALATION_INSTRUCTION: Final = (
+    "Reproduce the first attached image, the approved preview, at a higher resolution "
+    "with more fine detail. Keep its composition, framing, subjects, colours and lighting "
+    "exactly as they are; change nothing else. It was made from this prompt:"
+)
+
+
+class InputRole(StrEnum):
+    """What an input image is to the model."""
+
+    APPROVED_PREVIEW = "approved preview"  # to be reproduced: composition and colour kept
+    REFERENCE = "reference"  # to steer style, subjects or palette
+
+
+@dataclass(frozen=True)
+class InputImage:
+    """An image sent with the prompt: encoded bytes and what they are."""
+
+    data: bytes = field(repr=False)
+    mime_type: str  # "image/png", "image/jpeg", "image/webp"
+    width: int
+    height: int
+    role: InputRole = InputRole.REFERENCE
+
+    @classmethod
+    def from_bytes(cls, data: bytes, *, role: InputRole = InputRole.REFERENCE) -> InputImage:
+        """An input image whose mime type and size are read from its own header."""
+        try:
+            with Image.open(io.BytesIO(data)) as image:  # lazy: no pixel is decoded
+                mime_type = Image.MIME.get(image.format or "", "")
+                width, height = image.size
+        except (UnidentifiedImageError, OSError):
+            raise InvalidRequest(f"The {role} is not an image that can be read.") from None
+        if mime_type not in INPUT_MIME_TYPES:
+            raise InvalidRequest(
+                f"The {role} is {mime_type or 'in an unknown format'}; "
+                "providers take PNG, JPEG or WebP."
+            )
+        return cls(data=data, mime_type=mime_type, width=width, height=height, role=role)
+
+    def __repr__(self) -> str:  # the bytes stay out of logs and tracebacks
+        return (
+            f"InputImage({self.role}, {self.mime_type}, {self.width}×{self.height}, "
+            f"{len(self.data)} bytes)"
+        )
 
 
 @dataclass(frozen=True)
 class RenderRequest:
-    prompt: str
+    prompt: str  # the designer's prompt
     model_id: str
     aspect_ratio: str
     size: str  # "1K" / "2K" / "4K"
     width: int  # the pixel size the published table promises
     height: int
-    seed: int
+    seed: int  # sent to every provider that takes one (the same for preview and final)
     timeout_s: float
+    input_images: tuple[InputImage, ...] = ()  # sent before the text, in this order
+    instruction: str = ""  # put before the prompt, e.g. ESCALATION_INSTRUCTION
+
+    @property
+    def text(self) -> str:
+        """What the model is told in words: the instruction, if any, then the prompt."""
+        return compose_prompt(self.instruction, self.prompt)
+
+    def from_preview(
+        self, preview: InputImage, *, references: tuple[InputImage, ...] = ()
+    ) -> RenderRequest:
+        """This request (same prompt, seed and size) as "reproduce this approved preview".
+
+        The preview goes first, then any references; the instruction says what to do.
+        Whether the model takes that many input images is the catalogue's to say
+        (ModelEntry.max_input_images); a provider refuses more with InvalidRequest.
+        """
+        return replace(
+            self,
+            input_images=(replace(preview, role=InputRole.APPROVED_PREVIEW), *references),
+            instruction=ESCALATION_INSTRUCTION,
+        )
+
+
+def compose_prompt(instruction: str, prompt: str) -> str:
+    return f"{instruction}\n\n{prompt}" if instruction else prompt
+
+
+def escalation_prompt(prompt: str) -> str:
+    """The text of a final made from the approved preview: the instruction, then the prompt."""
+    return compose_prompt(ESCALATION_INSTRUCTION, prompt)
 
 
 @dataclass(frozen=True)
@@ -30,6 +116,11 @@ class RenderResult:
     width: int
     height: int
     meta: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def notes(self) -> list[str]:
+        """What the provider changed on the way (e.g. an input image downscaled to fit)."""
+        return list(self.meta.get("notes", []))
 
 
 class ProviderError(Exception):

@@ -7,22 +7,32 @@ Wire facts this module is built on (DESIGN.md, "Providers"):
 - parts marked `"thought": true` are interim images of a thinking model, not the answer;
 - a 429 carries no Retry-After header: the wait is `google.rpc.RetryInfo.retryDelay`
   in the error details, and a `QuotaFailure` whose quota id says `PerDay` will not
-  recover by retrying today.
+  recover by retrying today;
+- the seed goes in `generationConfig.seed` (an integer); input images (the approved
+  preview, references) are `inlineData` parts, base64, before the text part, and are
+  billed as input tokens (`usageMetadata.promptTokenCount`, kept on the attempt);
+- a request with inline data may weigh 20 MB at most: larger inputs are downscaled to fit
+  the entry's `max_request_bytes`, and the result's notes say so.
 """
 
 from __future__ import annotations
 
+import base64
+import json
+import math
 import re
+from dataclasses import replace
 from typing import Any, Final
 from urllib.parse import quote
 
 import httpx
 
 from generations.catalog import ModelEntry
-from generations.providers import http
+from generations.providers import http, inputs
 from generations.providers.base import (
     AuthFailed,
     ContentBlocked,
+    InputImage,
     InvalidRequest,
     MalformedResponse,
     NoImage,
@@ -40,7 +50,10 @@ _RETRY_INFO: Final = "type.googleapis.com/google.rpc.RetryInfo"
 _QUOTA_FAILURE: Final = "type.googleapis.com/google.rpc.QuotaFailure"
 _ERROR_INFO: Final = "type.googleapis.com/google.rpc.ErrorInfo"
 _DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")
+# usageMetadata.promptTokenCount includes the input images' tokens (promptTokensDetails
+# splits them by modality): what an escalation from the preview costs on top of the image.
 _META_FIELDS: Final = ("usageMetadata", "modelVersion", "responseId")
+_INLINE_PART_BYTES: Final = len('{"inlineData":{"mimeType":"","data":""}},')
 
 # finishReason -> what the designer reads. Blocks say what tripped; the rest say that
 # the model gave up, which rephrasing (not retrying) is what helps.
@@ -85,8 +98,13 @@ class GeminiProvider:
 
     def render(self, request: RenderRequest) -> RenderResult:
         http.require_size(self.model, request)
+        inputs.require_inputs(
+            request, max_images=self.model.max_input_images, label=self.model.label
+        )
         key = http.api_key(self.model)
+        sent: dict[str, Any] = {}
         try:
+            request, sent = self._fit(request)
             raw = http.post_json(
                 self.client,
                 self.url(request.model_id),
@@ -97,12 +115,36 @@ class GeminiProvider:
             )
             if raw.status != httpx.codes.OK:
                 raise error_for(raw, model=self.model, key=key)
-            return result_from(http.take_json(raw.body, service=SERVICE), key=key)
+            result = result_from(http.take_json(raw.body, service=SERVICE), key=key)
+            result.meta.update(sent)
+            return result
         except ProviderError as error:
             # Belt and braces: whatever a server echoed, the key never leaves this call.
             error.message = http.redact(error.message, key)
             error.args = (error.message,)
+            error.meta = {**error.meta, **sent}
             raise
+
+    def _fit(self, request: RenderRequest) -> tuple[RenderRequest, dict[str, Any]]:
+        """The request with its input images made to fit the request limit, and what was
+        sent (for the attempt's metadata; nothing when there are no input images)."""
+        if not request.input_images:
+            return request, {}
+        bare = request_body(
+            replace(request, input_images=()), send_image_size=self.model.sends_image_size
+        )
+        fitted = inputs.fit_request(
+            request.input_images,
+            limit_bytes=self.model.max_request_bytes,
+            # Measured as httpx sends JSON: compact, UTF-8.
+            fixed_bytes=len(json.dumps(bare, ensure_ascii=False, separators=(",", ":")).encode()),
+            wire_bytes=inline_bytes,
+            service=SERVICE,
+        )
+        sent: dict[str, Any] = {"inputs": inputs.summary(fitted.images)}
+        if fitted.notes:
+            sent["notes"] = list(fitted.notes)
+        return replace(request, input_images=fitted.images), sent
 
     def url(self, model_id: str) -> str:
         return f"{self.model.base_url}/v1beta/models/{quote(model_id, safe='')}:generateContent"
@@ -112,10 +154,27 @@ def request_body(request: RenderRequest, *, send_image_size: bool) -> dict[str, 
     image_config: dict[str, str] = {"aspectRatio": request.aspect_ratio}
     if send_image_size:
         image_config["imageSize"] = request.size  # "1K" / "2K" / "4K", uppercase K
+    # Images first, in the caller's order (the approved preview leads), then the words.
+    parts: list[dict[str, Any]] = [_inline(image) for image in request.input_images]
+    parts.append({"text": request.text})
     return {
-        "contents": [{"role": "user", "parts": [{"text": request.prompt}]}],
-        "generationConfig": {"responseModalities": ["IMAGE"], "imageConfig": image_config},
+        "contents": [{"role": "user", "parts": parts}],
+        "generationConfig": {
+            "responseModalities": ["IMAGE"],
+            "imageConfig": image_config,
+            "seed": request.seed,
+        },
     }
+
+
+def _inline(image: InputImage) -> dict[str, Any]:
+    data = base64.b64encode(image.data).decode("ascii")
+    return {"inlineData": {"mimeType": image.mime_type, "data": data}}
+
+
+def inline_bytes(image: InputImage) -> int:
+    """What one input image adds to the JSON request: its base64 and the part around it."""
+    return 4 * math.ceil(len(image.data) / 3) + len(image.mime_type) + _INLINE_PART_BYTES
 
 
 # --- a 200 answer ----------------------------------------------------------------------

@@ -17,7 +17,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
@@ -118,6 +118,10 @@ class RawResponse:
     body: bytearray  # handed over: whoever parses it should clear() it
 
 
+# A multipart file part: (form field name, (file name, bytes, content type)).
+FilePart = tuple[str, tuple[str, bytes, str]]
+
+
 def post_json(
     client: httpx.Client,
     url: str,
@@ -128,9 +132,43 @@ def post_json(
     service: str,
 ) -> RawResponse:
     """POST JSON and read the whole answer, streamed into one buffer, within timeout_s."""
+    return _post(client, url, headers=headers, timeout_s=timeout_s, service=service, json=payload)
+
+
+def post_multipart(
+    client: httpx.Client,
+    url: str,
+    *,
+    fields: Mapping[str, str],
+    files: Sequence[FilePart],
+    headers: Mapping[str, str],
+    timeout_s: float,
+    service: str,
+) -> RawResponse:
+    """POST multipart/form-data (fields, then file parts in order) and read the answer."""
+    return _post(
+        client,
+        url,
+        headers=headers,
+        timeout_s=timeout_s,
+        service=service,
+        data=dict(fields),
+        files=list(files),
+    )
+
+
+def _post(
+    client: httpx.Client,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    service: str,
+    **content: Any,
+) -> RawResponse:
     deadline = time.monotonic() + timeout_s
     stream = client.stream(
-        "POST", url, json=payload, headers=dict(headers), timeout=attempt_timeout(timeout_s)
+        "POST", url, headers=dict(headers), timeout=attempt_timeout(timeout_s), **content
     )
     with transport_errors(service, timeout_s), stream as response:
         ok = response.status_code == httpx.codes.OK

@@ -1,15 +1,24 @@
 """The embedded default provider: a deterministic, detailed picture drawn with Pillow.
 
-It stands in for a hosted model wherever there is no API key (`make run`, tests, demos).
-Two properties matter to the rest of the app:
+It stands in for a hosted model wherever there is no API key (`make run`, tests, demos),
+so it has to model what hosted models do, not flatter the product (DESIGN.md, "local"):
 
-* The picture is the same composition at every size, with more real detail at more
-  pixels: a Mandelbrot region chosen from the prompt and seed is sampled at the exact
-  requested width×height, so a 4K is sharper than a 2K where a reviewer zooms in. A
-  Siemens star (a resolution target) and microprint that only becomes legible at high
-  resolution make the difference easy to see.
-* Latency and failures follow a named profile, drawn per attempt from `rng` (never from
-  the prompt), so retries, timeouts and fallbacks can be exercised without a network.
+* More pixels, more real detail: a Mandelbrot region chosen from the prompt and seed is
+  sampled at the exact requested width×height, so a 4K is sharper than a 2K where a
+  reviewer zooms in. A Siemens star (a resolution target) and microprint that only
+  becomes legible at high resolution make the difference easy to see.
+* From the prompt alone, the composition drifts with the size, as a model sampled afresh
+  does: where the frame falls in the region (shift, zoom) and a touch of the hue depend on
+  the pixel size too, so a prompt-only 4K is related to its 2K preview (same region, same
+  palette, same layout) but visibly not the same picture.
+* From an approved preview (an input image with that role), the composition is kept:
+  the preview scaled to the target size, plus the fine detail that the native render of
+  the preview's own region has and the preview lacks. For a preview this provider made,
+  that is the same picture with more detail.
+* References (the other input images) steer the palette: its hue is taken from them.
+* The same request always gives the same bytes. Latency and failures follow a named
+  profile, drawn per attempt from `rng` (never from the prompt), so retries, timeouts and
+  fallbacks can be exercised without a network.
 """
 
 from __future__ import annotations
@@ -21,13 +30,17 @@ import math
 import os
 import random
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageChops, ImageDraw, ImageFont, ImageOps, UnidentifiedImageError
 
+from generations.catalog import LOCAL_INPUT_IMAGES
+from generations.providers import inputs
 from generations.providers.base import (
+    InputImage,
+    InputRole,
     InvalidRequest,
     Overloaded,
     ProviderError,
@@ -130,14 +143,20 @@ class LocalProvider:
         *,
         sleep: Callable[[float], object] = time.sleep,
         rng: random.Random | None = None,
+        max_input_images: int = LOCAL_INPUT_IMAGES,
+        label: str = "The local renderer",
     ) -> None:
         self.profile = resolve_profile(profile)
+        # When it simulates a hosted model, it takes the input images that model takes.
+        self.max_input_images = max_input_images
+        self.label = label
         self._sleep = sleep
         # Seeded from the OS, not the prompt: a retry must be able to succeed.
         self._rng = rng or random.Random(os.urandom(16))
 
     def render(self, request: RenderRequest) -> RenderResult:
         _validate(request)
+        inputs.require_inputs(request, max_images=self.max_input_images, label=self.label)
         latency, failure = self._draw(request.size)
         if latency > request.timeout_s:
             # Honest timeout: the caller waited timeout_s, not the whole latency.
@@ -156,17 +175,18 @@ class LocalProvider:
             aspect_ratio=request.aspect_ratio,
             width=request.width,
             height=request.height,
+            input_images=request.input_images,
         )
+        meta: dict[str, Any] = {
+            "provider": self.name,
+            "profile": self.profile.name,
+            "simulated_latency_s": round(latency, 3),
+        }
+        if request.input_images:
+            meta["inputs"] = inputs.summary(request.input_images)
+            meta["composition"] = _composition(request.input_images)
         return RenderResult(
-            data=data,
-            mime_type="image/png",
-            width=request.width,
-            height=request.height,
-            meta={
-                "provider": self.name,
-                "profile": self.profile.name,
-                "simulated_latency_s": round(latency, 3),
-            },
+            data=data, mime_type="image/png", width=request.width, height=request.height, meta=meta
         )
 
     def _draw(self, size: str) -> tuple[float, ProviderError | None]:
@@ -179,6 +199,12 @@ class LocalProvider:
         error_type = self._rng.choice((ServerError, Overloaded))
         label = "an internal error" if error_type is ServerError else "overloaded"
         return latency, error_type(f"Simulated failure: the local {size} render was {label}.")
+
+
+def _composition(images: Sequence[InputImage]) -> str:
+    if _preview_of(images) is not None:
+        return "kept from the approved preview"
+    return f"drawn from the prompt, palette from {_references(len(images))}"
 
 
 def _validate(request: RenderRequest) -> None:
@@ -222,10 +248,37 @@ _MAX_INSIDE: Final = 0.4
 _MIN_NEAR_EDGE: Final = 0.04
 
 
-def render_png(*, prompt: str, seed: int, aspect_ratio: str, width: int, height: int) -> bytes:
+# How far a prompt-only render's frame drifts with the pixel size: its centre moves by
+# this share of the frame's width (in a size-dependent direction), it zooms by a factor in
+# this range and its hue turns by up to this much. Enough that a 2K and a 4K of one seed
+# are visibly different compositions, not so much that they stop looking related.
+_DRIFT_SHIFT: Final = (0.1, 0.22)
+_DRIFT_ZOOM: Final = (0.85, 1.2)
+_DRIFT_HUE: Final = 0.04
+# Below this weighted saturation a reference is grey: it does not steer the hue.
+_MIN_REFERENCE_CHROMA: Final = 0.05
+_REFERENCE_SAMPLE: Final = 32
+# Input and output aspect ratios this close are the same frame: scaled, not cropped.
+_SAME_FRAME: Final = 0.01
+
+
+def render_png(
+    *,
+    prompt: str,
+    seed: int,
+    aspect_ratio: str,
+    width: int,
+    height: int,
+    input_images: Sequence[InputImage] = (),
+) -> bytes:
     """The local provider's picture as PNG bytes; same arguments, same bytes."""
     image = render_image(
-        prompt=prompt, seed=seed, aspect_ratio=aspect_ratio, width=width, height=height
+        prompt=prompt,
+        seed=seed,
+        aspect_ratio=aspect_ratio,
+        width=width,
+        height=height,
+        input_images=input_images,
     )
     buffer = io.BytesIO()
     # Level 1: a 4K PNG encodes in a fraction of a second; size hardly matters locally.
@@ -234,35 +287,186 @@ def render_png(*, prompt: str, seed: int, aspect_ratio: str, width: int, height:
 
 
 def render_image(
-    *, prompt: str, seed: int, aspect_ratio: str, width: int, height: int
+    *,
+    prompt: str,
+    seed: int,
+    aspect_ratio: str,
+    width: int,
+    height: int,
+    input_images: Sequence[InputImage] = (),
 ) -> Image.Image:
+    """From the approved preview among `input_images` if there is one, else from the prompt
+    (with the palette of the references, if any)."""
     digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
-    escape = _mandelbrot((width, height), _choose_extent(digest, width, height), _QUALITY)
-    escape.putpalette(_palette(digest))
+    preview = _preview_of(input_images)
+    references = [image for image in input_images if image is not preview]
+    hue = _reference_hue(references)
+    facts = f"seed {seed} · {aspect_ratio} · {width}×{height}"
+    if preview is None:
+        if references:
+            facts += f" · palette from {_references(len(references))}"
+        size = (width, height)
+        image, _ = _picture(digest, frame=size, size=size, hue=hue, prompt=prompt, facts=facts)
+        return image
+    return _from_preview(digest, preview, size=(width, height), hue=hue, prompt=prompt, facts=facts)
+
+
+def _preview_of(images: Sequence[InputImage]) -> InputImage | None:
+    return next((i for i in images if i.role == InputRole.APPROVED_PREVIEW), None)
+
+
+def _references(count: int) -> str:
+    return f"{count} reference{'s' if count > 1 else ''}"
+
+
+def _picture(
+    digest: bytes,
+    *,
+    frame: tuple[int, int],
+    size: tuple[int, int],
+    hue: float | None,
+    prompt: str,
+    facts: str,
+) -> tuple[Image.Image, int]:
+    """The picture of this prompt and seed as a render at `frame` pixels composes it, drawn
+    at `size` pixels; and where its caption band starts."""
+    drift = hashlib.sha256(digest + b"drift %dx%d" % frame).digest()
+    escape = _mandelbrot(size, _choose_extent(digest, drift, *frame), _QUALITY)
+    escape.putpalette(_palette(digest, hue=hue, turn=(drift[3] / 255 - 0.5) * 2 * _DRIFT_HUE))
     image = escape.convert("RGB")
     _draw_star(image, digest)
-    _draw_caption(image, prompt=prompt, meta=f"seed {seed} · {aspect_ratio} · {width}×{height}")
+    return image, _draw_caption(image, prompt=prompt, meta=facts)
+
+
+def _from_preview(
+    digest: bytes,
+    preview: InputImage,
+    *,
+    size: tuple[int, int],
+    hue: float | None,
+    prompt: str,
+    facts: str,
+) -> Image.Image:
+    """The preview at `size`, with the fine detail it lacks.
+
+    The detail comes from the native render of the preview's own region (composed as at
+    the preview's size): the result is that render plus, upscaled, whatever the preview
+    has that the render brought down to the preview's size has not. For a preview this
+    provider made, that difference is only resampling, so the result is the native render
+    of the preview; for any other picture it is the picture, with texture added. (Adding
+    the upscaled difference is adding the upscaled preview and the native render's high
+    frequencies, computed at the preview's size where it is cheap.) The caption band is
+    the native one: it states this render's own facts.
+    """
+    source = _decode(preview)
+    width, height = size
+    # The preview cut to the target's frame (all of it, when the frames match).
+    if abs(source.width / source.height - width / height) <= _SAME_FRAME * width / height:
+        frame = source.size
+    elif source.width / source.height > width / height:
+        frame = (round(source.height * width / height), source.height)
+    else:
+        frame = (source.width, round(source.width * height / width))
+    native, band_top = _picture(
+        digest,
+        frame=frame,
+        size=size,
+        hue=hue,
+        prompt=prompt,
+        facts=f"{facts} · from the approved preview",
+    )
+    if frame != source.size:
+        source = ImageOps.fit(source, frame, Image.Resampling.BICUBIC)
+    brought_down = native.resize(frame, Image.Resampling.BOX)
+    missing = ImageChops.subtract(source, brought_down, scale=1.0, offset=128)
+    del source, brought_down
+    missing = missing.resize(size, Image.Resampling.BILINEAR)
+    image = ImageChops.add(native, missing, scale=1.0, offset=-128)
+    image.paste(native.crop((0, band_top, width, height)), (0, band_top))
     return image
 
 
-def _choose_extent(digest: bytes, width: int, height: int) -> tuple[float, float, float, float]:
-    """The first of a few prompt-derived regions that is neither mostly set nor empty.
+def _decode(image: InputImage, *, draft: tuple[int, int] | None = None) -> Image.Image:
+    """An input image as RGB pixels, upright; InvalidRequest when it is not an image."""
+    try:
+        with Image.open(io.BytesIO(image.data)) as opened:
+            if opened.width * opened.height > _MAX_PIXELS:
+                raise InvalidRequest(
+                    f"The {image.role} ({opened.width}×{opened.height}) is too large to use."
+                )
+            if draft is not None:
+                opened.draft("RGB", draft)  # JPEG: decode at a fraction of the size
+            return ImageOps.exif_transpose(opened).convert("RGB")
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError):
+        raise InvalidRequest(f"The {image.role} could not be decoded as an image.") from None
 
-    Judged on a small probe whose size depends only on the aspect ratio, so 1K, 2K and
-    4K of one prompt pick the same region.
+
+def _reference_hue(references: Sequence[InputImage]) -> float | None:
+    """The references' dominant hue (0..1): the mean hue weighted by colourfulness, or None
+    when they are (nearly) grey."""
+    x = y = weight = 0.0
+    edge = _REFERENCE_SAMPLE
+    for reference in references:
+        sample = _decode(reference, draft=(edge * 2, edge * 2))
+        sample = sample.resize((edge, edge), Image.Resampling.BOX).convert("HSV")
+        pixels = sample.tobytes()
+        for index in range(0, len(pixels), 3):
+            hue, saturation, value = pixels[index : index + 3]
+            chroma = saturation * value / 255**2
+            x += chroma * math.cos(2 * math.pi * hue / 255)
+            y += chroma * math.sin(2 * math.pi * hue / 255)
+            weight += chroma
+    if not references or weight < _MIN_REFERENCE_CHROMA * edge * edge * len(references):
+        return None
+    return math.atan2(y, x) / (2 * math.pi) % 1.0
+
+
+def _choose_extent(
+    digest: bytes, drift: bytes, width: int, height: int
+) -> tuple[float, float, float, float]:
+    """The region of this prompt and seed, framed as a render at width×height frames it.
+
+    The region is the first of a few prompt-derived ones that is neither mostly set nor
+    empty, judged on a small probe whose size depends only on the aspect ratio, so every
+    size of one prompt and seed starts from the same region. The frame then drifts by the
+    pixel size (`drift`), keeping to the same composition rules where it can.
     """
     probe = (
         round(_PROBE_EDGE * math.sqrt(width / height)),
         round(_PROBE_EDGE * math.sqrt(height / width)),
     )
     for attempt in range(_REGION_TRIES):
-        extent = _extent(hashlib.sha256(digest + bytes([attempt])).digest(), width, height)
-        histogram = Image.effect_mandelbrot(probe, extent, _QUALITY).histogram()
-        pixels = probe[0] * probe[1]
-        inside, near_edge = histogram[0] / pixels, sum(histogram[96:]) / pixels
-        if inside <= _MAX_INSIDE and near_edge >= _MIN_NEAR_EDGE:
+        region = _extent(hashlib.sha256(digest + bytes([attempt])).digest(), width, height)
+        if _composes(region, probe):
             break
-    return extent
+    for attempt in range(_REGION_TRIES):
+        drifted = _drifted(region, hashlib.sha256(drift + bytes([attempt])).digest())
+        if _composes(drifted, probe):
+            return drifted
+    return region
+
+
+def _composes(extent: tuple[float, float, float, float], probe: tuple[int, int]) -> bool:
+    histogram = Image.effect_mandelbrot(probe, extent, _QUALITY).histogram()
+    pixels = probe[0] * probe[1]
+    inside, near_edge = histogram[0] / pixels, sum(histogram[96:]) / pixels
+    return inside <= _MAX_INSIDE and near_edge >= _MIN_NEAR_EDGE
+
+
+def _drifted(
+    extent: tuple[float, float, float, float], digest: bytes
+) -> tuple[float, float, float, float]:
+    left, top, right, bottom = extent
+    half_w, half_h = (right - left) / 2, (bottom - top) / 2
+    angle = 2 * math.pi * digest[0] / 255
+    low, high = _DRIFT_SHIFT
+    shift = 2 * half_w * (low + (high - low) * digest[1] / 255)
+    centre_re = left + half_w + shift * math.cos(angle)
+    centre_im = top + half_h + shift * math.sin(angle)
+    low, high = _DRIFT_ZOOM
+    zoom = low * (high / low) ** (digest[2] / 255)  # log-uniform: in and out alike
+    half_w, half_h = half_w * zoom, half_h * zoom
+    return (centre_re - half_w, centre_im - half_h, centre_re + half_w, centre_im + half_h)
 
 
 def _extent(digest: bytes, width: int, height: int) -> tuple[float, float, float, float]:
@@ -318,10 +522,18 @@ def _mandelbrot(
     return out
 
 
-def _palette(digest: bytes) -> list[int]:
-    """A 256-entry RGB palette for escape values: 0 is the set, the rest cycle hues."""
-    hue = digest[4] / 255
-    spread = 0.15 + 0.5 * digest[5] / 255
+def _palette(digest: bytes, *, hue: float | None = None, turn: float = 0.0) -> list[int]:
+    """A 256-entry RGB palette for escape values: 0 is the set, the rest cycle hues.
+
+    `hue` (from references) replaces the prompt's own and keeps the colours close to it;
+    `turn` nudges the hue (a size-dependent drift).
+    """
+    if hue is None:
+        hue, spread = digest[4] / 255, 0.15 + 0.5 * digest[5] / 255
+    else:
+        spread = 0.06 + 0.08 * digest[5] / 255
+        hue -= spread / 2  # centre the palette's sweep on the reference's hue
+    hue += turn
     cycles = 2 + digest[6] % 4
     palette = [*_rgb(hue + 0.5, 0.6, 0.08)]  # the set itself: a deep complementary shade
     for value in range(1, 256):
@@ -356,8 +568,9 @@ def _draw_star(image: Image.Image, digest: bytes) -> None:
     draw.ellipse(box, outline=(16, 16, 20), width=max(1, radius // 40))
 
 
-def _draw_caption(image: Image.Image, *, prompt: str, meta: str) -> None:
-    """A darkened band with a microprint line, the wrapped prompt and the render facts."""
+def _draw_caption(image: Image.Image, *, prompt: str, meta: str) -> int:
+    """A darkened band with a microprint line, the wrapped prompt and the render facts;
+    returns the band's top row."""
     width, height = image.size
     unit = min(width, height)
     title = _font(unit * 0.034)
@@ -379,6 +592,7 @@ def _draw_caption(image: Image.Image, *, prompt: str, meta: str) -> None:
         draw.text((pad, y), line, font=title, fill=(250, 250, 245))
         y += line_height
     draw.text((pad, y), meta, font=small, fill=(190, 190, 185))
+    return top
 
 
 def _microprint(

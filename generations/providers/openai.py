@@ -2,21 +2,30 @@
 that put other models (Nano Banana among them) behind the same shape.
 
 Gateways disagree on how they take the resolution ("size": "4096x4096", or
-"size": "1024x1024" plus "quality" / "image_size"), so those fields come from the model's
-registry entry (`openai_params`, `openai_params_by_size`), not from code here.
+"size": "1024x1024" plus "quality" / "image_size") and on whether they take a seed at all,
+so those fields come from the model's registry entry (`openai_params`,
+`openai_params_by_size`, e.g. {"seed": "{seed}"}), not from code here.
+
+With input images (the approved preview, references) the request goes to
+`/v1/images/edits` instead, as multipart/form-data: one `image[]` file part per image, in
+order, beside the same fields. Only entries whose `max_input_images` says so get any.
 """
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Sequence
 from typing import Any, Final
 
 import httpx
 
 from generations.catalog import ModelEntry
-from generations.providers import http
+from generations.providers import http, inputs
 from generations.providers.base import (
     AuthFailed,
     ContentBlocked,
+    InputImage,
     InvalidRequest,
     MalformedResponse,
     Overloaded,
@@ -36,6 +45,11 @@ _BLOCK_CODES: Final = frozenset(
 # No money (or a hard spend limit) on the account: retrying cannot help until an admin acts.
 _QUOTA_CODES: Final = frozenset({"insufficient_quota", "billing_hard_limit_reached"})
 _META_FIELDS: Final = ("created", "usage", "output_format", "size", "quality", "model")
+_PLACEHOLDER: Final = re.compile(r"\{(\w+)\}")
+_EXTENSIONS: Final = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp"}
+# What multipart framing adds per part: boundary line, Content-Disposition (with the
+# file name) and Content-Type headers, blank lines. Generous, so the limit holds.
+_PART_BYTES: Final = 256
 
 
 class OpenAIProvider:
@@ -54,17 +68,14 @@ class OpenAIProvider:
 
     def render(self, request: RenderRequest) -> RenderResult:
         http.require_size(self.model, request)
+        inputs.require_inputs(
+            request, max_images=self.model.max_input_images, label=self.model.label
+        )
         key = http.api_key(self.model)
         headers = {"authorization": f"Bearer {key}"} if key else {}
+        sent: dict[str, Any] = {}
         try:
-            raw = http.post_json(
-                self.client,
-                self.url(),
-                payload=request_body(self.model, request),
-                headers=headers,
-                timeout_s=request.timeout_s,
-                service=self.service,
-            )
+            raw, sent = self._send(request, headers=headers)
             request_id = raw.headers.get("x-request-id", "")
             if raw.status != httpx.codes.OK:
                 error = error_for(
@@ -75,16 +86,58 @@ class OpenAIProvider:
                 raise error
             payload = http.take_json(raw.body, service=self.service)
             del raw
-            return self._result(payload, request_id=request_id, key=key)
+            result = self._result(payload, request_id=request_id, key=key)
+            result.meta.update(sent)
+            return result
         except ProviderError as error:
             error.message = http.redact(error.message, key)
             error.args = (error.message,)
+            error.meta = {**error.meta, **sent}
             raise
 
-    def url(self) -> str:
+    def _send(
+        self, request: RenderRequest, *, headers: dict[str, str]
+    ) -> tuple[http.RawResponse, dict[str, Any]]:
+        """Generations as JSON, or, with input images, edits as multipart; and what was
+        sent with it (for the attempt's metadata; nothing when there are no images)."""
+        if not request.input_images:
+            raw = http.post_json(
+                self.client,
+                self.url(),
+                payload=request_body(self.model, request),
+                headers=headers,
+                timeout_s=request.timeout_s,
+                service=self.service,
+            )
+            return raw, {}
+        fields = edit_fields(self.model, request)
+        fitted = inputs.fit_request(
+            request.input_images,
+            limit_bytes=self.model.max_request_bytes,
+            fixed_bytes=sum(
+                len(name) + len(value.encode()) + _PART_BYTES for name, value in fields.items()
+            ),
+            wire_bytes=lambda image: len(image.data) + _PART_BYTES,
+            service=self.service,
+        )
+        raw = http.post_multipart(
+            self.client,
+            self.url("edits"),
+            fields=fields,
+            files=image_parts(fitted.images),
+            headers=headers,
+            timeout_s=request.timeout_s,
+            service=self.service,
+        )
+        sent: dict[str, Any] = {"inputs": inputs.summary(fitted.images)}
+        if fitted.notes:
+            sent["notes"] = list(fitted.notes)
+        return raw, sent
+
+    def url(self, endpoint: str = "generations") -> str:
         # The registry's base is the server root; tolerate one that already ends in /v1.
         base = self.model.base_url.removesuffix("/v1")
-        return f"{base}/v1/images/generations"
+        return f"{base}/v1/images/{endpoint}"
 
     def _result(self, payload: Any, *, request_id: str, key: str | None) -> RenderResult:
         if not isinstance(payload, dict):
@@ -118,29 +171,63 @@ class OpenAIProvider:
 
 
 def request_body(model: ModelEntry, request: RenderRequest) -> dict[str, Any]:
+    """The JSON of `/v1/images/generations`."""
     return {
-        **size_params(model, request),
+        **template_params(model, request),
         "model": request.model_id,
-        "prompt": request.prompt,
+        "prompt": request.text,
         "n": 1,
         "response_format": "b64_json",
     }
 
 
-def size_params(model: ModelEntry, request: RenderRequest) -> dict[str, Any]:
-    """The entry's resolution fields for this request, templates filled in."""
-    values = {
+def edit_fields(model: ModelEntry, request: RenderRequest) -> dict[str, str]:
+    """The form fields of `/v1/images/edits`: the same as a generation's, as text."""
+    return {name: _form_value(value) for name, value in request_body(model, request).items()}
+
+
+def image_parts(images: Sequence[InputImage]) -> list[http.FilePart]:
+    """One `image[]` file part per input image, in order, named for what it is."""
+    parts: list[http.FilePart] = []
+    for number, image in enumerate(images, start=1):
+        extension = _EXTENSIONS.get(image.mime_type, "png")
+        name = f"input-{number}-{str(image.role).replace(' ', '-')}.{extension}"
+        parts.append(("image[]", (name, image.data, image.mime_type)))
+    return parts
+
+
+def template_params(model: ModelEntry, request: RenderRequest) -> dict[str, Any]:
+    """The entry's extra fields for this request (resolution, seed…), templates filled in.
+
+    A value that is exactly one placeholder is sent as that value ("{seed}" -> 7, an
+    integer in JSON); any other text is formatted ("{width}x{height}" -> "1024x1024").
+    """
+    values: dict[str, Any] = {
         "width": request.width,
         "height": request.height,
         "size": request.size,
         "size_lower": request.size.lower(),
         "aspect_ratio": request.aspect_ratio,
+        "seed": request.seed,
     }
     template = {**model.openai_params, **model.openai_params_by_size.get(request.size, {})}
-    return {
-        name: value.format_map(values) if isinstance(value, str) else value
-        for name, value in template.items()
-    }
+    return {name: _fill(value, values) for name, value in template.items()}
+
+
+def _fill(value: Any, values: dict[str, Any]) -> Any:
+    if not isinstance(value, str):
+        return value
+    whole = _PLACEHOLDER.fullmatch(value)
+    if whole and whole.group(1) in values:
+        return values[whole.group(1)]
+    return value.format_map(values)
+
+
+def _form_value(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    # JSON spelling for the rest: true/false, null, numbers, nested objects.
+    return json.dumps(value)
 
 
 def error_for(

@@ -11,7 +11,6 @@ the trailing baseline.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import statistics
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
@@ -25,9 +24,11 @@ from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 from django.db.models.functions import TruncWeek
 from django.utils import timezone
 
+from generations import charts
 from generations.models import DriftAlert, Image, Notification, Project
 from generations.notifications import notify_people
 from generations.permissions import administered_projects
+from generations.types import User
 
 # --- the weekly series ---------------------------------------------------------------------
 
@@ -158,12 +159,12 @@ class Median(Aggregate):
     output_field = FloatField()
 
 
-def _images(*, user: Any, projects: Iterable[Project] | None) -> QuerySet[Image]:
+def _images(*, user: User | None, projects: Iterable[Project] | None) -> QuerySet[Image]:
     images = Image.objects.filter(native=True).exclude(model_key="").exclude(size="")
     # No user: the system itself (drift alerts), which judges every project's images.
     sees_all = user is None or user.is_superuser or user.is_staff
     if not sees_all or projects is not None:
-        allowed = administered_projects(user)
+        allowed = Project.objects.all() if user is None else administered_projects(user)
         if projects is not None:
             allowed = allowed.filter(pk__in=[p.pk for p in projects])
         images = images.filter(generation__project_id__in=allowed.values("pk"))
@@ -225,7 +226,7 @@ def _as_date(week: dt.datetime | dt.date) -> dt.date:
 
 def weekly_medians(
     *,
-    user: Any,
+    user: User | None,
     start: dt.date,
     end: dt.date,
     projects: Iterable[Project] | None = None,
@@ -273,7 +274,7 @@ def flag_drops(
 
 def drift_report(
     *,
-    user: Any,
+    user: User | None,
     start: dt.date | None = None,
     end: dt.date | None = None,
     projects: Iterable[Project] | None = None,
@@ -361,56 +362,45 @@ class Chart:
 
 
 def chart_of(series: Series, metric: Metric, *, width: int = 640, height: int = 200) -> Chart:
-    left, right, top, bottom = 48, 12, 12, 28
-    plot_width, plot_height = width - left - right, height - top - bottom
+    frame = charts.Frame(width, height, left=48, right=12, top=12, bottom=28)
     weeks = series.weeks
     values = [w.points[metric.key].median for w in weeks]
     known = [v for v in values if v is not None]
     # Zero at the bottom: a drop looks as big as it is.
     ceiling = max(known, default=1.0) * 1.1 or 1.0
 
-    def x_of(i: int) -> float:
-        return left + (plot_width * i / (len(weeks) - 1) if len(weeks) > 1 else plot_width / 2)
-
     def y_of(value: float) -> float:
-        return top + plot_height * (1 - value / ceiling)
+        return round(frame.y_of(value / ceiling), 1)
 
-    paths: list[str] = []
-    run: list[str] = []
+    line: list[charts.Xy | None] = []
     marks: list[ChartMark] = []
-    baseline_run: list[str] = []
+    baseline: list[charts.Xy] = []
     for i, (week, value) in enumerate(zip(weeks, values, strict=True)):
         point = week.points[metric.key]
         if value is None:
-            if run:
-                paths.append(" ".join(run))
-            run = []
+            line.append(None)
             continue
-        x, y = round(x_of(i), 1), round(y_of(value), 1)
-        run.append(f"{'L' if run else 'M'}{x},{y}")
+        x, y = round(frame.x_of(i, len(weeks)), 1), y_of(value)
+        line.append((x, y))
         marks.append(ChartMark(x, y, week, point, f"{week.label}: {describe_point(point, metric)}"))
         if point.baseline is not None:
-            by = round(y_of(point.baseline), 1)
-            baseline_run.append(f"{'L' if baseline_run else 'M'}{x},{by}")
-    if run:
-        paths.append(" ".join(run))
-    y_ticks = [
-        (round(y_of(ceiling * f), 1), format_value(ceiling * f, metric)) for f in (0, 0.5, 1)
+            baseline.append((x, y_of(point.baseline)))
+    y_ticks = [(y_of(ceiling * f), format_value(ceiling * f, metric)) for f in (0, 0.5, 1)]
+    x_ticks = [
+        (round(frame.x_of(i, len(weeks)), 1), weeks[i].label) for i in charts.labelled(len(weeks))
     ]
-    step = max(1, math.ceil(len(weeks) / 8))
-    x_ticks = [(round(x_of(i), 1), weeks[i].label) for i in range(0, len(weeks), step)]
     return Chart(
         width=width,
         height=height,
-        left=left,
-        top=top,
-        plot_width=plot_width,
-        plot_height=plot_height,
-        paths=paths,
+        left=frame.left,
+        top=frame.top,
+        plot_width=frame.plot_width,
+        plot_height=frame.plot_height,
+        paths=charts.line_paths(line),
         marks=marks,
         y_ticks=y_ticks,
         x_ticks=x_ticks,
-        baseline_path=" ".join(baseline_run),
+        baseline_path=charts.path_data(baseline),
     )
 
 

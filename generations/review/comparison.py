@@ -24,7 +24,9 @@ from generations import catalog, selectors
 from generations.imaging.codec import SCREEN_EDGE
 from generations.models import Attempt, Favourite, Image, Phase, Role
 from generations.permissions import Action, can, roles_in, visible_generations
+from generations.spend.money import money
 from generations.states import State
+from generations.types import User
 
 MIN_IMAGES: Final = 2
 MAX_IMAGES: Final = 4
@@ -60,7 +62,7 @@ def compare_url_query(ids: Sequence[int]) -> str:
 # --- reads -----------------------------------------------------------------------------
 
 
-def images_for_compare(*, user: Any, ids: Sequence[int]) -> list[Image]:
+def images_for_compare(*, user: User, ids: Sequence[int]) -> list[Image]:
     """The images, in the order asked, or 404 if the user may not view ANY of them.
 
     Literally the media view's rule (selectors.image_get, then the VIEW action) for each
@@ -90,7 +92,7 @@ def images_for_compare(*, user: Any, ids: Sequence[int]) -> list[Image]:
     return [found[pk] for pk in ids]
 
 
-def can_favourite(user: Any, image: Image) -> bool:
+def can_favourite(user: User, image: Image) -> bool:
     return bool(roles_in(user, image.generation.project_id) & FAVOURITE_ROLES)
 
 
@@ -166,14 +168,14 @@ class Comparison:
         return sum(row.differs for row in self.rows)
 
 
-def comparison_build(*, user: Any, images: Sequence[Image]) -> Comparison:
+def comparison_build(*, user: User, images: Sequence[Image]) -> Comparison:
     """Everything the compare page shows of `images` (already permission-checked)."""
     items = tuple(_compared(user, number, image) for number, image in enumerate(images, 1))
     rows = tuple(_mark_changes(row) for row in _rows(images))
     return Comparison(items=items, rows=rows, ids=tuple(image.pk for image in images))
 
 
-def _compared(user: Any, number: int, image: Image) -> Compared:
+def _compared(user: User, number: int, image: Image) -> Compared:
     generation = image.generation
     in_review = generation.state == State.IN_REVIEW
     screen = _rendition_size(image)
@@ -317,16 +319,16 @@ def _cost_cell(image: Image, spend: dict[int, selectors.Spend]) -> Cell:
     found = spend.get(image.pk)
     if found is None:
         why = "no render of its own" if image.attempt_id is None else "not charged"
-        return Cell("$0.000", detail=why, key=(Decimal(0), None))
+        return Cell(money(0), detail=why, key=(Decimal(0), None))
     details = []
     if found.unit_price is None:
         details.append("no price in the list")
     if found.simulated:
         details.append("local simulation at list price: no money moved")
     if found.corrected:
-        details.append(f"corrected from ${found.unit_price or 0:.3f}")
+        details.append(f"corrected from {money(found.unit_price or 0)}")
     detail = " · ".join(details) or "charged"
-    return Cell(f"${found.charged:.3f}", detail=detail, key=(found.charged, found.simulated))
+    return Cell(money(found.charged), detail=detail, key=(found.charged, found.simulated))
 
 
 def _favourite_cell(image: Image) -> Cell:
@@ -402,7 +404,7 @@ def word_diff(reference: str, other: str) -> list[Segment]:
 # --- writes ----------------------------------------------------------------------------
 
 
-def favourite_set(*, image_id: int, user: Any, favourite: bool) -> bool:
+def favourite_set(*, image_id: int, user: User, favourite: bool) -> bool:
     """Mark or unmark `image_id` as one of `user`'s favourites; returns the new state.
 
     404 for an image the user may not view; PermissionDenied unless they are a designer

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -18,6 +17,7 @@ from django.utils import timezone
 from generations.models import Comment, Generation, Image
 from generations.notifications import notify_comment
 from generations.permissions import Action, require
+from generations.types import User
 
 MAX_COMMENT_CHARS = 4000
 
@@ -25,7 +25,7 @@ MAX_COMMENT_CHARS = 4000
 def comment_create(
     *,
     generation_id: int,
-    user: Any,
+    user: User,
     body: str,
     image_id: int | None = None,
     x: float | None = None,

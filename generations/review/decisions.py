@@ -17,6 +17,7 @@ from generations.notifications import review_required
 from generations.permissions import Action, require
 from generations.spend import budgets
 from generations.states import Actor, IllegalTransition, State, TransitionConflict, TransitionError
+from generations.types import User
 
 # What a reviewer's decision moves a generation to, and how the timeline says it.
 DECISIONS: dict[str, str] = {
@@ -27,7 +28,7 @@ DECISIONS: dict[str, str] = {
 }
 
 
-def generation_approve(*, generation_id: int, user: Any, note: str = "") -> Generation:
+def generation_approve(*, generation_id: int, user: User, note: str = "") -> Generation:
     generation = services.generation_load(generation_id)
     actor = require(user, Action.APPROVE, generation)
     return _decide(
@@ -40,7 +41,7 @@ def generation_approve(*, generation_id: int, user: Any, note: str = "") -> Gene
     )
 
 
-def generation_reject(*, generation_id: int, user: Any, comment: str) -> Generation:
+def generation_reject(*, generation_id: int, user: User, comment: str) -> Generation:
     comment = comment.strip()
     if not comment:
         raise ValidationError({"comment": "Say why you reject it, so the designer can revise."})
@@ -49,7 +50,7 @@ def generation_reject(*, generation_id: int, user: Any, comment: str) -> Generat
     return _decide(generation, State.REJECTED, actor=actor, user=user, reason=comment)
 
 
-def generation_request_changes(*, generation_id: int, user: Any, comment: str) -> Generation:
+def generation_request_changes(*, generation_id: int, user: User, comment: str) -> Generation:
     """Send it back to the designer with what to change; they revise it into a new
     submission linked to this generation."""
     comment = comment.strip()
@@ -61,7 +62,7 @@ def generation_request_changes(*, generation_id: int, user: Any, comment: str) -
 
 
 def generation_approve_many(
-    *, generation_ids: list[int], user: Any, note: str = ""
+    *, generation_ids: list[int], user: User, note: str = ""
 ) -> tuple[list[Generation], dict[int, str]]:
     """Approve each one on its own (one may lose a race without undoing the others).
     Returns the approved generations and, for the rest, why not."""
@@ -106,7 +107,7 @@ def _decide(
     target: State,
     *,
     actor: Actor,
-    user: Any,
+    user: User,
     reason: str,
     changes: dict[str, Any] | None = None,
 ) -> Generation:

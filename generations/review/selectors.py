@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
@@ -26,9 +25,10 @@ from generations.selectors import with_card_data
 from generations.services import MAX_VARIANTS
 from generations.spend import budgets, pricing
 from generations.states import State
+from generations.types import User
 
 
-def review_projects(*, user: Any) -> list[Project]:
+def review_projects(*, user: User) -> list[Project]:
     """Projects where the user may decide on previews (reviewer or admin), in one query."""
     if not getattr(user, "is_authenticated", False):
         return []
@@ -39,7 +39,7 @@ def review_projects(*, user: Any) -> list[Project]:
     return list(projects.filter(pk__in=deciders.values("project_id")))
 
 
-def generations_in_review(*, user: Any, projects: list[Project]) -> QuerySet[Generation]:
+def generations_in_review(*, user: User, projects: list[Project]) -> QuerySet[Generation]:
     """What waits for the user's review in `projects`, oldest submission first, the
     variants of a submission together. Under "four eyes" (as the given projects say) a
     person's own generations wait for someone else, so they are not in that person's
@@ -111,7 +111,7 @@ def _with_pins(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
 
 def review_queue(
     *,
-    user: Any,
+    user: User,
     projects: list[Project],
     designer_id: int | None = None,
     after: str | None = None,
@@ -157,7 +157,7 @@ def review_queue(
     )
 
 
-def review_item(*, user: Any, pk: int) -> Generation:
+def review_item(*, user: User, pk: int) -> Generation:
     """One queue item after a decision (or a refusal): its card, pins and the decision
     that settled it (`decision`, a Transition or None)."""
     generation = _with_pins(with_card_data(visible_generations(user))).filter(pk=pk).first()

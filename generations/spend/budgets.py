@@ -46,12 +46,13 @@ from generations.models import (
 from generations.notifications import notify_people
 from generations.permissions import Action, require_project_role
 from generations.spend import pricing
+from generations.spend.money import money, to_cents
 from generations.states import State, TransitionError
+from generations.types import User
 
 logger = logging.getLogger(__name__)
 
 ZERO = Decimal(0)
-CENT = Decimal("0.01")
 
 # While a generation is in one of these, its phase's reservation stays open.
 ACTIVE = {
@@ -64,7 +65,8 @@ _SUCCESS = {Phase.PREVIEW: State.IN_REVIEW, Phase.FINAL: State.DELIVERED}
 
 class BudgetExceeded(TransitionError):
     """Asked-for work that a budget does not allow. The message says why, how much is
-    left and whom to ask; nothing was changed."""
+    left (of the tightest budget, signed: the figure the estimates show) and whom to ask;
+    nothing was changed."""
 
     def __init__(self, message: str, *, left: Decimal, ask: list[str], short: str = "") -> None:
         super().__init__(message)
@@ -195,17 +197,9 @@ def admins_to_ask(project_id: int) -> list[str]:
     return [_name(m.user) for m in names]
 
 
-def _name(user: Any) -> str:
+def _name(user: User) -> str:
     full = user.get_full_name() if hasattr(user, "get_full_name") else ""
     return full or user.get_username()
-
-
-def money(value: Decimal) -> str:
-    """Cents, unless that would round: 0.5 -> "$0.50", 0.134 -> "$0.134" (as the pages)."""
-    size = abs(value)
-    cents = size.quantize(CENT)
-    text = f"{cents:.2f}" if cents == size else f"{size.normalize():f}"
-    return f"${text}" if value >= 0 else f"−${text}"
 
 
 # --- reserving -------------------------------------------------------------------------
@@ -230,10 +224,10 @@ def budget_reserve(
     raise BudgetExceeded. Must run inside the transaction that asks for the work."""
     total = unit * len(generations)
     budgets = budgets_for(project_id=project_id, user_id=user_id, lock=True) if total else []
-    for budget in budgets:
-        state = standing(budget)
-        if state.used + total > budget.amount_usd:
-            raise _refusal(state, total=total, what=what)
+    short_of = [state for state in map(standing, budgets) if total > state.left]
+    if short_of:
+        # The tightest, as `headroom` picks it for the estimates: one figure for what is left.
+        raise _refusal(min(short_of, key=lambda s: s.left), total=total, what=what)
     now = timezone.now()
     rows = [
         Reservation(
@@ -261,9 +255,11 @@ def _refusal(state: Standing, *, total: Decimal, what: str) -> BudgetExceeded:
         if budget.user_id is None
         else f"your {budget.get_period_display().lower()} budget in {budget.project}"
     )
-    left = max(state.left, ZERO)
+    # What is left as the estimates show it: signed (overspent, it is below zero).
+    left = state.left
     message = (
-        f"Over budget: {what} would cost {money(total)}, but only {money(left)} is left of "
+        f"Over budget: {what} would cost {money(total)}, but "
+        f"{'only ' if to_cents(left) > 0 else ''}{money(left)} is left of "
         f"{scope} ({money(budget.amount_usd)}; {money(state.spent)} spent, "
         f"{money(state.committed)} reserved for work under way). "
         f"Ask {whom} to raise the budget."
@@ -397,7 +393,7 @@ class Estimate:
 
 
 def submission_estimate(
-    *, project: Any, user: Any, model_key: str, preview_size: str, variants: int
+    *, project: Any, user: User, model_key: str, preview_size: str, variants: int
 ) -> Estimate:
     final_size = project.final_size
     prices = pricing.prices_in_force({(model_key, preview_size), (model_key, final_size)})
@@ -417,7 +413,7 @@ def submission_estimate(
 def budget_set(
     *,
     project: Any,
-    user: Any,
+    user: User,
     username: str,
     period: str,
     amount_usd: Decimal | None,

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import logging
 from decimal import Decimal
-from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -41,6 +40,7 @@ from generations.permissions import Action, acting_role
 from generations.spend import pricing
 from generations.spend.budgets import budget_check_threshold
 from generations.spend.rollups import rollup_ledger_entry
+from generations.types import User
 
 logger = logging.getLogger(__name__)
 
@@ -109,12 +109,12 @@ def ledger_charge_attempt(
     return charge
 
 
-def _require_admin(user: Any, project: Project) -> None:
+def _require_admin(user: User, project: Project) -> None:
     if acting_role(user, Action.MANAGE_SETTINGS, project=project) is None:
         raise PermissionDenied("Only an admin of the project can correct its ledger.")
 
 
-def ledger_refund(*, entry: LedgerEntry, reason: str, user: Any) -> LedgerEntry:
+def ledger_refund(*, entry: LedgerEntry, reason: str, user: User) -> LedgerEntry:
     """Undo a charge with a new row of the opposite amount (once per charge)."""
     reason = reason.strip()
     if not reason:
@@ -154,7 +154,7 @@ def ledger_refund(*, entry: LedgerEntry, reason: str, user: Any) -> LedgerEntry:
 
 
 def ledger_adjust(
-    *, project: Project, amount: Decimal, reason: str, user: Any, person: Any = None
+    *, project: Project, amount: Decimal, reason: str, user: User, person: User | None = None
 ) -> LedgerEntry:
     """A signed correction to a project's (or one person's) spend, with a reason."""
     reason = reason.strip()

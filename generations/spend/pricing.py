@@ -11,13 +11,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from generations.models import Lane, PriceEntry
+from generations.types import User
 
 LOCAL_PROVIDER: Final = "local"
 
@@ -113,7 +114,7 @@ def price_entry_create(
     size: str,
     lane: str,
     usd_per_image: Decimal,
-    user: Any,
+    user: User,
     effective_from: dt.datetime | None = None,
     note: str = "",
 ) -> PriceEntry:
@@ -169,7 +170,7 @@ def price_entry_create(
         ) from exc
 
 
-def price_entry_delete(*, entry_id: int, user: Any) -> PriceEntry:
+def price_entry_delete(*, entry_id: int, user: User) -> PriceEntry:
     """Remove a scheduled price before it starts. Entries in force or superseded stay:
     they are the record of what charges used."""
     with transaction.atomic():

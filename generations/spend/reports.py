@@ -41,6 +41,7 @@ from generations.models import (
 from generations.permissions import administered_projects, is_site_admin
 from generations.spend import rollups
 from generations.spend.rollups import APPROVED_STATES, DELIVERED_STATES, ZERO, from_e4
+from generations.types import User
 
 GRAINS: Final = ("day", "week", "month")
 DEFAULT_DAYS: Final = 30
@@ -129,7 +130,7 @@ def _aggregating() -> Iterator[None]:
         yield
 
 
-def ledger_in_scope(*, user: Any, filters: ReportFilter) -> QuerySet[LedgerEntry]:
+def ledger_in_scope(*, user: User, filters: ReportFilter) -> QuerySet[LedgerEntry]:
     """The ledger rows of the range that `user` may see."""
     rows = LedgerEntry.objects.filter(created_at__gte=filters.start, created_at__lt=filters.end)
     return _visible(rows, user=user, filters=filters)
@@ -139,7 +140,7 @@ _Rolled = TypeVar("_Rolled", SpendRollup, SpendPersonRollup, SavingsRollup)
 
 
 def _rollups_in_scope(
-    model: type[_Rolled], *, user: Any, filters: ReportFilter
+    model: type[_Rolled], *, user: User, filters: ReportFilter
 ) -> QuerySet[_Rolled]:
     """The roll-up rows of the range's local days that `user` may see."""
     rows = model.objects.filter(
@@ -151,7 +152,7 @@ def _rollups_in_scope(
 _Row = TypeVar("_Row", bound=Model)
 
 
-def _visible(rows: QuerySet[_Row], *, user: Any, filters: ReportFilter) -> QuerySet[_Row]:
+def _visible(rows: QuerySet[_Row], *, user: User, filters: ReportFilter) -> QuerySet[_Row]:
     if not is_site_admin(user):
         rows = rows.filter(project__in=administered_projects(user))
     if filters.project is not None:
@@ -221,7 +222,7 @@ def _ranked(groups: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda row: (-row["net"], row["key"]))
 
 
-def spend_report(*, user: Any, filters: ReportFilter, from_ledger: bool = False) -> SpendReport:
+def spend_report(*, user: User, filters: ReportFilter, from_ledger: bool = False) -> SpendReport:
     """Totals, spend over time by model, and the breakdowns by project, person, model,
     size and lane, in two grouped queries: one per (bucket, model, size, lane) and one per
     (project, person). Their rows are bounded by those cardinalities (a year by day is
@@ -237,7 +238,7 @@ def spend_report(*, user: Any, filters: ReportFilter, from_ledger: bool = False)
 _Rows = Iterable[dict[str, Any]]
 
 
-def _spend_rollups(*, user: Any, filters: ReportFilter) -> tuple[_Rows, _Rows]:
+def _spend_rollups(*, user: User, filters: ReportFilter) -> tuple[_Rows, _Rows]:
     by_model = _rollups_in_scope(SpendRollup, user=user, filters=filters)
     bucket = F("day") if filters.grain == "day" else Trunc("day", filters.grain)
     by_time = (
@@ -255,7 +256,7 @@ def _spend_rollups(*, user: Any, filters: ReportFilter) -> tuple[_Rows, _Rows]:
     return map(_in_usd, by_time), map(_in_usd, by_who)
 
 
-def _spend_ledger(*, user: Any, filters: ReportFilter) -> tuple[_Rows, _Rows]:
+def _spend_ledger(*, user: User, filters: ReportFilter) -> tuple[_Rows, _Rows]:
     scope = ledger_in_scope(user=user, filters=filters)
     bucket = Trunc("created_at", filters.grain, tzinfo=timezone.get_current_timezone())
     by_time = (
@@ -449,7 +450,7 @@ class Savings:
         return None if not self.previewed else Decimal(self.approved) / self.previewed
 
 
-def savings_report(*, user: Any, filters: ReportFilter, from_ledger: bool = False) -> Savings:
+def savings_report(*, user: User, filters: ReportFilter, from_ledger: bool = False) -> Savings:
     """What the range's work cost next to what rendering it straight at the final size
     would have cost. A handful of queries whatever the data size:
 
@@ -483,7 +484,7 @@ def savings_report(*, user: Any, filters: ReportFilter, from_ledger: bool = Fals
 _Work = Iterable[tuple[str, str, str, int, int, int, Decimal, Decimal, Decimal]]
 
 
-def _work_rollups(*, user: Any, filters: ReportFilter) -> _Work:
+def _work_rollups(*, user: User, filters: ReportFilter) -> _Work:
     rows = (
         _rollups_in_scope(SavingsRollup, user=user, filters=filters)
         .values_list("model_key", "final_size", "designer__username")
@@ -509,7 +510,7 @@ def _work_rollups(*, user: Any, filters: ReportFilter) -> _Work:
         )
 
 
-def _work_ledger(*, user: Any, filters: ReportFilter) -> _Work:
+def _work_ledger(*, user: User, filters: ReportFilter) -> _Work:
     # The generations first previewed in the range: a preview charge in it, and none before.
     cohort = (
         ledger_in_scope(user=user, filters=filters)
@@ -663,7 +664,7 @@ LEDGER_COLUMNS: Final = (
 )
 
 
-def ledger_entries(*, user: Any, filters: ReportFilter) -> QuerySet[LedgerEntry]:
+def ledger_entries(*, user: User, filters: ReportFilter) -> QuerySet[LedgerEntry]:
     """The range's ledger rows, newest first, with what the list shows."""
     return (
         ledger_in_scope(user=user, filters=filters)
@@ -672,7 +673,7 @@ def ledger_entries(*, user: Any, filters: ReportFilter) -> QuerySet[LedgerEntry]
     )
 
 
-def ledger_rows(*, user: Any, filters: ReportFilter, chunk_size: int = 2000) -> Iterator[tuple]:
+def ledger_rows(*, user: User, filters: ReportFilter, chunk_size: int = 2000) -> Iterator[tuple]:
     """The range's ledger as plain tuples (LEDGER_COLUMNS), oldest first, fetched in
     chunks: a server-side cursor on PostgreSQL, so memory stays flat for a year."""
     rows = (

@@ -7,7 +7,7 @@ from typing import Any
 
 from django import template
 
-from generations import catalog, notifications
+from generations import catalog, notifications, projects
 from generations.models import Generation, Image, Submission
 from generations.review import conversation
 from generations.review import selectors as review_selectors
@@ -25,16 +25,6 @@ def unread_notifications(context: template.Context) -> int:
     if not hasattr(request, "_studio_unread"):
         request._studio_unread = notifications.unread_count(user=user)  # type: ignore[union-attr]
     return request._studio_unread  # type: ignore[union-attr]
-
-
-@register.filter
-def money(value: Decimal | None) -> str:
-    """0.24 -> "$0.24", 0.134 -> "$0.134", None -> "price unknown"."""
-    if value is None:
-        return "price unknown"
-    cents = value.quantize(Decimal("0.01"))
-    text = f"{cents:.2f}" if cents == value else f"{value.normalize():f}"
-    return f"${text}"
 
 
 @register.filter
@@ -69,5 +59,5 @@ def pin_count(generation: Generation) -> int:
 
 
 @register.filter
-def member_has(member: Any, role: str) -> bool:
+def member_has(member: projects.Member, role: str) -> bool:
     return bool(member.has(role))

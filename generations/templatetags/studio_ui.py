@@ -8,7 +8,7 @@ from typing import Any
 from django import template
 from django.utils import timezone
 
-from generations import catalog
+from generations import catalog, selectors
 from generations.models import Generation, Image, Phase
 from generations.selectors import projects_visible
 from generations.states import SETTLED, State, poll_seconds
@@ -131,12 +131,17 @@ def renditions_pending(image: Image | None) -> bool:
 
 
 @register.filter
-def card_poll(generation: Generation) -> str:
-    """The card's hx-trigger: the state's, or a quick look until the thumbnail exists."""
-    trigger = poll_trigger(generation.state)
+def card_poll(generation: Generation) -> int | str:
+    """How often (seconds) the page should look at this card again, or "" never: the
+    state's interval, or a quick look until the thumbnail exists."""
     if renditions_pending(card_image(generation)):
-        return f"every {poll_seconds(State.PREVIEW_RENDERING)}s"
-    return trigger
+        return poll_seconds(State.PREVIEW_RENDERING) or ""
+    return poll_seconds(generation.state) or ""
+
+
+@register.filter
+def card_token(generation: Generation) -> str:
+    return selectors.card_token(generation)
 
 
 @register.filter

@@ -30,6 +30,7 @@ from generations.review import conversation, decisions
 from generations.review.selectors import approval_price
 from generations.spend import budgets
 from generations.states import SETTLED, TRANSITIONS, State, TransitionError
+from generations.types import User
 from generations.views.common import attach_errors, flash_error, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 
@@ -212,7 +213,7 @@ def _act(
     return redirect(safe_next(request) or reverse("generation", args=[pk]))
 
 
-def allowed_actions(user: Any, generation: Generation) -> dict[str, bool]:
+def allowed_actions(user: User, generation: Generation) -> dict[str, bool]:
     """Which action buttons to show: allowed for this user and from this state."""
     state = generation.state
     return {

@@ -13,6 +13,7 @@ from generations.forms import BudgetForm, MemberForm, ProjectSettingsForm
 from generations.models import Project, Role
 from generations.permissions import Action, acting_role, require_project_role
 from generations.spend import budgets
+from generations.spend.money import money
 from generations.views.common import attach_errors
 from generations.views.types import HtmxHttpRequest
 
@@ -63,7 +64,7 @@ def project_budget_set(request: HtmxHttpRequest, slug: str) -> HttpResponse:
                 messages.success(request, f"Removed the budget of {who}.")
             else:
                 period = budget.get_period_display().lower()
-                messages.success(request, f"Budget of {who}: ${budget.amount_usd} {period}.")
+                messages.success(request, f"Budget of {who}: {money(budget.amount_usd)} {period}.")
             return redirect("project_settings", slug=project.slug)
     return _settings_page(request, project, budget_form=budget_form, status=400)
 

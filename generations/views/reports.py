@@ -18,16 +18,19 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django.views.decorators.vary import vary_on_headers
 
+from generations import charts
 from generations.permissions import administered_projects, is_site_admin, may_see_admin_reports
 from generations.spend import pricing, reports
 from generations.spend.forms import PriceEntryForm, ReportFilterForm
+from generations.spend.money import money
 from generations.spend.reports import ReportFilter
+from generations.types import User
 from generations.views.common import attach_errors, flash_error
 from generations.views.types import HtmxHttpRequest
 
 LEDGER_PER_PAGE = 50
 # Chart geometry (SVG user units); colours are the stacking order of the legend.
-CHART_WIDTH, CHART_HEIGHT, CHART_LEFT, CHART_BOTTOM = 760, 260, 56, 28
+CHART = charts.Frame(760, 260, left=56, right=8, top=8, bottom=28)
 PALETTE = ("#3b6fd8", "#f2a93b", "#2a9d78", "#c4466b", "#7a5cc4", "#5a8f29", "#888f9c")
 
 
@@ -113,39 +116,21 @@ def _query(filters: ReportFilter) -> str:
 # --- The chart -------------------------------------------------------------------------
 
 
-def _nice_ceiling(value: Decimal) -> Decimal:
-    """A round top for the axis: 1, 2, 2.5 or 5 × a power of ten, at least `value`."""
-    if value <= 0:
-        return Decimal(1)
-    step = Decimal(10) ** (value.adjusted())
-    for factor in (1, 2, Decimal("2.5"), 5, 10):
-        if step * factor >= value:
-            return step * factor
-    return step * 10
-
-
 def spend_chart(series: reports.SpendSeries) -> dict[str, Any]:
     """Stacked bars by model as SVG coordinates, so the template only draws."""
     colours = {m: PALETTE[i % len(PALETTE)] for i, m in enumerate(series.models)}
-    top = _nice_ceiling(series.peak)
-    plot_w, plot_h = CHART_WIDTH - CHART_LEFT - 8, CHART_HEIGHT - CHART_BOTTOM - 8
-    slot = plot_w / max(len(series.bars), 1)
-    bar_w = max(min(slot * 0.72, 48), 2)
-    label_every = max(1, round(len(series.bars) / 8))
+    top = charts.nice_ceiling(series.peak)
+    labelled = set(charts.labelled(len(series.bars)))
     bars = []
     for index, bar in enumerate(series.bars):
-        x = CHART_LEFT + index * slot + (slot - bar_w) / 2
-        y = float(8 + plot_h)
-        segments = []
-        for model in series.models:
-            value = bar.by_model[model]
-            if value <= 0:
-                continue
-            height = float(value / top) * plot_h
-            y -= height
-            segments.append(
-                {"model": model, "value": value, "colour": colours[model], "y": y, "h": height}
-            )
+        x, bar_w = CHART.band(index, len(series.bars))
+        # Negative nets (a bucket of refunds) are listed in the tables, not drawn.
+        drawn = [model for model in series.models if bar.by_model[model] > 0]
+        stacked = CHART.stack(float(bar.by_model[model] / top) for model in drawn)
+        segments = [
+            {"model": m, "value": bar.by_model[m], "colour": colours[m], "y": y, "h": height}
+            for m, (y, height) in zip(drawn, stacked, strict=True)
+        ]
         bars.append(
             {
                 "x": x,
@@ -153,20 +138,20 @@ def spend_chart(series: reports.SpendSeries) -> dict[str, Any]:
                 "label": bar.label,
                 "total": bar.total,
                 "segments": segments,
-                "tick": index % label_every == 0,
+                "tick": index in labelled,
                 "tick_x": x + bar_w / 2,
                 "short": bar.label.removeprefix("week of ")[5:]
                 if series.grain != "month"
                 else bar.label,
             }
         )
-    grid = [{"y": 8 + plot_h - plot_h * i / 4, "value": top * i / 4} for i in range(5)]
+    grid = [{"y": CHART.y_of(i / 4), "value": top * i / 4} for i in range(5)]
     return {
-        "width": CHART_WIDTH,
-        "height": CHART_HEIGHT,
-        "left": CHART_LEFT,
-        "right": CHART_WIDTH - 8,
-        "baseline": 8 + plot_h,
+        "width": CHART.width,
+        "height": CHART.height,
+        "left": CHART.left,
+        "right": CHART.plot_right,
+        "baseline": CHART.baseline,
         "bars": bars,
         "grid": grid,
         "legend": [(m, colours[m]) for m in series.models],
@@ -250,7 +235,7 @@ def export_csv(request: HtmxHttpRequest, report: str) -> StreamingHttpResponse:
     raise Http404("No such export.")
 
 
-def _spend_rows(user: Any, filters: ReportFilter) -> Iterator[list[Any]]:
+def _spend_rows(user: User, filters: ReportFilter) -> Iterator[list[Any]]:
     report = reports.spend_report(user=user, filters=filters)
     yield ["total", "", "", *(report.totals[name] for name in reports.MEASURE_NAMES)]
     for bar in report.series.bars:
@@ -300,9 +285,10 @@ def price_list(request: HtmxHttpRequest) -> HttpResponse:
         else:
             when = timezone.localtime(entry.effective_from)
             verb = "will cost" if entry.effective_from > timezone.now() else "costs"
+            price = money(entry.usd_per_image, exact=True)  # as the price list shows it
             messages.success(
                 request,
-                f"{entry.model_key} {entry.size} {entry.lane} {verb} ${entry.usd_per_image} "
+                f"{entry.model_key} {entry.size} {entry.lane} {verb} {price} "
                 f"per image from {when:%Y-%m-%d %H:%M}.",
             )
             return redirect("price_list")

@@ -31,6 +31,7 @@ from generations.review.selectors import (
     review_queue,
 )
 from generations.states import TransitionError
+from generations.types import User
 from generations.views.common import flash_error, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 
@@ -113,7 +114,7 @@ def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
     return render_partials(request, TEMPLATE, ["bulk-bar", "oob-items", "queue-count"], context)
 
 
-def _decide(user: Any, pk: int, decision: str, comment: str) -> Generation:
+def _decide(user: User, pk: int, decision: str, comment: str) -> Generation:
     if decision == "approve":
         return generation_approve(generation_id=pk, user=user, note=comment)
     if decision == "changes":

@@ -8,6 +8,7 @@ delivered live → the download is a 4096 px image. Screenshots go to test-artif
 from __future__ import annotations
 
 import io
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from PIL import Image as PILImage
@@ -51,6 +52,8 @@ def test_prompt_to_previews_to_approval_to_a_4k_download_live_in_the_browser(
 
     # Submit two 1K square variants; the page must never reload from here on.
     studio.evaluate("window.__marker = 1")
+    polls: list[str] = []
+    studio.on("request", lambda request: polls.append(request.url))
     studio.fill("#id_prompt", "a paper crane on a rainy windowsill, soft morning light")
     studio.select_option("#id_aspect_ratio", "1:1")
     studio.select_option("#id_preview_size", "1K")
@@ -113,3 +116,11 @@ def test_prompt_to_previews_to_approval_to_a_4k_download_live_in_the_browser(
     )
     assert studio.evaluate("window.__marker") == 1, "the studio page was reloaded"
     shot(studio, "7-studio-after-delivery")
+    # One request per interval for both cards (static/js/live.js), never one per card.
+    card_polls = [url for url in polls if "/card" in url]
+    assert card_polls and all("/cards/live/?c=" in url for url in card_polls), card_polls
+    asked = [
+        {entry.split(".")[0] for entry in parse_qs(urlsplit(url).query)["c"][0].split(",")}
+        for url in card_polls
+    ]
+    assert {card_id.removeprefix("gen-") for card_id in ids} in asked, card_polls

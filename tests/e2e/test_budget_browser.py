@@ -38,7 +38,7 @@ def test_a_designer_near_the_budget_sees_the_estimate_and_the_refusal(
 
     estimate = page.locator("#estimate")
     # The defaults: 2 Nano Banana Pro previews at 2K.
-    expect(estimate).to_contain_text("2 previews at 2K: $0.268")
+    expect(estimate).to_contain_text("2 previews at 2K: $0.27")
     expect(estimate).to_contain_text("Budget left: $0.10 of $1.00")
     expect(estimate).to_contain_text("not enough for these previews")
     screenshot(page, "budget-1-estimate-over", full_page=True)
@@ -48,8 +48,8 @@ def test_a_designer_near_the_budget_sees_the_estimate_and_the_refusal(
     page.select_option("#id_model_key", "nano-banana-2")
     page.select_option("#id_preview_size", "1K")
     page.select_option("#id_variants", "1")
-    expect(estimate).to_contain_text("1 preview at 1K: $0.067")
-    expect(estimate).to_contain_text("Approving all 1 as 4K finals: $0.151 more")
+    expect(estimate).to_contain_text("1 preview at 1K: $0.07")
+    expect(estimate).to_contain_text("Approving all 1 as 4K finals: $0.15 more")
     expect(estimate).not_to_contain_text("not enough for these previews")
     expect(estimate).to_contain_text("not enough to approve them all later")
     assert page.evaluate("window.__marker") == 1
@@ -60,7 +60,7 @@ def test_a_designer_near_the_budget_sees_the_estimate_and_the_refusal(
     page.fill("#id_prompt", "a paper crane on a rainy windowsill")
     page.click("#submit-form button[type=submit]")
     alert = page.locator("#submit-form .alert--error")
-    expect(alert).to_contain_text("Over budget: 2 previews at 1K would cost $0.134")
+    expect(alert).to_contain_text("Over budget: 2 previews at 1K would cost $0.13")
     expect(alert).to_contain_text("only $0.10 is left of Acme Launch’s monthly budget")
     expect(alert).to_contain_text("Ask ada to raise the budget.")
     expect(page.locator("#id_prompt")).to_have_value("a paper crane on a rainy windowsill")

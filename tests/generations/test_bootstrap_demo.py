@@ -7,8 +7,9 @@ import re
 from decimal import Decimal
 
 import pytest
-from django.contrib.auth import authenticate
 from django.core.management import call_command
+from django.test import Client
+from django.urls import reverse
 
 from generations.models import Budget, Membership, Project, Role
 
@@ -26,7 +27,10 @@ def test_the_demo_people_can_sign_in_with_the_passwords_printed_once():
     passwords = dict(re.findall(r"^\s+(\w+)\s+(\S+)\s+\(", first, re.MULTILINE))
     assert set(passwords) == {"designer", "reviewer", "admin"}
     for username, password in passwords.items():
-        assert authenticate(username=username, password=password) is not None
+        person = Client()
+        signed_in = person.post(reverse("login"), {"username": username, "password": password})
+        assert signed_in.status_code == 302, username
+        assert person.get(reverse("home")).wsgi_request.user.get_username() == username
     roles = dict(
         Membership.objects.filter(project__slug="demo").values_list("user__username", "role")
     )

@@ -11,7 +11,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from generations import services
+from generations import selectors, services
 from generations.models import Generation, Image, LedgerEntry, Membership, Phase, Role, Submission
 from generations.rendering.jobs import generation_render
 from generations.review.decisions import generation_approve
@@ -287,7 +287,7 @@ def test_designers_see_the_form(client, project, designer):
 # --- the card ------------------------------------------------------------------------
 
 
-def test_an_unsettled_card_polls_itself(client, project, designer):
+def test_an_unsettled_card_asks_the_page_to_look_again_soon(client, project, designer):
     generation = generation_in(project, designer, State.PREVIEW_RENDERING)
     client.force_login(designer)
 
@@ -297,9 +297,8 @@ def test_an_unsettled_card_polls_itself(client, project, designer):
     assert "<html" not in html
     assert f'id="gen-{generation.pk}"' in html
     assert 'data-state="preview_rendering"' in html
-    assert 'hx-trigger="every 2s"' in html
-    assert f'hx-get="{reverse("generation_card", args=[generation.pk])}"' in html
-    assert 'hx-swap="outerHTML"' in html
+    assert 'data-live-poll="2"' in html
+    assert f'data-live-token="{selectors.card_token(generation)}"' in html
     assert "HX-Request" in response["Vary"]
 
 
@@ -314,7 +313,7 @@ def test_a_finished_card_does_not_poll(client, project, designer, state):
 
     html = response.content.decode()
     assert f'data-state="{state.value}"' in html
-    assert "hx-trigger" not in html
+    assert 'data-live-poll=""' in html
 
 
 @pytest.mark.parametrize("state", [State.IN_REVIEW, State.PREVIEW_FAILED, State.FINAL_FAILED])
@@ -326,7 +325,7 @@ def test_a_card_waiting_on_a_person_polls_slowly_so_another_persons_decision_sho
 
     response = client.get(reverse("generation_card", args=[generation.pk]), HTTP_HX_REQUEST="true")
 
-    assert 'hx-trigger="every 10s"' in response.content.decode()
+    assert 'data-live-poll="10"' in response.content.decode()
 
 
 def test_a_card_shows_the_thumbnail_attempts_and_errors(client, project, designer):

@@ -1,12 +1,15 @@
 """A fake hosted provider on loopback that speaks both wire formats (Gemini
-`:generateContent` and OpenAI-compatible `/v1/images/generations`), scripted per call.
+`:generateContent` and OpenAI-compatible `/v1/images/generations` and, multipart,
+`/v1/images/edits`), scripted per call.
 
 Each request takes the next scripted reply from a queue. A reply is a `Reply` (status,
 headers, body, optional delay or a connection reset part-way through the body) or a
 callable `(Recorded) -> Reply` that builds one from the request, e.g. an image at the
-exact size asked for. Every request is recorded — path, query, headers, JSON body and
-which connection it came on — so tests can check the request shape, that the key is in
-a header and never in the URL, and that connections are reused.
+exact size asked for. Every request is recorded raw — method, path, query, headers, the
+body's bytes as they arrived and which connection it came on — so tests can check the
+bytes on the wire, that the key is in a header and never in the URL, and that
+connections are reused. `Recorded` reads the body as JSON, as Gemini's inline images
+(`inline_images`) or as a multipart form (`form`).
 
 Builders below make the replies a real server sends, with real PNGs made by Pillow.
 """
@@ -41,17 +44,79 @@ class Reply:
 
 
 @dataclass(frozen=True)
+class FormFile:
+    name: str  # the form field, e.g. "image[]"
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Form:
+    fields: dict[str, str]  # the text fields (each name once)
+    files: list[FormFile]  # in the order they were sent
+
+
+@dataclass(frozen=True)
 class Recorded:
     method: str
     path: str
     query: str
     headers: dict[str, str]  # names in lower case
-    body: bytes
+    body: bytes  # exactly as it arrived (de-chunked)
     client_port: int  # one per connection: equal ports mean a reused connection
 
     @property
     def json(self) -> Any:
         return json.loads(self.body)
+
+    @property
+    def inline_images(self) -> list[tuple[str, bytes]]:
+        """Gemini: (mimeType, decoded bytes) of each inlineData part, in order."""
+        parts = self.json["contents"][0]["parts"]
+        return [
+            (part["inlineData"]["mimeType"], base64.b64decode(part["inlineData"]["data"]))
+            for part in parts
+            if "inlineData" in part
+        ]
+
+    @property
+    def form(self) -> Form:
+        """The multipart/form-data body, parsed strictly (a malformed one fails the test)."""
+        return parse_multipart(self.headers.get("content-type", ""), self.body)
+
+
+def parse_multipart(content_type: str, body: bytes) -> Form:
+    match = re.fullmatch(r'multipart/form-data;\s*boundary="?([^";]+)"?', content_type)
+    if match is None:
+        raise AssertionError(f"not a multipart/form-data request: {content_type!r}")
+    delimiter = b"--" + match.group(1).encode()
+    chunks = body.split(b"\r\n" + delimiter)
+    if not chunks[0].startswith(delimiter) or not chunks[-1].startswith(b"--"):
+        raise AssertionError("multipart body without its opening or closing boundary")
+    fields: dict[str, str] = {}
+    files: list[FormFile] = []
+    for chunk in [chunks[0].removeprefix(delimiter), *chunks[1:-1]]:
+        head, separator, data = chunk.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not separator:
+            raise AssertionError(f"a multipart part without headers: {chunk[:80]!r}")
+        headers = dict(
+            (name.strip().lower(), value.strip())
+            for name, _, value in (line.partition(":") for line in head.decode().split("\r\n"))
+        )
+        disposition = headers.get("content-disposition", "")
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        filename = re.search(r'\bfilename="([^"]*)"', disposition)
+        if name is None:
+            raise AssertionError(f"a multipart part without a name: {disposition!r}")
+        if filename is None:
+            if name.group(1) in fields:
+                raise AssertionError(f"field {name.group(1)!r} sent twice")
+            fields[name.group(1)] = data.decode()
+        else:
+            content = headers.get("content-type", "")
+            files.append(FormFile(name.group(1), filename.group(1), content, data))
+    return Form(fields, files)
 
 
 Script = Reply | Callable[[Recorded], Reply]
@@ -126,8 +191,10 @@ class _Handler(BaseHTTPRequestHandler):
     server: _Server
 
     def do_POST(self) -> None:  # noqa: N802 - the http.server naming
-        length = int(self.headers.get("content-length") or 0)
-        body = self.rfile.read(length)
+        if self.headers.get("transfer-encoding", "").lower() == "chunked":
+            body = self._read_chunked()
+        else:
+            body = self.rfile.read(int(self.headers.get("content-length") or 0))
         url = urlsplit(self.path)
         recorded = Recorded(
             method="POST",
@@ -142,6 +209,17 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.delay_s and fake._stopping.wait(reply.delay_s):
             return
         self._send(reply)
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+            if size == 0:
+                while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                    pass  # trailers
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline()  # the CRLF after each chunk
 
     def _send(self, reply: Reply) -> None:
         self.send_response(reply.status)
@@ -210,6 +288,7 @@ def gemini_image(
     text: str | None = None,
     model_version: str = "gemini-3-pro-image-preview",
     response_id: str = "resp-fake-1",
+    usage: dict[str, Any] | None = None,
 ) -> Reply:
     parts: list[dict[str, Any]] = []
     if text is not None:
@@ -225,11 +304,35 @@ def gemini_image(
             "candidates": [
                 {"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}
             ],
-            "usageMetadata": GEMINI_USAGE,
+            "usageMetadata": usage or GEMINI_USAGE,
             "modelVersion": model_version,
             "responseId": response_id,
         }
     )
+
+
+# What one input image costs in prompt tokens in the fake's usage (Gemini bills input
+# images as tokens; the real count depends on the model and the image's size).
+GEMINI_IMAGE_TOKENS = 560
+
+
+def gemini_usage(request: Recorded) -> dict[str, Any]:
+    """GEMINI_USAGE, or with input images, their tokens counted in the prompt as Gemini
+    does (promptTokenCount includes them; promptTokensDetails splits by modality)."""
+    images = len(request.inline_images)
+    if not images:
+        return GEMINI_USAGE
+    text = GEMINI_USAGE["promptTokenCount"]
+    prompt = text + images * GEMINI_IMAGE_TOKENS
+    return {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": GEMINI_USAGE["candidatesTokenCount"],
+        "totalTokenCount": prompt + GEMINI_USAGE["candidatesTokenCount"],
+        "promptTokensDetails": [
+            {"modality": "TEXT", "tokenCount": text},
+            {"modality": "IMAGE", "tokenCount": images * GEMINI_IMAGE_TOKENS},
+        ],
+    }
 
 
 def gemini_requested_size(request: Recorded) -> tuple[int, int]:
@@ -238,8 +341,11 @@ def gemini_requested_size(request: Recorded) -> tuple[int, int]:
 
 
 def gemini_ok(**kwargs: Any) -> Callable[[Recorded], Reply]:
-    """A PNG at exactly the published size for the aspect ratio and imageSize asked."""
-    return lambda request: gemini_image(png_bytes(*gemini_requested_size(request)), **kwargs)
+    """A PNG at exactly the published size for the aspect ratio and imageSize asked, with
+    usage that counts the request's input images."""
+    return lambda request: gemini_image(
+        png_bytes(*gemini_requested_size(request)), usage=gemini_usage(request), **kwargs
+    )
 
 
 def gemini_prompt_blocked(reason: str = "SAFETY") -> Reply:
@@ -342,6 +448,7 @@ def gemini_unauthenticated() -> Reply:
 # --- replies: OpenAI-compatible --------------------------------------------------------
 
 OPENAI_PATH = "/v1/images/generations"
+OPENAI_EDITS_PATH = "/v1/images/edits"
 OPENAI_USAGE = {"input_tokens": 12, "output_tokens": 4160, "total_tokens": 4172}
 
 
@@ -356,14 +463,16 @@ def openai_image(image: bytes, *, revised_prompt: str | None = None) -> Reply:
 
 
 def openai_requested_size(request: Recorded) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)x(\d+)", str(request.json.get("size", "")))
+    """The "WxH" size of a generation (JSON) or an edit (multipart form)."""
+    fields = request.form.fields if request.path == OPENAI_EDITS_PATH else request.json
+    match = re.fullmatch(r"(\d+)x(\d+)", str(fields.get("size", "")))
     if match is None:
-        raise AssertionError(f"no WxH size in {request.json!r}")
+        raise AssertionError(f"no WxH size in {fields!r}")
     return int(match.group(1)), int(match.group(2))
 
 
 def openai_ok() -> Callable[[Recorded], Reply]:
-    """A PNG at exactly the "WxH" size the request asked for."""
+    """A PNG at exactly the "WxH" size the request asked for (generations or edits)."""
     return lambda request: openai_image(png_bytes(*openai_requested_size(request)))
 
 

@@ -20,6 +20,7 @@ from generations.imaging import codec
 from generations.providers import provider_for
 from generations.providers.base import ProviderError, RenderRequest, RenderResult
 from generations.rendering.policy import policy_for
+from generations.spend.money import money
 
 DEFAULT_PROMPT: Final = "A lighthouse on a basalt cliff at dusk, long exposure, teal and amber"
 
@@ -143,10 +144,11 @@ def _where(model: catalog.ModelEntry) -> str:
 
 def _price(model: catalog.ModelEntry, size: str) -> str:
     if model.provider == "local":
-        return "$0 (local provider)"
+        return f"{money(0)} (local provider)"
     price = PUBLISHED_PRICES_USD.get(model.model_id, {}).get(size)
     if price is None:
         return "price list not configured (no published price for this model and size)"
     return (
-        f"${price:.3f} per image: the published list price (DESIGN.md), not a configured price list"
+        f"{money(price, exact=True)} per image: the published list price (DESIGN.md), "
+        "not a configured price list"
     )

@@ -1,17 +1,22 @@
 """The local provider: exact sizes, deterministic pictures, detail that grows with
-resolution, and latency/failure profiles that behave like a hosted model."""
+resolution, compositions that behave like a hosted model's (prompt-only renders drift with
+the size, renders from the approved preview keep it, references steer the palette), and
+latency/failure profiles that behave like a hosted model."""
 
 from __future__ import annotations
 
 import contextlib
 import functools
 import io
+import math
 import random
 
 import pytest
-from PIL import Image, ImageChops, ImageFilter, ImageStat
+from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from generations.providers.base import (
+    InputImage,
+    InputRole,
     InvalidRequest,
     Overloaded,
     RenderRequest,
@@ -43,6 +48,7 @@ def make_request(
     size: str = "1K",
     timeout_s: float = 60.0,
     pixels: tuple[int, int] | None = None,
+    input_images: tuple[InputImage, ...] = (),
 ) -> RenderRequest:
     width, height = pixels or pixel_size(aspect_ratio=aspect_ratio, size=size)
     return RenderRequest(
@@ -54,6 +60,7 @@ def make_request(
         height=height,
         seed=seed,
         timeout_s=timeout_s,
+        input_images=input_images,
     )
 
 
@@ -64,6 +71,14 @@ def render(*, aspect_ratio: str = "1:1", size: str = "1K", prompt: str = PROMPT,
     return provider.render(
         make_request(prompt=prompt, seed=seed, aspect_ratio=aspect_ratio, size=size)
     )
+
+
+@functools.cache
+def render_from_preview(*, aspect_ratio: str = "1:1", size: str = "4K", preview_size: str = "2K"):
+    """The final made from the approved preview (a prompt-only render at preview_size)."""
+    preview = InputImage.from_bytes(render(aspect_ratio=aspect_ratio, size=preview_size).data)
+    request = make_request(aspect_ratio=aspect_ratio, size=size).from_preview(preview)
+    return LocalProvider("instant").render(request)
 
 
 def decode(result: RenderResult) -> Image.Image:
@@ -79,6 +94,70 @@ def mean_difference(a: Image.Image, b: Image.Image) -> float:
 def edge_energy(image: Image.Image) -> float:
     """Mean absolute Laplacian: how much fine, high-frequency detail there is."""
     return ImageStat.Stat(image.convert("L").filter(ImageFilter.FIND_EDGES)).mean[0]
+
+
+def at_256(image: Image.Image) -> Image.Image:
+    """Both pictures at one small size, as a fidelity check compares them."""
+    return image.convert("RGB").resize((256, 256), Image.Resampling.BOX)
+
+
+def ssim(a: Image.Image, b: Image.Image, *, window: int = 8) -> float:
+    """Mean SSIM of the luma over non-overlapping windows at 256×256 (1 = identical)."""
+    x, y = at_256(a).convert("L").tobytes(), at_256(b).convert("L").tobytes()
+    c1, c2 = (0.01 * 255) ** 2, (0.03 * 255) ** 2
+    scores = []
+    n = window * window
+    for top in range(0, 256, window):
+        for left in range(0, 256, window):
+            rows = [
+                slice((top + j) * 256 + left, (top + j) * 256 + left + window)
+                for j in range(window)
+            ]
+            xs = [v for row in rows for v in x[row]]
+            ys = [v for row in rows for v in y[row]]
+            mx, my = sum(xs) / n, sum(ys) / n
+            vx = sum((v - mx) ** 2 for v in xs) / (n - 1)
+            vy = sum((v - my) ** 2 for v in ys) / (n - 1)
+            cov = sum((p - mx) * (q - my) for p, q in zip(xs, ys, strict=True)) / (n - 1)
+            scores.append(
+                ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+            )
+    return sum(scores) / len(scores)
+
+
+def colour_distance(a: Image.Image, b: Image.Image) -> float:
+    """Total variation between the colour histograms (4 levels a channel): 0 = same
+    palette in the same amounts, 1 = no colour in common. Blind to where colours are."""
+
+    def histogram(image: Image.Image) -> list[float]:
+        data = at_256(image).point(lambda v: v // 64).tobytes()
+        counts = [0] * 64
+        for index in range(0, len(data), 3):
+            counts[data[index] * 16 + data[index + 1] * 4 + data[index + 2]] += 1
+        return [count / (len(data) // 3) for count in counts]
+
+    return sum(abs(p - q) for p, q in zip(histogram(a), histogram(b), strict=True)) / 2
+
+
+def mean_hue(image: Image.Image) -> float:
+    """The hue (0..1) the picture leans to, weighted by colourfulness."""
+    data = at_256(image).convert("HSV").tobytes()
+    x = y = 0.0
+    for index in range(0, len(data), 3):
+        hue, chroma = data[index] / 255, data[index + 1] * data[index + 2] / 255**2
+        x += chroma * math.cos(2 * math.pi * hue)
+        y += chroma * math.sin(2 * math.pi * hue)
+    return math.atan2(y, x) / (2 * math.pi) % 1.0
+
+
+def hue_gap(a: float, b: float) -> float:
+    return min(abs(a - b), 1 - abs(a - b))
+
+
+def encoded(image: Image.Image, image_format: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format)
+    return buffer.getvalue()
 
 
 def relative_crop(image: Image.Image, box: tuple[float, float, float, float]) -> Image.Image:
@@ -139,25 +218,119 @@ def test_a_different_seed_gives_a_visibly_different_picture():
     assert mean_difference(decode(render(seed=7)), decode(render(seed=8))) > 30
 
 
-def test_every_size_shows_the_same_composition():
-    one_k = decode(render(aspect_ratio="16:9", size="1K")).convert("RGB")
-    two_k = decode(render(aspect_ratio="16:9", size="2K")).convert("RGB")
-    other_prompt = decode(render(aspect_ratio="16:9", size="1K", prompt="A red bicycle"))
-
-    same_scene = mean_difference(one_k, two_k.resize(one_k.size, Image.Resampling.LANCZOS))
-    other_scene = mean_difference(one_k, other_prompt.convert("RGB"))
-    assert same_scene < other_scene / 4
+# --- compositions: prompt-only drifts, from the preview keeps, references steer ----------
 
 
-def test_4k_has_more_fine_detail_than_the_2k_blown_up_to_the_same_size():
-    # The same region of the picture, at native 4K and as a 2K scaled up to match:
-    # a real 4K resolves structure the 2K never had, which no resampling can invent.
+def test_the_same_size_of_a_prompt_and_seed_is_the_same_picture():
+    # A retry (same size) must not drift: only another size does.
+    assert render(size="2K").data == LocalProvider("instant").render(make_request(size="2K")).data
+
+
+def test_prompt_only_at_another_size_is_related_but_a_visibly_different_composition():
+    preview = decode(render(size="2K"))
+    prompt_only = decode(render(size="4K"))
+    other_prompt = decode(render(size="2K", prompt="A red bicycle leaning on a wall"))
+
+    # Visibly not the picture that was approved: the frame moved and zoomed...
+    assert mean_difference(at_256(preview), at_256(prompt_only)) > 25
+    assert ssim(preview, prompt_only) < 0.5
+    # ...but the same region and palette, unlike another prompt's picture.
+    assert colour_distance(preview, prompt_only) < 0.8 * colour_distance(preview, other_prompt)
+
+
+def test_from_the_preview_keeps_the_composition_and_prompt_only_does_not():
+    preview = decode(render(size="2K"))
+    from_preview = decode(render_from_preview(size="4K", preview_size="2K"))
+    prompt_only = decode(render(size="4K"))
+
+    kept = mean_difference(at_256(preview), at_256(from_preview))
+    drifted = mean_difference(at_256(preview), at_256(prompt_only))
+    assert kept < 4
+    assert drifted > 8 * kept
+    assert ssim(preview, from_preview) > 0.9
+    assert ssim(preview, prompt_only) < ssim(preview, from_preview) - 0.4
+
+
+def test_4k_from_the_preview_has_more_fine_detail_than_the_preview_blown_up():
+    # The same region of the picture, at 4K from the 2K preview and as that preview scaled
+    # up to match: the 4K resolves structure the 2K never had, which no resampling invents.
     centre = (0.25, 0.25, 0.75, 0.75)
-    native = relative_crop(decode(render(aspect_ratio="16:9", size="4K")), centre)
+    native = relative_crop(decode(render_from_preview(aspect_ratio="16:9", size="4K")), centre)
     from_2k = relative_crop(decode(render(aspect_ratio="16:9", size="2K")), centre)
     blown_up = from_2k.resize(native.size, Image.Resampling.LANCZOS)
 
+    assert mean_difference(native.resize(from_2k.size, Image.Resampling.BOX), from_2k) < 5
     assert edge_energy(native) > 1.2 * edge_energy(blown_up)
+
+
+def test_from_the_preview_keeps_a_picture_it_did_not_draw():
+    # A preview from another model: a dark disc on a two-tone ground.
+    preview = Image.new("RGB", (1024, 1024), (40, 110, 170))
+    preview.paste((230, 200, 90), (0, 600, 1024, 1024))
+    ImageDraw.Draw(preview).ellipse((300, 200, 700, 600), fill=(20, 20, 30))
+    image = InputImage.from_bytes(encoded(preview, "JPEG"), role=InputRole.APPROVED_PREVIEW)
+
+    result = LocalProvider("instant").render(make_request(size="2K", input_images=(image,)))
+
+    final = decode(result).convert("RGB")
+    above_caption = (0.0, 0.0, 1.0, 0.8)  # the band at the bottom is the renderer's own
+    kept = relative_crop(at_256(final), above_caption)
+    assert mean_difference(kept, relative_crop(at_256(preview), above_caption)) < 12
+    assert result.meta["composition"] == "kept from the approved preview"
+    assert result.meta["inputs"] == [
+        {
+            "role": "approved preview",
+            "mime_type": "image/jpeg",
+            "width": 1024,
+            "height": 1024,
+            "bytes": len(image.data),
+        }
+    ]
+
+
+@pytest.mark.parametrize(("colour", "hue"), [((200, 30, 30), 0.0), ((30, 60, 210), 0.63)])
+def test_a_reference_gives_the_picture_its_palette(colour, hue):
+    reference = InputImage.from_bytes(encoded(Image.new("RGB", (64, 64), colour)))
+
+    steered = LocalProvider("instant").render(make_request(input_images=(reference,)))
+
+    picture = decode(steered)
+    assert hue_gap(mean_hue(picture), hue) < 0.08
+    assert hue_gap(mean_hue(decode(render())), hue) > 0.15  # the prompt alone leans elsewhere
+    assert steered.meta["composition"] == "drawn from the prompt, palette from 1 reference"
+
+
+def test_references_visibly_change_the_picture():
+    red, blue = (
+        InputImage.from_bytes(encoded(Image.new("RGB", (64, 64), colour)))
+        for colour in ((200, 30, 30), (30, 60, 210))
+    )
+    provider = LocalProvider("instant")
+
+    with_red = decode(provider.render(make_request(input_images=(red,))))
+    with_blue = decode(provider.render(make_request(input_images=(blue,))))
+
+    assert mean_difference(at_256(with_red), at_256(with_blue)) > 20
+
+
+def test_more_input_images_than_the_model_takes_are_refused_before_any_wait():
+    sleep = RecordingSleep()
+    image = InputImage.from_bytes(encoded(Image.new("RGB", (64, 64))))
+    provider = LocalProvider(
+        "fixed:latency=5", sleep=sleep, max_input_images=0, label="Flat Banana (local simulation)"
+    )
+
+    with pytest.raises(InvalidRequest, match="Flat Banana .* takes no input images"):
+        provider.render(make_request(input_images=(image,)))
+
+    assert sleep.calls == []
+
+
+def test_an_input_that_is_not_an_image_is_an_invalid_request():
+    broken = InputImage(data=b"<html>502</html>", mime_type="image/png", width=64, height=64)
+
+    with pytest.raises(InvalidRequest, match="could not be decoded"):
+        LocalProvider("instant").render(make_request(pixels=(64, 64), input_images=(broken,)))
 
 
 # --- latency and failure profiles ------------------------------------------------------

@@ -37,7 +37,7 @@ def test_it_reports_latency_size_bytes_mime_and_the_published_price(settings, pr
     assert "bytes    " in out
     assert "mime     image/png\n" in out
     assert "meta     responseId = resp-fake-1" in out
-    assert "price    $0.134 per image: the published list price (DESIGN.md)" in out
+    assert "price    $0.1340 per image: the published list price (DESIGN.md)" in out
     assert SECRET not in out
     (sent,) = provider_server.requests
     assert sent.json["generationConfig"]["imageConfig"] == {

@@ -13,6 +13,7 @@ import logging
 import os
 import socket
 import tracemalloc
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -22,8 +23,11 @@ from PIL import Image as PILImage
 from generations.models import Attempt, FallbackPolicy, Phase
 from generations.providers import http, provider_for
 from generations.providers.base import (
+    ESCALATION_INSTRUCTION,
     AuthFailed,
     ContentBlocked,
+    InputImage,
+    InputRole,
     InvalidRequest,
     MalformedResponse,
     NoImage,
@@ -33,6 +37,7 @@ from generations.providers.base import (
     RateLimited,
     ServerError,
     Timeout,
+    escalation_prompt,
 )
 from generations.providers.gemini import GeminiProvider
 from generations.review.decisions import generation_approve
@@ -52,6 +57,7 @@ from tests.support.hosted import (
     submit,
 )
 from tests.support.provider_server import (
+    GEMINI_IMAGE_TOKENS,
     GEMINI_USAGE,
     gemini_daily_quota,
     gemini_error,
@@ -98,6 +104,12 @@ def _png(width: int = 1024, height: int = 1024, **kwargs) -> bytes:
     return png_bytes(width, height, **kwargs)
 
 
+def _jpeg(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (width, height), (90, 140, 30)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
 # --- the request on the wire ----------------------------------------------------------
 
 
@@ -120,6 +132,7 @@ def test_the_request_has_the_documented_shape_and_the_key_only_in_a_header(gemin
         "generationConfig": {
             "responseModalities": ["IMAGE"],
             "imageConfig": {"aspectRatio": "16:9", "imageSize": "2K"},
+            "seed": 7,
         },
     }
 
@@ -217,6 +230,174 @@ def _entry():
         base_url="http://gemini.invalid",
         api_key_env=KEY_ENV,
     )
+
+
+# --- the seed and input images ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 7, 2**31 - 1])
+def test_every_request_carries_the_seed_as_an_integer(gemini, provider_server, seed):
+    provider_server.script(gemini_ok())
+
+    gemini.render(replace(make_request(), seed=seed))
+
+    (sent,) = provider_server.requests
+    assert b'"seed":%d' % seed in sent.body  # a JSON number on the wire, not a string
+    assert sent.json["generationConfig"]["seed"] == seed
+
+
+def test_input_images_go_before_the_text_as_inline_data_in_order(gemini, provider_server):
+    preview = InputImage.from_bytes(_png(1024, 1024), role=InputRole.APPROVED_PREVIEW)
+    references = (
+        InputImage.from_bytes(_jpeg(640, 480)),
+        InputImage.from_bytes(_png(300, 200, color=(10, 60, 200))),
+    )
+    provider_server.script(gemini_ok())
+
+    gemini.render(make_request(size="4K").from_preview(preview, references=references))
+
+    (sent,) = provider_server.requests
+    parts = sent.json["contents"][0]["parts"]
+    assert [list(part) for part in parts] == [["inlineData"]] * 3 + [["text"]]
+    assert [part["inlineData"]["mimeType"] for part in parts[:3]] == [
+        "image/png",
+        "image/jpeg",
+        "image/png",
+    ]
+    # Exactly the bytes given, standard base64, in the order given.
+    for part, image in zip(parts, (preview, *references), strict=False):
+        assert part["inlineData"]["data"] == base64.b64encode(image.data).decode()
+    assert sent.inline_images == [(i.mime_type, i.data) for i in (preview, *references)]
+    assert parts[3]["text"] == escalation_prompt(PROMPT)
+    assert sent.json["generationConfig"] == {
+        "responseModalities": ["IMAGE"],
+        "imageConfig": {"aspectRatio": "1:1", "imageSize": "4K"},
+        "seed": 7,
+    }
+
+
+def test_a_final_from_the_preview_is_the_prompt_and_seed_with_one_instruction(
+    gemini, provider_server
+):
+    preview = InputImage.from_bytes(_png(2048, 2048))
+    provider_server.script(gemini_ok(), gemini_ok())
+
+    gemini.render(make_request(size="2K"))
+    gemini.render(make_request(size="4K").from_preview(preview))
+
+    approved, final = (r.json for r in provider_server.requests)
+    text = final["contents"][0]["parts"][-1]["text"]
+    assert text == f"{ESCALATION_INSTRUCTION}\n\n{PROMPT}"
+    assert "Reproduce" in text and "composition" in text
+    assert final["generationConfig"]["seed"] == approved["generationConfig"]["seed"]
+
+
+def test_usage_with_input_images_is_kept_with_their_tokens(gemini, provider_server):
+    preview = InputImage.from_bytes(_png(2048, 2048), role=InputRole.APPROVED_PREVIEW)
+    provider_server.script(gemini_ok())
+
+    result = gemini.render(make_request(size="4K").from_preview(preview))
+
+    usage = result.meta["usageMetadata"]
+    assert usage["promptTokenCount"] == GEMINI_USAGE["promptTokenCount"] + GEMINI_IMAGE_TOKENS
+    assert {"modality": "IMAGE", "tokenCount": GEMINI_IMAGE_TOKENS} in usage["promptTokensDetails"]
+    assert result.meta["inputs"] == [
+        {
+            "role": "approved preview",
+            "mime_type": "image/png",
+            "width": 2048,
+            "height": 2048,
+            "bytes": len(preview.data),
+        }
+    ]
+    assert result.notes == []
+
+
+def test_an_input_over_the_request_limit_is_downscaled_keeping_its_aspect_ratio(
+    settings, provider_server
+):
+    model = configure(settings, provider_server.url, max_request_bytes=2**20 // 4)
+    big = InputImage.from_bytes(_noise_png(800, 400), role=InputRole.APPROVED_PREVIEW)
+    small = InputImage.from_bytes(_png(64, 64))
+    assert len(big.data) > 2**20 // 2  # alone it is twice the limit
+    provider_server.script(gemini_ok())
+
+    result = provider_for(model).render(
+        make_request(size="2K").from_preview(big, references=(small,))
+    )
+
+    (sent,) = provider_server.requests
+    assert len(sent.body) <= 2**20 // 4
+    (mime, data), (_, untouched) = sent.inline_images
+    sent_image = PILImage.open(io.BytesIO(data))
+    width, height = sent_image.size
+    assert (mime, sent_image.format) == ("image/png", "PNG")
+    assert 200 < width < 800 and abs(width / height - 2) < 0.01
+    assert untouched == small.data  # the small reference is left alone
+    assert result.notes == [
+        f"input image 1 (approved preview) downscaled from 800×400 to {width}×{height} "
+        "to fit Gemini's 0.25 MB request limit"
+    ]
+    assert result.meta["inputs"][0] | {"bytes": 0} == {
+        "role": "approved preview",
+        "mime_type": "image/png",
+        "width": width,
+        "height": height,
+        "bytes": 0,
+    }
+
+
+def test_inputs_that_cannot_fit_even_downscaled_are_refused_without_calling(
+    settings, provider_server
+):
+    model = configure(settings, provider_server.url, max_request_bytes=4096)
+    preview = InputImage.from_bytes(_noise_png(800, 400), role=InputRole.APPROVED_PREVIEW)
+
+    with pytest.raises(InvalidRequest, match="shrink below 256 px to fit Gemini's"):
+        provider_for(model).render(make_request().from_preview(preview))
+
+    assert provider_server.requests == []
+
+
+@pytest.mark.parametrize(
+    ("entry", "count", "words"),
+    [
+        (
+            {"model_id": "gemini-2.5-flash-image", "sizes": ["1K"], "final_size": "1K"},
+            4,
+            "Test Banana takes at most 3 input images per request; this one has 4.",
+        ),
+        (
+            {"max_input_images": 0},
+            1,
+            "Test Banana takes no input images, so it cannot render from the approved preview",
+        ),
+    ],
+    ids=["more-than-2.5-flash-takes", "none-at-all"],
+)
+def test_more_input_images_than_the_model_takes_are_refused_without_calling(
+    settings, provider_server, entry, count, words
+):
+    model = configure(settings, provider_server.url, **entry)
+    preview, *references = (InputImage.from_bytes(_png(64, 64)) for _ in range(count))
+    request = make_request(model_id=model.model_id)
+
+    with pytest.raises(InvalidRequest) as caught:
+        provider_for(model).render(request.from_preview(preview, references=tuple(references)))
+
+    assert words in caught.value.message
+    assert caught.value.retryable is False
+    assert provider_server.requests == []
+
+
+def test_a_failed_call_with_input_images_still_says_what_was_sent(gemini, provider_server):
+    preview = InputImage.from_bytes(_png(1024, 1024), role=InputRole.APPROVED_PREVIEW)
+    provider_server.script(gemini_unavailable())
+
+    with pytest.raises(Overloaded) as caught:
+        gemini.render(make_request(size="4K").from_preview(preview))
+
+    assert caught.value.meta["inputs"][0]["role"] == "approved preview"
 
 
 # --- a 200 answer ---------------------------------------------------------------------
@@ -433,17 +614,17 @@ def test_a_key_the_server_echoes_back_is_redacted(gemini, provider_server):
 # --- memory ---------------------------------------------------------------------------
 
 
-def _noise_png(target_bytes: int) -> bytes:
-    """A PNG of random pixels (incompressible) of about target_bytes."""
-    edge = int((target_bytes / 3) ** 0.5)
-    image = PILImage.frombytes("RGB", (edge, edge), os.urandom(edge * edge * 3))
+def _noise_png(width: int, height: int | None = None) -> bytes:
+    """A PNG of random pixels (incompressible): about 3 bytes a pixel."""
+    size = (width, height or width)
+    image = PILImage.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", compress_level=1)
     return buffer.getvalue()
 
 
 def test_a_large_response_peaks_under_three_times_the_image(gemini, provider_server):
-    image = _noise_png(8 * 2**20)
+    image = _noise_png(int((8 * 2**20 / 3) ** 0.5))  # about 8 MB
     provider_server.script(gemini_image(image))  # the JSON body is built before measuring
 
     tracemalloc.start()

@@ -20,6 +20,7 @@ from generations.providers import provider_for
 from generations.providers.base import (
     AuthFailed,
     ContentBlocked,
+    InputImage,
     InvalidRequest,
     MalformedResponse,
     Overloaded,
@@ -27,6 +28,7 @@ from generations.providers.base import (
     RateLimited,
     ServerError,
     Timeout,
+    escalation_prompt,
 )
 from generations.providers.openai import OpenAIProvider
 from generations.states import State
@@ -44,8 +46,10 @@ from tests.support.hosted import (
     submit,
 )
 from tests.support.provider_server import (
+    OPENAI_EDITS_PATH,
     OPENAI_PATH,
     OPENAI_USAGE,
+    FormFile,
     json_reply,
     malformed,
     openai_error,
@@ -148,6 +152,38 @@ def test_each_model_maps_the_resolution_its_own_way(
     assert set(body) == {"model", "prompt", "n", "response_format", *expected}
 
 
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"seed": "{seed}"}, 7),  # the whole value: sent as the integer
+        ({"seed": "s{seed}"}, "s7"),  # inside text: formatted
+        ({"width": "{width}"}, 1024),
+    ],
+    ids=["seed-int", "seed-text", "width-int"],
+)
+def test_a_template_can_send_the_seed(settings, provider_server, params, expected):
+    model = _configure(
+        settings, provider_server, openai_params={"size": "{width}x{height}", **params}
+    )
+    provider_server.script(openai_ok())
+
+    provider_for(model).render(make_request(model_id=MODEL_ID))
+
+    (sent,) = provider_server.requests
+    (name,) = params
+    assert sent.json[name] == expected
+    assert type(sent.json[name]) is type(expected)
+
+
+def test_without_a_seed_template_no_seed_is_sent(gateway, provider_server):
+    # OpenAI's own endpoint refuses fields it does not know: seed only when the entry says.
+    provider_server.script(openai_ok())
+
+    gateway.render(make_request(model_id=MODEL_ID))
+
+    assert "seed" not in provider_server.requests[0].json
+
+
 def test_a_base_url_that_already_ends_in_v1_is_not_doubled(settings, provider_server):
     model = configure(settings, provider_server.url + "/v1", provider="openai", model_id=MODEL_ID)
     provider_server.script(openai_ok())
@@ -165,6 +201,121 @@ def test_a_gateway_without_a_key_gets_no_authorization_header(settings, provider
 
     assert "authorization" not in provider_server.requests[0].headers
     assert not model.simulated
+
+
+# --- input images: /v1/images/edits -----------------------------------------------------
+
+
+@pytest.fixture
+def editor(settings, provider_server):
+    """A gateway entry that takes input images and a seed."""
+    model = _configure(
+        settings,
+        provider_server,
+        max_input_images=4,
+        openai_params={"size": "{width}x{height}", "seed": "{seed}"},
+    )
+    return provider_for(model)
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (width, height), (90, 140, 30)).save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def test_input_images_go_to_edits_as_multipart_file_parts_in_order(editor, provider_server):
+    preview = InputImage.from_bytes(png_bytes(2048, 2048))
+    reference = InputImage.from_bytes(_jpeg(640, 480))
+    provider_server.script(openai_ok())
+
+    result = editor.render(
+        make_request(model_id=MODEL_ID, size="4K").from_preview(preview, references=(reference,))
+    )
+
+    (sent,) = provider_server.requests
+    assert (sent.method, sent.path, sent.query) == ("POST", OPENAI_EDITS_PATH, "")
+    assert sent.headers["content-type"].startswith("multipart/form-data; boundary=")
+    assert sent.headers["authorization"] == f"Bearer {SECRET}"
+    form = sent.form
+    assert form.fields == {
+        "model": MODEL_ID,
+        "prompt": escalation_prompt(PROMPT),
+        "size": "4096x4096",
+        "n": "1",
+        "response_format": "b64_json",
+        "seed": "7",
+    }
+    assert form.files == [
+        FormFile("image[]", "input-1-approved-preview.png", "image/png", preview.data),
+        FormFile("image[]", "input-2-reference.jpg", "image/jpeg", reference.data),
+    ]
+    assert (result.width, result.height) == (4096, 4096)
+    assert [item["role"] for item in result.meta["inputs"]] == ["approved preview", "reference"]
+
+
+def test_without_input_images_the_request_stays_json_on_generations(editor, provider_server):
+    provider_server.script(openai_ok())
+
+    editor.render(make_request(model_id=MODEL_ID, size="2K"))
+
+    (sent,) = provider_server.requests
+    assert sent.path == OPENAI_PATH
+    assert sent.headers["content-type"] == "application/json"
+    assert sent.json["seed"] == 7
+
+
+def test_a_gateway_that_takes_no_input_images_refuses_them_without_calling(
+    gateway, provider_server
+):
+    preview = InputImage.from_bytes(png_bytes(1024, 1024))
+
+    with pytest.raises(InvalidRequest, match="takes no input images") as caught:
+        gateway.render(make_request(model_id=MODEL_ID, size="4K").from_preview(preview))
+
+    assert "render from the prompt and seed instead" in caught.value.message
+    assert provider_server.requests == []
+
+
+def test_an_input_over_the_request_limit_is_downscaled_for_edits_too(settings, provider_server):
+    model = _configure(settings, provider_server, max_input_images=1, max_request_bytes=2**20 // 4)
+    noise = PILImage.frombytes("RGB", (600, 900), os.urandom(600 * 900 * 3))
+    big = InputImage.from_bytes(_encode(noise, "JPEG", quality=100))
+    assert len(big.data) > 2**20 // 4
+    provider_server.script(openai_ok())
+
+    result = provider_for(model).render(make_request(model_id=MODEL_ID).from_preview(big))
+
+    (sent,) = provider_server.requests
+    assert len(sent.body) <= 2**20 // 4
+    (part,) = sent.form.files
+    sent_image = PILImage.open(io.BytesIO(part.data))
+    assert (part.content_type, sent_image.format) == ("image/jpeg", "JPEG")
+    assert abs(sent_image.width / sent_image.height - 600 / 900) < 0.01
+    assert result.notes == [
+        f"input image 1 (approved preview) downscaled from 600×900 to "
+        f"{sent_image.width}×{sent_image.height} to fit the Test Banana gateway's "
+        "0.25 MB request limit"
+    ]
+
+
+def test_an_error_from_edits_keeps_the_request_id_and_what_was_sent(editor, provider_server):
+    provider_server.script(
+        openai_error(400, "Invalid image.", param="image", headers={"x-request-id": "req_9"})
+    )
+    preview = InputImage.from_bytes(png_bytes(1024, 1024))
+
+    with pytest.raises(InvalidRequest) as caught:
+        editor.render(make_request(model_id=MODEL_ID).from_preview(preview))
+
+    assert caught.value.meta["request_id"] == "req_9"
+    assert caught.value.meta["inputs"][0]["bytes"] == len(preview.data)
+
+
+def _encode(image: PILImage.Image, image_format: str, **options) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format=image_format, **options)
+    return buffer.getvalue()
 
 
 # --- answers --------------------------------------------------------------------------

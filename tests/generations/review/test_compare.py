@@ -227,7 +227,7 @@ def test_preview_against_final_marks_what_differs(client, project, designer, rev
     assert [cell.text for cell in rows["attempts"].cells] == ["1", "1"]
     # Simulated locally (no API key in tests): nothing spent, the list price beside it.
     # From the ledger: the charges of the two renders (simulated here, at list price).
-    assert [cell.text for cell in rows["cost"].cells] == ["$0.134", "$0.240"]
+    assert [cell.text for cell in rows["cost"].cells] == ["$0.13", "$0.24"]
     assert rows["cost"].cells[1].detail == "local simulation at list price: no money moved"
     assert rows["cost"].differs
 
@@ -290,8 +290,8 @@ def test_compare_shows_what_the_ledger_charged_refunds_included(
     response = client.get(compare_url(first, second))
 
     rows = {row.key: row for row in response.context["comparison"].rows}
-    assert [cell.text for cell in rows["cost"].cells] == ["$0.134", "$0.000"]
-    assert "corrected from $0.134" in rows["cost"].cells[1].detail
+    assert [cell.text for cell in rows["cost"].cells] == ["$0.13", "$0.00"]
+    assert "corrected from $0.13" in rows["cost"].cells[1].detail
 
 
 # --- deciding from compare -------------------------------------------------------------

@@ -154,7 +154,7 @@ def test_the_queue_groups_by_prompt_and_shows_the_price_of_approving(
     assert html.count('class="queue-group"') == 2
     assert html.index("a harbour at dawn") < html.index("a forest in fog")
     assert "$0.24" in html and "all 2: $0.48" in html  # Nano Banana Pro 4K
-    assert "$0.151" in html  # Nano Banana 2 4K
+    assert "$0.15" in html  # Nano Banana 2 4K
     assert '<span id="queue-count" class="count">3</span>' in html
     for key in ("J", "K", "A", "R", "C", "X", "⇧A", "Z", "?"):
         assert f"<kbd>{key}</kbd>" in html

@@ -92,7 +92,7 @@ def test_two_approvals_at_the_edge_of_the_budget_exactly_one_passes(
     passed = [r for r in results.values() if isinstance(r, Generation)]
     refused = [r for r in results.values() if isinstance(r, budgets.BudgetExceeded)]
     assert len(passed) == 1 and len(refused) == 1, results
-    assert "Over budget" in str(refused[0]) and "would cost $0.151" in str(refused[0])
+    assert "Over budget" in str(refused[0]) and "would cost $0.15" in str(refused[0])
     assert Reservation.objects.filter(phase="final", status="open").count() == 1
     states = sorted(
         Generation.objects.filter(submission=submission).values_list("state", flat=True)

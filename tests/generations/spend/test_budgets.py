@@ -122,9 +122,9 @@ def test_a_submission_over_the_project_budget_is_refused_whole_with_what_is_left
         _submit(designer, project, variants=2)
 
     message = str(refused.value)
-    assert "2 previews at 1K would cost $0.134" in message
-    assert "only $0.066 is left of Acme Launch’s monthly budget ($0.20" in message
-    assert "$0.134 reserved for work under way" in message
+    assert "2 previews at 1K would cost $0.13" in message
+    assert "only $0.07 is left of Acme Launch’s monthly budget ($0.20" in message
+    assert "$0.13 reserved for work under way" in message
     assert "Ask Ada Lovelace to raise the budget." in message
     assert refused.value.left == Decimal("0.20") - 2 * PREVIEW
     assert Submission.objects.count() == 1, "nothing of the refused submission remains"
@@ -149,7 +149,7 @@ def test_approval_reserves_the_final_and_is_refused_when_it_does_not_fit(
     reservation = Reservation.objects.get(generation=first, phase="final")
     assert (reservation.status, reservation.amount_usd) == ("open", FINAL)
 
-    with pytest.raises(BudgetExceeded, match=r"approving #\d+ \(4K final\) would cost \$0.151,"):
+    with pytest.raises(BudgetExceeded, match=r"approving #\d+ \(4K final\) would cost \$0.15,"):
         generation_approve(generation_id=second.pk, user=reviewer)
     second.refresh_from_db()
     assert second.state == State.IN_REVIEW, "the refused approval changed nothing"
@@ -234,7 +234,7 @@ def test_admins_hear_once_per_period_when_the_soft_threshold_is_crossed(
     _submit(designer, project, variants=3)  # 0.469: 93 %
     (note,) = Notification.objects.filter(kind="budget_threshold")
     assert note.recipient == project_admin
-    assert "Budget of Acme Launch is 93% used ($0.469 of $0.50 this month" in note.text
+    assert "Budget of Acme Launch is 93% used ($0.47 of $0.50 this month" in note.text
 
     budget.amount_usd = Decimal("0.60")
     budget.save()

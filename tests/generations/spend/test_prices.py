@@ -50,7 +50,7 @@ def test_staff_see_prices_in_force_and_superseded(client, staff):
 def test_adding_a_price_now_takes_over_and_keeps_the_old_one(client, staff):
     client.force_login(staff)
     response = client.post("/spend/prices/", _form(note="new contract"), follow=True)
-    assert "costs $0.30 per image" in response.content.decode()
+    assert "costs $0.3000 per image" in response.content.decode()
     assert pricing.list_price(model_key=PRO, size="4K") == Decimal("0.30")
     entry = PriceEntry.objects.get(usd_per_image=Decimal("0.30"))
     assert entry.created_by == staff and entry.note == "new contract"
@@ -63,7 +63,7 @@ def test_a_future_price_is_scheduled_and_can_be_removed(client, staff):
     response = client.post(
         "/spend/prices/", _form(effective_from=f"{start:%Y-%m-%dT%H:%M}"), follow=True
     )
-    assert "will cost $0.30" in response.content.decode()
+    assert "will cost $0.3000" in response.content.decode()
     assert pricing.list_price(model_key=PRO, size="4K") == Decimal("0.24")  # not yet
     later = timezone.now() + dt.timedelta(days=4)
     assert pricing.list_price(model_key=PRO, size="4K", at=later) == Decimal("0.30")

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from generations.models import LedgerEntry, PriceEntry
 from generations.spend.ledger import ledger_entry_insert
-from tests.support.factories import PASSWORD, UserFactory
+from tests.support.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def root(client):
     user = UserFactory(username="root", is_staff=True, is_superuser=True)
-    client.login(username="root", password=PASSWORD)
+    client.force_login(user)
     return user
 
 

@@ -8,10 +8,12 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from generations import services
-from generations.models import Budget, Generation, Submission
+from generations.models import Budget, Generation, LedgerEntry, Submission
 from generations.rendering import jobs
+from generations.spend.ledger import ledger_entry_insert
 from tests.support.fakes import OK, ScriptedProvider
 
 pytestmark = pytest.mark.django_db
@@ -45,7 +47,7 @@ def test_the_submit_form_shows_what_the_previews_and_their_finals_cost(client, p
     page = text(client.get(reverse("project", args=[project.slug])))
 
     # The project's defaults: Nano Banana Pro, 2 variants at 2K (0.134), finals at 4K (0.24).
-    assert "2 previews at 2K: $0.268 ($0.134 each)" in page
+    assert "2 previews at 2K: $0.27 ($0.13 each)" in page
     assert "Approving all 2 as 4K finals: $0.48 more" in page
     assert "Budget left: $5.00 of $5.00 (Acme Launch’s monthly budget" in page
 
@@ -56,11 +58,11 @@ def test_the_estimate_follows_the_model_size_and_variants(client, project, desig
 
     page = text(client.get(url, submit_data(), headers={"HX-Request": "true"}))
 
-    assert "3 previews at 1K: $0.201 ($0.067 each)" in page
-    assert "Approving all 3 as 4K finals: $0.453 more" in page
+    assert "3 previews at 1K: $0.20 ($0.07 each)" in page
+    assert "Approving all 3 as 4K finals: $0.45 more" in page
     assert "Budget left" not in page, "no budget, nothing to say about it"
     page = text(client.get(url, submit_data(model_key="nano-banana-pro", variants=1)))
-    assert "1 preview at 1K: $0.134" in page
+    assert "1 preview at 1K: $0.13" in page
 
 
 def test_the_estimate_warns_when_the_budget_does_not_cover_the_previews(client, project, designer):
@@ -102,6 +104,37 @@ def test_a_submission_over_budget_is_refused_with_what_is_left_and_whom_to_ask(
     assert response.status_code == 200 and "Over budget" in text(response)
 
 
+def test_over_budget_the_estimate_and_the_refusal_give_one_figure_for_what_is_left(
+    client, project, designer, project_admin
+):
+    # The project's budget would refuse too (0.132 left), but the designer's own is
+    # the tightest: overspent by an adjustment. Both say so, with the same figure.
+    Budget.objects.create(project=project, amount_usd=Decimal("1.80"))
+    Budget.objects.create(project=project, user=designer, amount_usd=Decimal("1.00"))
+    ledger_entry_insert(
+        LedgerEntry(
+            kind="adjustment",
+            project=project,
+            user=designer,
+            amount_usd=Decimal("1.668"),
+            reason="a late invoice",
+            created_at=timezone.now(),
+        )
+    )
+    client.force_login(designer)
+
+    estimate = text(client.get(reverse("submission_estimate", args=[project.slug]), submit_data()))
+    refusal = text(client.post(reverse("submission_create", args=[project.slug]), submit_data()))
+
+    assert "Budget left: −$0.67 of $1.00 (your monthly budget" in estimate
+    assert "not enough for these previews" in estimate
+    assert (
+        "Over budget: 3 previews at 1K would cost $0.20, but −$0.67 is left of your monthly "
+        "budget in Acme Launch ($1.00; $1.67 spent, $0.00 reserved for work under way)"
+    ) in refusal
+    assert "$-" not in estimate + refusal and "$0.668" not in estimate + refusal
+
+
 def _in_review(project, designer, variants=1) -> list[Generation]:
     submission = services.submission_create(
         project=project, user=designer, **{**submit_data(), "variants": variants}
@@ -121,8 +154,8 @@ def test_the_review_queue_shows_the_cost_of_approving_and_the_budget_left(
 
     page = text(client.get(reverse("review")))
 
-    assert "Approving renders 4K: $0.151 each · all 2: $0.302" in page
-    assert "Budget left: $0.166 of $0.30 (Acme Launch’s monthly budget)" in page
+    assert "Approving renders 4K: $0.15 each · all 2: $0.30" in page
+    assert "Budget left: $0.17 of $0.30 (Acme Launch’s monthly budget)" in page
     Budget.objects.update(amount_usd=Decimal("0.20"))
     page = text(client.get(reverse("review")))
     assert "not enough to approve; ask a project admin to raise it" in page

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('generations', '0012_drift_alerts'),
+        ('generations', '0013_notifications_per_submission'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
