@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: run test install-check lint typecheck bench demo-passwords clean
+.PHONY: run test install-check lint typecheck bench openapi demo-passwords clean
 
 $(VENV)/.python-ok:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Proof Studio needs Python 3.11 or newer; set PYTHON=python3.11 (or newer).")'
@@ -53,9 +53,17 @@ typecheck: $(VENV)/.installed-dev
 bench: $(VENV)/.installed-dev
 	$(PY) bench/capacity.py --delay 5 --in-flight 40 --prefork-concurrency 4 --broker-max-connections 500
 	$(PY) bench/gallery.py
+	$(PY) bench/api.py
 	$(PY) bench/quality.py --images 20000 --runs 5
 	$(PY) bench/ingest.py
 	$(PY) bench/batch.py --runs 3
+
+# The API's OpenAPI document, committed so that changes to the API show in review; a test
+# (tests/generations/api/test_openapi.py) fails when it differs from what the API serves.
+openapi: $(VENV)/.installed-app
+	$(PY) manage.py export_openapi_schema --api generations.api.app.api --indent 2 --sorted \
+		--output docs/openapi.json
+	@echo >> docs/openapi.json
 
 clean:
 	rm -rf $(VENV) var

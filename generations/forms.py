@@ -14,6 +14,7 @@ from generations.models import (
     FallbackPolicy,
     Project,
     Role,
+    TokenScope,
     WebhookDelivery,
     WebhookEvent,
 )
@@ -419,4 +420,20 @@ class DeliveryFilterForm(forms.Form):
         label="Status",
         required=False,
         choices=[("", "Any status"), *WebhookDelivery.Status.choices],
+    )
+
+
+class ApiTokenForm(forms.Form):
+    name = forms.CharField(
+        label="Name",
+        max_length=100,
+        required=False,  # the service insists on it, with its own message
+        widget=forms.TextInput(attrs={"placeholder": "What will use it, e.g. “nightly batch”"}),
+    )
+    scope = forms.ChoiceField(
+        label="Scope",
+        choices=TokenScope.choices,
+        initial=TokenScope.READ,
+        widget=forms.RadioSelect,
+        help_text="Read: list, get and download. Read and write: also submit and decide.",
     )

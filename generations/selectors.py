@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.paginator import Page, Paginator
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet, prefetch_related_objects
 from django.http import Http404
 from django.utils import timezone
 
@@ -224,6 +225,19 @@ def gallery_page(
     )
 
 
+def generations_with_attempts(
+    *, user: User, filters: GalleryFilters, after: str | None = None, per_page: int
+) -> KeysetPage[Generation]:
+    """A gallery page (generations.api's list) with each generation's attempts in order
+    and, in `extra["spend"]`, what the ledger charged each attempt (attempt id -> Spend):
+    two queries more than the gallery's, whatever the page's depth."""
+    page = gallery_page(user=user, filters=filters, after=after, per_page=per_page)
+    attempts = Attempt.objects.defer("provider_meta").order_by("number")  # not shown
+    prefetch_related_objects(page.items, Prefetch("attempts", queryset=attempts))
+    page.extra["spend"] = generations_spend(generation_ids=[generation.pk for generation in page])
+    return page
+
+
 def _day_start(day: dt.date) -> dt.datetime:
     return timezone.make_aware(dt.datetime.combine(day, dt.time.min))
 
@@ -274,21 +288,63 @@ class Spend:
 
 
 def attempt_spend(*, attempt_ids: Sequence[int]) -> dict[int, Spend]:
-    """attempt id -> its charge with its corrections, in one query. An attempt that was
-    not charged (a failure the provider does not bill, one still running) is absent."""
+    """attempt id -> its charge with its corrections. An attempt that was not charged (a
+    failure the provider does not bill, one still running) is absent. Two queries, each on
+    an index (the charges by attempt, then their corrections by the charge they correct):
+    one query with an OR across the corrections' join read the whole ledger on PostgreSQL
+    (~0.4 s at 180k rows)."""
     if not attempt_ids:
         return {}
-    rows = LedgerEntry.objects.filter(
-        Q(kind=LedgerEntry.Kind.CHARGE, attempt_id__in=attempt_ids)
-        | Q(corrects__attempt_id__in=attempt_ids)
-    ).values_list("kind", "attempt_id", "corrects__attempt_id", "amount_usd", "unit_price",
-                  "simulated")  # fmt: skip
+    charges = list(
+        LedgerEntry.objects.filter(kind=LedgerEntry.Kind.CHARGE, attempt_id__in=attempt_ids)
+        .values_list("pk", "kind", "attempt_id", "corrects_id", "amount_usd", "unit_price",
+                     "simulated")
+    )  # fmt: skip
+    corrections = (
+        LedgerEntry.objects.filter(corrects_id__in=[row[0] for row in charges]).values_list(
+            "pk", "kind", "attempt_id", "corrects_id", "amount_usd", "unit_price", "simulated"
+        )
+        if charges
+        else []
+    )
+    return _spend_of_rows([*charges, *corrections])
+
+
+def generations_spend(*, generation_ids: Sequence[int]) -> dict[int, Spend]:
+    """attempt_spend for every attempt of these generations, in one query on the ledger's
+    generation index (a list page's: attempt_spend's OR across the corrections' join
+    reads the whole ledger on PostgreSQL). A correction carries the generation of the
+    charge it corrects, so both are among the rows read."""
+    if not generation_ids:
+        return {}
+    return _spend_of_rows(
+        LedgerEntry.objects.filter(generation_id__in=generation_ids)
+        .filter(Q(kind=LedgerEntry.Kind.CHARGE) | Q(corrects__isnull=False))
+        .values_list("pk", "kind", "attempt_id", "corrects_id", "amount_usd", "unit_price",
+                     "simulated")
+    )  # fmt: skip
+
+
+def _spend_of_rows(rows: Iterable[tuple[Any, ...]]) -> dict[int, Spend]:
+    """(pk, kind, attempt id, corrects id, amount, unit price, simulated) ledger rows, each
+    correction among them with the charge it corrects -> attempt id -> Spend."""
+    rows = list(rows)
+    attempt_of = {pk: attempt for pk, kind, attempt, *_ in rows if kind == LedgerEntry.Kind.CHARGE}
+    return _spend_of(
+        (kind, attempt, attempt_of.get(corrects), amount, unit, simulated)
+        for _pk, kind, attempt, corrects, amount, unit, simulated in rows
+    )
+
+
+def _spend_of(rows: Iterable[tuple[Any, ...]]) -> dict[int, Spend]:
+    """(kind, attempt id, corrected charge's attempt id, amount, unit price, simulated)
+    rows -> attempt id -> Spend."""
     charges: dict[int, Spend] = {}
     corrections: dict[int, Decimal] = {}
     for kind, attempt_id, corrected_attempt, amount, unit, simulated in rows:
         if kind == LedgerEntry.Kind.CHARGE:
             charges[attempt_id] = Spend(amount, unit, simulated, corrected=False)
-        else:
+        elif corrected_attempt is not None:
             corrections[corrected_attempt] = corrections.get(corrected_attempt, Decimal(0)) + amount
     return {
         attempt_id: replace(

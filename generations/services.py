@@ -8,6 +8,8 @@ Each checks permission (generations.permissions), then moves the state machine
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -86,6 +88,38 @@ def submission_create(
             what=f"{variants} preview{'s' if variants != 1 else ''} at {preview_size}",
         )
     return submission
+
+
+MAX_SUBMISSIONS_AT_ONCE = 20
+
+
+def submission_create_many(
+    *, project: Project, user: User, requests: Sequence[Mapping[str, Any]]
+) -> list[Submission]:
+    """Several submissions in one transaction, all or nothing: each request holds
+    submission_create's fields (prompt, model_key, aspect_ratio, preview_size, variants).
+    One invalid request, or a budget the whole lot would exceed, and none is made; the
+    ValidationError's fields are then "<index>.<field>" (index from 0). Kicks go out
+    when the whole lot commits.
+
+    The API's "several prompts in one call". CSV / prompt-matrix batches are a separate
+    service (`batches`); when it lands, an API batch may become one of those."""
+    if not 1 <= len(requests) <= MAX_SUBMISSIONS_AT_ONCE:
+        raise ValidationError(
+            {"submissions": f"Send 1 to {MAX_SUBMISSIONS_AT_ONCE} submissions at once."}
+        )
+    made: list[Submission] = []
+    with transaction.atomic():
+        for index, request in enumerate(requests):
+            try:
+                made.append(submission_create(project=project, user=user, **request))
+            except ValidationError as error:
+                raise ValidationError(
+                    {f"{index}.{field}": messages for field, messages in error.message_dict.items()}
+                    if hasattr(error, "error_dict")
+                    else {f"{index}": error.messages}
+                ) from error
+    return made
 
 
 def submission_validate(

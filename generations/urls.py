@@ -13,6 +13,7 @@ from generations.views import (
     reports,
     review,
     studio,
+    tokens,
     webhooks,
 )
 
@@ -65,6 +66,9 @@ urlpatterns = [
         "review/approve-selected/", review.review_approve_selected, name="review_approve_selected"
     ),
     path("gallery/", gallery.gallery, name="gallery"),
+    # The person's own settings: API tokens for the JSON API (generations.api).
+    path("settings/tokens/", tokens.api_tokens, name="api_tokens"),
+    path("settings/tokens/<int:pk>/revoke/", tokens.api_token_revoke, name="api_token_revoke"),
     path("notifications/", notifications.notification_list, name="notifications"),
     path("notifications/badge/", notifications.notification_badge, name="notification_badge"),
     path(

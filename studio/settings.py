@@ -101,6 +101,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "ninja",  # the API's docs page from its vendored Swagger UI files, not a CDN
     "generations",
 ]
 

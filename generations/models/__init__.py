@@ -40,6 +40,7 @@ from generations.models.spend import (
     SpendPersonRollup,
     SpendRollup,
 )
+from generations.models.tokens import ApiToken, TokenScope
 from generations.models.webhooks import (
     TEST_EVENT,
     WebhookAttempt,
@@ -83,4 +84,6 @@ __all__ = [
     "WebhookEndpoint",
     "WebhookDelivery",
     "WebhookAttempt",
+    "ApiToken",
+    "TokenScope",
 ]

@@ -74,7 +74,8 @@ def test_a_file_plans_a_draft_whose_page_shows_rows_refusals_and_one_estimate(
     assert "2 rows to create" in page and "a ceramic mug on oak" in page
     assert "1 row refused" in page and "Unknown model “dall-e”" in page
     assert "Nothing can be queued while a row is refused" in page
-    assert "2 rows → 3 previews:" in page and "$0.34" in page  # 2 × 0.134 + 0.067 = 0.335, to the cent
+    # 2 × 0.134 + 0.067 = 0.335, to the cent
+    assert "2 rows → 3 previews:" in page and "$0.34" in page
     assert re.search(r'id="batch-queue"[^>]*disabled', page)
     assert not Submission.objects.exists()
 
