@@ -55,7 +55,7 @@ def test_a_card_shows_the_placeholder_then_gets_its_thumbnail_from_the_cpu_queue
     pending = card.locator("img.rendition--pending")
     expect(pending).to_be_visible()
     assert pending.get_attribute("src").startswith("data:image/webp;base64,")
-    assert card.get_attribute("data-live-poll") == "2", "the page must keep asking for its thumbnail"
+    assert card.get_attribute("data-live-poll") == "2", "the page must ask for its thumbnail"
     assert card.locator("img[src*='/media/']").count() == 0, "nothing may be fetched yet"
     screenshot(page, "renditions-1-placeholder")
 
