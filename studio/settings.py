@@ -208,7 +208,15 @@ CELERY_TASK_DEFAULT_QUEUE = STUDIO_RENDER_QUEUE
 # Renditions (CPU work) go to their own queue, served by a prefork worker with one
 # process per core (Procfile.dev `images`), so they never delay a provider call.
 STUDIO_IMAGE_QUEUE = os.environ.get("STUDIO_IMAGE_QUEUE", "images")
-CELERY_TASK_ROUTES = {"generations.tasks.make_renditions": {"queue": STUDIO_IMAGE_QUEUE}}
+# Beat's housekeeping (the sweep, drift alerts) goes to a queue of its own, served by a small
+# worker that does nothing else (Procfile.dev `control`): behind a backlog of render kicks
+# the sweep used to expire unread, and then nothing reaped leases or woke retries.
+STUDIO_CONTROL_QUEUE = os.environ.get("STUDIO_CONTROL_QUEUE", "control")
+CELERY_TASK_ROUTES = {
+    "generations.tasks.make_renditions": {"queue": STUDIO_IMAGE_QUEUE},
+    "generations.tasks.sweep": {"queue": STUDIO_CONTROL_QUEUE},
+    "generations.tasks.drift_alerts": {"queue": STUDIO_CONTROL_QUEUE},
+}
 
 # --- Proof Studio ---------------------------------------------------------------------
 STUDIO_LOCAL_PROFILE = os.environ.get("STUDIO_LOCAL_PROFILE", "demo")
@@ -232,6 +240,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-leases-and-lost-kicks": {
         "task": "generations.tasks.sweep",
         "schedule": float(STUDIO_SWEEP_INTERVAL_SECONDS),
+        # On the control queue (CELERY_TASK_ROUTES); a sweep not started within one
+        # interval is dropped, the next one does its work (no pile-up while it is down).
         "options": {"expires": float(STUDIO_SWEEP_INTERVAL_SECONDS)},
     },
     # Idempotent (one alert per drop): a few runs a day tell admins soon after a week ends.
