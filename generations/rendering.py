@@ -560,6 +560,19 @@ def generation_reap(*, generation: Generation) -> str:
                 error_message=cause,
                 retryable=True,
             )
+            _delete_unrecorded_files(generation, phase)
     except flow.TransitionConflict:
         return "skipped"
     return outcome
+
+
+def _delete_unrecorded_files(generation: Generation, phase: Phase) -> None:
+    """A worker killed between storing its original and recording it left a file no row
+    names; the reap removes it (nobody else can store for the phase until it commits)."""
+    try:
+        deleted = renditions.unrecorded_originals_delete(generation=generation, phase=phase)
+    except Exception:  # storage trouble must not block the reap; the file only takes space
+        logger.exception("could not tidy the files of generation %s", generation.pk)
+        return
+    if deleted:
+        logger.info("generation %s: deleted %s unrecorded original(s)", generation.pk, deleted)
