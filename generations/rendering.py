@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from generations import catalog, flow, imaging, ledger, limits, renditions, services, workload
+from generations.chaos import pause_at
 from generations.flow import Actor, State
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
@@ -73,6 +74,7 @@ def generation_render(
     if claim is None:
         return "skipped"
     _close_idle_db_connections()
+    pause_at("provider", f"generation {generation_id}")
     started = time.monotonic()
     try:
         result = (provider or provider_for(claim.model)).render(claim.request)
@@ -100,6 +102,7 @@ def generation_render(
         return _record_failure(claim, failure, latency_s=latency_s)
     finally:
         del result  # the image bytes: not held through the outcome's transaction
+    pause_at("stored", f"generation {generation_id}")
     return _record_success(claim, image, latency_s=latency_s, provider_meta=meta)
 
 
@@ -193,6 +196,7 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
         max_pixels=settings.STUDIO_IMAGE_MAX_PIXELS,
         keep_screen=bool(settings.STUDIO_RENDITION_SPOOL_DIR),
     )
+    pause_at("ingest", f"generation {claim.generation.pk}")
     notes = []
     if (info.width, info.height) != (claim.request.width, claim.request.height):
         notes.append(
@@ -293,6 +297,7 @@ def _record_success(
             )
             # The charge and the move are one fact: both commit or neither does.
             ledger.ledger_charge_attempt(attempt=attempt, generation=generation)
+            pause_at("ledger", f"generation {generation.pk}")
             # A project without review: the system approves the preview in this same
             # transaction, so nothing can be lost between the preview and its final.
             if target == State.IN_REVIEW and services.generation_auto_approve(

@@ -35,6 +35,7 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from generations import imaging, workload
+from generations.chaos import pause_at
 from generations.models import Generation, Image
 
 logger = logging.getLogger(__name__)
@@ -112,6 +113,7 @@ def image_renditions_make(*, image_id: int) -> str:
     finally:
         spool_discard(image.sha256)
     names = _save(image, thumbnail=thumbnail, screen=screen)
+    pause_at("renditions", f"image {image_id}")
     filled = Image.objects.filter(pk=image_id, thumbnail="", renditions_error="").update(**names)
     if not filled:
         # A duplicate delivery finished first; its names are ours (same stem) unless the
