@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -380,21 +381,29 @@ STUDIO_MEDIA_ACCEL_REDIRECT = os.environ.get("STUDIO_MEDIA_ACCEL_REDIRECT", "")
 # check, to a presigned URL valid this many seconds.
 STUDIO_S3_BUCKET = os.environ.get("STUDIO_S3_BUCKET", "")
 STUDIO_S3_URL_SECONDS = env_int("STUDIO_S3_URL_SECONDS", 300)
-if STUDIO_S3_BUCKET:
-    STORAGES["default"] = {
+
+
+def s3_storage(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The default storage for STUDIO_S3_* in `environ` (a function so the S3 test builds
+    exactly this against its own server)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": STUDIO_S3_BUCKET,
-            "endpoint_url": os.environ.get("STUDIO_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("STUDIO_S3_REGION") or None,
+            "bucket_name": environ["STUDIO_S3_BUCKET"],
+            "endpoint_url": environ.get("STUDIO_S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("STUDIO_S3_REGION") or None,
             # Keys from the environment (or the instance role when unset); never logged.
-            "access_key": os.environ.get("STUDIO_S3_ACCESS_KEY_ID") or None,
-            "secret_key": os.environ.get("STUDIO_S3_SECRET_ACCESS_KEY") or None,
+            "access_key": environ.get("STUDIO_S3_ACCESS_KEY_ID") or None,
+            "secret_key": environ.get("STUDIO_S3_SECRET_ACCESS_KEY") or None,
             "querystring_auth": True,
-            "querystring_expire": STUDIO_S3_URL_SECONDS,
+            "querystring_expire": int(environ.get("STUDIO_S3_URL_SECONDS") or 300),
             "signature_version": "s3v4",  # the expiry is enforced by the signature itself
             "default_acl": "private",
             "file_overwrite": False,
-            "location": os.environ.get("STUDIO_S3_PREFIX", ""),
+            "location": environ.get("STUDIO_S3_PREFIX", ""),
         },
     }
+
+
+if STUDIO_S3_BUCKET:
+    STORAGES["default"] = s3_storage(os.environ)
