@@ -507,7 +507,11 @@ def _finish_attempt(
     retryable: bool | None = None,
     provider_meta: dict[str, Any] | None = None,
 ) -> None:
-    Attempt.objects.filter(pk=attempt.pk, outcome=Attempt.Outcome.RUNNING).update(
+    # Over "abandoned" too: a worker reaped while its call ran (slow, not dead) learns how
+    # the call ended, which the reaper could not; a call that was paid for must not stay
+    # "abandoned" (never charged) beside its waste charge.
+    unfinished = (Attempt.Outcome.RUNNING, Attempt.Outcome.ABANDONED)
+    Attempt.objects.filter(pk=attempt.pk, outcome__in=unfinished).update(
         outcome=outcome,
         finished_at=timezone.now(),
         latency_ms=None if latency_s is None else round(latency_s * 1000),
