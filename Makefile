@@ -26,7 +26,7 @@ run: $(VENV)/.installed-app
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py bootstrap_demo
 	@echo
-	@echo "Proof Studio: http://127.0.0.1:$(PORT)/   (Ctrl-C stops web, worker and beat)"
+	@echo "Proof Studio: http://127.0.0.1:$(PORT)/   (Ctrl-C stops web, the workers and beat)"
 	@echo
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" STUDIO_PORT=$(PORT) $(VENV)/bin/honcho -f Procfile.dev start
 

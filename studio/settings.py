@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -304,7 +305,15 @@ CELERY_TASK_DEFAULT_QUEUE = STUDIO_RENDER_QUEUE
 # Renditions (CPU work) go to their own queue, served by a prefork worker with one
 # process per core (Procfile.dev `images`), so they never delay a provider call.
 STUDIO_IMAGE_QUEUE = os.environ.get("STUDIO_IMAGE_QUEUE", "images")
-CELERY_TASK_ROUTES = {"generations.tasks.make_renditions": {"queue": STUDIO_IMAGE_QUEUE}}
+# Beat's housekeeping (the sweep, drift alerts) goes to a queue of its own, served by a small
+# worker that does nothing else (Procfile.dev `control`): behind a backlog of render kicks
+# the sweep used to expire unread, and then nothing reaped leases or woke retries.
+STUDIO_CONTROL_QUEUE = os.environ.get("STUDIO_CONTROL_QUEUE", "control")
+CELERY_TASK_ROUTES = {
+    "generations.tasks.make_renditions": {"queue": STUDIO_IMAGE_QUEUE},
+    "generations.tasks.sweep": {"queue": STUDIO_CONTROL_QUEUE},
+    "generations.tasks.drift_alerts": {"queue": STUDIO_CONTROL_QUEUE},
+}
 
 # --- Proof Studio ---------------------------------------------------------------------
 STUDIO_LOCAL_PROFILE = os.environ.get("STUDIO_LOCAL_PROFILE", "demo")
@@ -328,6 +337,8 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-leases-and-lost-kicks": {
         "task": "generations.tasks.sweep",
         "schedule": float(STUDIO_SWEEP_INTERVAL_SECONDS),
+        # On the control queue (CELERY_TASK_ROUTES); a sweep not started within one
+        # interval is dropped, the next one does its work (no pile-up while it is down).
         "options": {"expires": float(STUDIO_SWEEP_INTERVAL_SECONDS)},
     },
     # Webhook deliveries: return expired leases, re-kick lost and due (retrying) ones.
@@ -478,24 +489,29 @@ STUDIO_MEDIA_ACCEL_REDIRECT = os.environ.get("STUDIO_MEDIA_ACCEL_REDIRECT", "")
 # check, to a presigned URL valid this many seconds.
 STUDIO_S3_BUCKET = os.environ.get("STUDIO_S3_BUCKET", "")
 STUDIO_S3_URL_SECONDS = env_int("STUDIO_S3_URL_SECONDS", 300)
-if STUDIO_S3_BUCKET:
-    STORAGES["default"] = {
+
+
+def s3_storage(environ: Mapping[str, str]) -> dict[str, Any]:
+    """The default storage for STUDIO_S3_* in `environ` (a function so the S3 test builds
+    exactly this against its own server)."""
+    return {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
-            "bucket_name": STUDIO_S3_BUCKET,
-            "endpoint_url": os.environ.get("STUDIO_S3_ENDPOINT_URL") or None,
-            "region_name": os.environ.get("STUDIO_S3_REGION") or None,
+            "bucket_name": environ["STUDIO_S3_BUCKET"],
+            "endpoint_url": environ.get("STUDIO_S3_ENDPOINT_URL") or None,
+            "region_name": environ.get("STUDIO_S3_REGION") or None,
             # Keys from the environment (or the instance role when unset); never logged.
-            "access_key": os.environ.get("STUDIO_S3_ACCESS_KEY_ID") or None,
-            "secret_key": os.environ.get("STUDIO_S3_SECRET_ACCESS_KEY") or None,
+            "access_key": environ.get("STUDIO_S3_ACCESS_KEY_ID") or None,
+            "secret_key": environ.get("STUDIO_S3_SECRET_ACCESS_KEY") or None,
             "querystring_auth": True,
-            "querystring_expire": STUDIO_S3_URL_SECONDS,
+            "querystring_expire": int(environ.get("STUDIO_S3_URL_SECONDS") or 300),
             "signature_version": "s3v4",  # the expiry is enforced by the signature itself
             "default_acl": "private",
             "file_overwrite": False,
-            "location": os.environ.get("STUDIO_S3_PREFIX", ""),
+            "location": environ.get("STUDIO_S3_PREFIX", ""),
         },
     }
+
 
 # --- Batches (generations.batches) ------------------------------------------------------
 # The most rows (submissions) one batch may plan; a matrix that expands past it is refused.
@@ -519,3 +535,6 @@ STUDIO_WEBHOOK_ALLOWED_NETWORKS = env_list("STUDIO_WEBHOOK_ALLOWED_NETWORKS", ""
 # The site's public root (https://studio.example.com), for links in webhook payloads.
 # Empty: payloads carry paths only.
 STUDIO_SITE_URL = os.environ.get("STUDIO_SITE_URL", "").rstrip("/")
+
+if STUDIO_S3_BUCKET:
+    STORAGES["default"] = s3_storage(os.environ)

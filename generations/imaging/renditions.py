@@ -34,8 +34,9 @@ from django.utils import timezone
 from PIL import Image as PILImage
 
 from generations import dispatch
+from generations.chaos import pause_at
 from generations.imaging import codec, workload
-from generations.models import Image
+from generations.models import Generation, Image
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,32 @@ _ERROR_CHARS = 300  # Image.renditions_error is a CharField(300)
 
 def stem(image: Image) -> str:
     """Where an image's files live: one name per generation, phase and content."""
-    generation = image.generation
-    return f"p{generation.project_id}/g{generation.pk}/{image.phase}-{image.sha256[:16]}"
+    return f"{_folder(image.generation)}/{image.phase}-{image.sha256[:16]}"
+
+
+def _folder(generation: Generation) -> str:
+    return f"p{generation.project_id}/g{generation.pk}"
+
+
+def unrecorded_originals_delete(*, generation: Generation, phase: str) -> int:
+    """Delete the originals of a generation's phase that no image row names: what a worker
+    stored before it died between its store and the move that saves the row. Only while
+    nobody else can store for that phase — the reaper, inside its move. Renditions are not
+    touched (they belong to saved rows, and may be in the making)."""
+    folder = _folder(generation)
+    try:
+        files = default_storage.listdir(folder)[1]
+    except FileNotFoundError:
+        return 0
+    candidates = {
+        f"{folder}/{name}"
+        for name in files
+        if name.startswith(f"{phase}-") and "-thumbnail" not in name and "-screen" not in name
+    }
+    recorded = set(Image.objects.filter(original__in=candidates).values_list("original", flat=True))
+    for name in candidates - recorded:
+        default_storage.delete(name)
+    return len(candidates - recorded)
 
 
 def enqueue_on_commit(image: Image) -> None:
@@ -82,6 +107,7 @@ def image_renditions_make(*, image_id: int) -> str:
     finally:
         spool_discard(image.sha256)
     names = _save(image, thumbnail=thumbnail, screen=screen)
+    pause_at("renditions", f"image {image_id}")
     filled = Image.objects.filter(pk=image_id, thumbnail="", renditions_error="").update(**names)
     if not filled:
         # A duplicate delivery finished first; its names are ours (same stem) unless the

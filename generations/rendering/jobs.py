@@ -23,6 +23,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from generations import catalog, flow
+from generations.chaos import pause_at
 from generations.imaging import codec, renditions, workload
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.providers import provider_for
@@ -77,6 +78,7 @@ def generation_render(
     if claim is None:
         return "skipped"
     _close_idle_db_connections()
+    pause_at("provider", f"generation {generation_id}")
     started = time.monotonic()
     try:
         result = (provider or provider_for(claim.model)).render(claim.request)
@@ -104,6 +106,7 @@ def generation_render(
         return _record_failure(claim, failure, latency_s=latency_s)
     finally:
         del result  # the image bytes: not held through the outcome's transaction
+    pause_at("stored", f"generation {generation_id}")
     return _record_success(claim, image, latency_s=latency_s, provider_meta=meta)
 
 
@@ -197,6 +200,7 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
         max_pixels=settings.STUDIO_IMAGE_MAX_PIXELS,
         keep_screen=bool(settings.STUDIO_RENDITION_SPOOL_DIR),
     )
+    pause_at("ingest", f"generation {claim.generation.pk}")
     notes = []
     if (info.width, info.height) != (claim.request.width, claim.request.height):
         notes.append(
@@ -297,6 +301,7 @@ def _record_success(
             )
             # The charge and the move are one fact: both commit or neither does.
             ledger.ledger_charge_attempt(attempt=attempt, generation=generation)
+            pause_at("ledger", f"generation {generation.pk}")
             # A project without review: the system approves the preview in this same
             # transaction, so nothing can be lost between the preview and its final.
             if target == State.IN_REVIEW and decisions.generation_auto_approve(
@@ -506,7 +511,11 @@ def _finish_attempt(
     retryable: bool | None = None,
     provider_meta: dict[str, Any] | None = None,
 ) -> None:
-    Attempt.objects.filter(pk=attempt.pk, outcome=Attempt.Outcome.RUNNING).update(
+    # Over "abandoned" too: a worker reaped while its call ran (slow, not dead) learns how
+    # the call ended, which the reaper could not; a call that was paid for must not stay
+    # "abandoned" (never charged) beside its waste charge.
+    unfinished = (Attempt.Outcome.RUNNING, Attempt.Outcome.ABANDONED)
+    Attempt.objects.filter(pk=attempt.pk, outcome__in=unfinished).update(
         outcome=outcome,
         finished_at=timezone.now(),
         latency_ms=None if latency_s is None else round(latency_s * 1000),
@@ -564,6 +573,19 @@ def generation_reap(*, generation: Generation) -> str:
                 error_message=cause,
                 retryable=True,
             )
+            _delete_unrecorded_files(generation, phase)
     except TransitionConflict:
         return "skipped"
     return outcome
+
+
+def _delete_unrecorded_files(generation: Generation, phase: Phase) -> None:
+    """A worker killed between storing its original and recording it left a file no row
+    names; the reap removes it (nobody else can store for the phase until it commits)."""
+    try:
+        deleted = renditions.unrecorded_originals_delete(generation=generation, phase=phase)
+    except Exception:  # storage trouble must not block the reap; the file only takes space
+        logger.exception("could not tidy the files of generation %s", generation.pk)
+        return
+    if deleted:
+        logger.info("generation %s: deleted %s unrecorded original(s)", generation.pk, deleted)

@@ -4,6 +4,7 @@ listening on the broker takes them and nothing left over reaches this worker."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -12,6 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -44,31 +46,57 @@ def database_url() -> str:
 
 
 class WorkerProcess:
-    def __init__(self, env: dict[str, str], log_dir: Path, queue: str) -> None:
-        # `queue` may name several, comma-separated: renders and the CPU (images) queue.
+    """One `celery worker` process group: its main process, its pool and, with `beat`,
+    an embedded beat. Each start writes a log of its own in `log_dir`."""
+
+    def __init__(
+        self,
+        env: dict[str, str],
+        log_dir: Path,
+        queue: str,
+        *,
+        name: str = "e2e",
+        beat: bool = True,
+        pool: str = "prefork",
+        concurrency: int = 1,
+    ) -> None:
+        # `queue` may name several, comma-separated: renders, images and control.
         self.env, self.log_dir, self.queue = env, log_dir, queue
+        self.name, self.beat, self.pool, self.concurrency = name, beat, pool, concurrency
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
     def start(
-        self, *, profile: str = "fixed:latency=1,fail=0", extra_env: dict[str, str] | None = None
+        self,
+        *,
+        profile: str = "fixed:latency=1,fail=0",
+        extra_env: dict[str, str] | None = None,
+        wait: bool = True,
     ) -> None:
         self.starts += 1
-        self.log = self.log_dir / f"worker-{self.starts}.log"
+        self.log = self.log_dir / f"{self.name}-{self.starts}.log"
         env = {**self.env, "STUDIO_LOCAL_PROFILE": profile, **(extra_env or {})}
+        beat = (
+            ["--beat", "--schedule-filename", str(self.log_dir / f"{self.name}-beat-{self.starts}")]
+            if self.beat
+            else []
+        )
         command = [
-            sys.executable, "-m", "celery", "-A", "studio", "worker", "--beat",
-            "--schedule-filename", str(self.log_dir / f"beat-{self.starts}"),
-            "--queues", self.queue, "--concurrency", "1", "--pool", "prefork",
+            sys.executable, "-m", "celery", "-A", "studio", "worker", *beat,
+            "--queues", self.queue, "--concurrency", str(self.concurrency), "--pool", self.pool,
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--hostname", f"e2e{self.starts}@%h",
+            "--hostname", f"{self.name}{self.starts}@%h",
         ]  # fmt: skip
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
                 command, cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )  # fmt: skip
-        wait_for(lambda: b" ready." in self.log.read_bytes(), timeout=60, what="worker ready")
+        if wait:
+            self.wait_ready()
+
+    def wait_ready(self) -> None:
+        wait_for(lambda: b" ready." in self.log.read_bytes(), timeout=60, what=f"{self.name} ready")
 
     def kill(self) -> None:
         """SIGKILL the whole worker: main process, pool child and beat, like a lost machine."""
@@ -85,7 +113,9 @@ class WorkerProcess:
                 self.kill()
 
     def logs(self) -> str:
-        return "\n".join(p.read_text(errors="replace") for p in sorted(self.log_dir.glob("*.log")))
+        return "\n".join(
+            p.read_text(errors="replace") for p in sorted(self.log_dir.glob(f"{self.name}-*.log"))
+        )
 
 
 def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.2) -> Any:
@@ -98,29 +128,73 @@ def wait_for(check: Callable[[], Any], *, timeout: float, what: str, every: floa
     raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
+@dataclass(frozen=True)
+class Queues:
+    """Queues of the test's own, so nothing else listening on the broker takes its messages
+    and nothing left over reaches its workers."""
+
+    render: str
+    images: str
+    control: str
+
+    def all(self) -> list[str]:
+        return [self.render, self.images, self.control]
+
+
+def broker_queues_delete(names: list[str]) -> None:
+    """Remove a test's queues from the session's broker (RabbitMQ keeps durable queues)."""
+    from studio.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1)
+            channel = conn.default_channel
+            for name in names:
+                with contextlib.suppress(Exception):
+                    channel.queue_purge(name)  # the filesystem broker only drops messages so
+                with contextlib.suppress(Exception):
+                    channel.queue_delete(name)
+    except Exception:  # noqa: BLE001 - tidying up; a broker that is gone has nothing to tidy
+        return
+
+
 @pytest.fixture
-def celery_worker(transactional_db, settings, tmp_path) -> Iterator[WorkerProcess]:
-    queue = f"e2e-{uuid.uuid4().hex[:10]}"
-    image_queue = f"{queue}-images"
+def e2e_queues(settings) -> Iterator[Queues]:
+    name = f"e2e-{uuid.uuid4().hex[:10]}"
+    queues = Queues(render=name, images=f"{name}-images", control=f"{name}-control")
+    settings.STUDIO_RENDER_QUEUE = queues.render
+    settings.STUDIO_IMAGE_QUEUE = queues.images
+    settings.STUDIO_CONTROL_QUEUE = queues.control
+    yield queues
+    broker_queues_delete(queues.all())
+
+
+@pytest.fixture
+def worker_env(transactional_db, settings, e2e_queues) -> dict[str, str]:
+    """The environment of a worker process on the test's database, media and queues."""
     settings.STUDIO_ATTEMPT_POLICY = E2E_ATTEMPT_POLICY
     settings.STUDIO_LEASE_GRACE_SECONDS = 1
-    settings.STUDIO_RENDER_QUEUE = queue
-    settings.STUDIO_IMAGE_QUEUE = image_queue
-    env = {
+    return {
         **os.environ,
         "DATABASE_URL": database_url(),
         "STUDIO_MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        "STUDIO_RENDER_QUEUE": queue,
-        "STUDIO_IMAGE_QUEUE": image_queue,
+        "STUDIO_RENDITION_SPOOL_DIR": str(settings.STUDIO_RENDITION_SPOOL_DIR),
+        "STUDIO_RENDER_QUEUE": e2e_queues.render,
+        "STUDIO_IMAGE_QUEUE": e2e_queues.images,
+        "STUDIO_CONTROL_QUEUE": e2e_queues.control,
         "STUDIO_SWEEP_INTERVAL_SECONDS": "1",
         "STUDIO_KICK_STALE_SECONDS": "5",
         "STUDIO_LEASE_GRACE_SECONDS": "1",
         "STUDIO_ATTEMPT_POLICY": json.dumps(E2E_ATTEMPT_POLICY),
         "DJANGO_SETTINGS_MODULE": "studio.settings",
     }
-    # One worker serves both queues, as `make run` serves them with two: browser tests
-    # see thumbnails arrive after the preview entered review.
-    worker = WorkerProcess(env, tmp_path, f"{queue},{image_queue}")
+
+
+@pytest.fixture
+def celery_worker(worker_env, e2e_queues, tmp_path) -> Iterator[WorkerProcess]:
+    # One worker serves all three queues (and runs beat), as `make run` serves them with
+    # four processes: browser tests see thumbnails arrive after the preview entered review.
+    worker = WorkerProcess(worker_env, tmp_path, ",".join(e2e_queues.all()))
     try:
         yield worker
     finally:

@@ -551,7 +551,9 @@ def test_a_worker_whose_lease_was_reaped_cannot_write_its_late_result(
 
     stored = _reload(generation)
     assert stored.state == State.PREVIEW_QUEUED, "the reaper's requeue stands"
-    assert stored.attempts.get().outcome == Attempt.Outcome.ABANDONED
+    # It learned how the call ended, which the reaper could not: discarded (and charged as
+    # waste, tests/generations/test_late_worker.py), not left "abandoned".
+    assert stored.attempts.get().outcome == Attempt.Outcome.DISCARDED
     assert not stored.images.exists()
     assert _media_files(settings) == []
 
