@@ -129,7 +129,7 @@ def record_creation(generation: Generation, *, actor: Actor, user: User, reason:
 
 
 def record_creations(
-    generations: list[Generation], *, actor: Actor, user: Any, reasons: list[str]
+    generations: list[Generation], *, actor: Actor, user: User | None, reasons: list[str]
 ) -> None:
     """`record_creation` for many generations created together (a batch): one insert of
     the audit rows. The caller kicks them after commit (a batch sends one message that a

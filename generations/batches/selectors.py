@@ -17,6 +17,7 @@ from generations.permissions import visible_generations, visible_projects
 from generations.selectors import with_card_data
 from generations.spend import budgets
 from generations.states import QUEUED, RENDERING, State
+from generations.types import User
 
 ITEMS_PER_PAGE = 48
 LIST_LIMIT = 50
@@ -51,7 +52,7 @@ class Progress:
         return [(s.value, s.label, self.counts[s]) for s in State if self.counts[s]]
 
 
-def batches_of(*, user: Any, project: Project) -> list[Batch]:
+def batches_of(*, user: User, project: Project) -> list[Batch]:
     """The project's queued batches and my drafts, newest first, each with `progress`."""
     rows = list(
         Batch.objects.filter(project=project)
@@ -81,7 +82,7 @@ def _progress(batch_ids: set[int]) -> dict[int, Progress]:
     return found
 
 
-def batch_get(*, user: Any, pk: int) -> Batch:
+def batch_get(*, user: User, pk: int) -> Batch:
     """A batch of a project the user sees (a draft: only its author), or 404."""
     batch = (
         Batch.objects.select_related("project", "created_by")
@@ -104,7 +105,7 @@ class DraftView:
     estimate: budgets.BatchEstimate
 
 
-def batch_draft(*, batch: Batch, user: Any) -> DraftView:
+def batch_draft(*, batch: Batch, user: User) -> DraftView:
     rows = [Row.from_json(data) for data in batch.rows]
     estimate = budgets.batch_estimate(
         project=batch.project,
@@ -115,7 +116,7 @@ def batch_draft(*, batch: Batch, user: Any) -> DraftView:
 
 
 def batch_generations(
-    *, user: Any, batch: Batch, state: str = "", after: str | None = None
+    *, user: User, batch: Batch, state: str = "", after: str | None = None
 ) -> KeysetPage[Generation]:
     """The batch's generations in row order (one created_at: the id breaks the tie),
     optionally in one state; keyset pages."""

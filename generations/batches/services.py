@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -17,12 +16,13 @@ from generations.models import Batch, Generation, Phase, Project, Submission
 from generations.permissions import Action, require_project_role
 from generations.spend import budgets
 from generations.states import QUEUED, State
+from generations.types import User
 
 DRAFT_DAYS = 7  # a plan nobody queued is deleted after this
 NAME_CHARS = 200
 
 
-def batch_plan_csv(*, project: Project, user: Any, filename: str, data: bytes) -> Batch:
+def batch_plan_csv(*, project: Project, user: User, filename: str, data: bytes) -> Batch:
     """A draft from an uploaded CSV; ValidationError (a list of what is wrong) when the
     file cannot be used at all."""
     require_project_role(user, Action.SUBMIT, project)
@@ -33,7 +33,7 @@ def batch_plan_csv(*, project: Project, user: Any, filename: str, data: bytes) -
 def batch_plan_matrix(
     *,
     project: Project,
-    user: Any,
+    user: User,
     template: str,
     lists: str,
     aspect_ratios: list[str],
@@ -54,7 +54,7 @@ def batch_plan_matrix(
     return _draft(project, user, plan, source=Batch.Source.MATRIX, name=template.strip())
 
 
-def _draft(project: Project, user: Any, plan: Plan, *, source: str, name: str) -> Batch:
+def _draft(project: Project, user: User, plan: Plan, *, source: str, name: str) -> Batch:
     if plan.problems:
         raise ValidationError(plan.problems)
     return Batch.objects.create(
@@ -70,7 +70,7 @@ def _draft(project: Project, user: Any, plan: Plan, *, source: str, name: str) -
     )
 
 
-def _own_draft(batch_id: int, user: Any) -> Batch:
+def _own_draft(batch_id: int, user: User) -> Batch:
     batch = Batch.objects.select_related("project").filter(pk=batch_id).first()
     if batch is None or (batch.is_draft and batch.created_by_id != getattr(user, "pk", None)):
         raise Http404("No such batch.")  # a draft is its author's alone
@@ -82,7 +82,7 @@ def _own_draft(batch_id: int, user: Any) -> Batch:
     return batch
 
 
-def batch_queue(*, batch_id: int, user: Any) -> Batch:
+def batch_queue(*, batch_id: int, user: User) -> Batch:
     """Create every row's submission and generations and reserve their previews against
     the budget — all in one transaction, so a refusal (a row that no longer passes the
     project's rules, BudgetExceeded) leaves nothing queued."""
@@ -195,7 +195,7 @@ def batch_kick(*, batch_id: int) -> int:
     return len(ids)
 
 
-def batch_discard(*, batch_id: int, user: Any) -> None:
+def batch_discard(*, batch_id: int, user: User) -> None:
     _own_draft(batch_id, user).delete()
 
 

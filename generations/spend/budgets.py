@@ -465,7 +465,7 @@ def batch_units(*, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Decimal
     return {pair: found.get(pair, ZERO) for pair in pairs}
 
 
-def batch_estimate(*, project: Any, user: Any, rows: list[tuple[str, str, int]]) -> BatchEstimate:
+def batch_estimate(*, project: Any, user: User, rows: list[tuple[str, str, int]]) -> BatchEstimate:
     """`rows`: (model_key, preview_size, variants) per planned row."""
     final_size = project.final_size
     pairs = {(model, size) for model, size, _ in rows} | {

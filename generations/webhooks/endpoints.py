@@ -5,7 +5,6 @@ Every write checks MANAGE_WEBHOOKS (project admins)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -24,6 +23,7 @@ from generations.models import (
 )
 from generations.paging import KeysetPage, keyset_page
 from generations.permissions import Action, acting_role, require_project_role
+from generations.types import User
 from generations.webhooks import events, network
 from generations.webhooks.signing import secret_new
 
@@ -52,7 +52,7 @@ def _check(*, url: str, events_: list[str]) -> dict[str, str]:
 
 
 def endpoint_create(
-    *, project: Project, user: Any, url: str, description: str, events: list[str]
+    *, project: Project, user: User, url: str, description: str, events: list[str]
 ) -> WebhookEndpoint:
     require_project_role(user, Action.MANAGE_WEBHOOKS, project)
     errors = _check(url=url, events_=events)
@@ -70,7 +70,7 @@ def endpoint_create(
 
 
 def endpoint_update(
-    *, endpoint_id: int, user: Any, url: str, description: str, events: list[str]
+    *, endpoint_id: int, user: User, url: str, description: str, events: list[str]
 ) -> WebhookEndpoint:
     endpoint = _load(endpoint_id, user)
     errors = _check(url=url, events_=events)
@@ -83,7 +83,7 @@ def endpoint_update(
     return endpoint
 
 
-def endpoint_set_enabled(*, endpoint_id: int, user: Any, enabled: bool) -> WebhookEndpoint:
+def endpoint_set_enabled(*, endpoint_id: int, user: User, enabled: bool) -> WebhookEndpoint:
     """Turn an endpoint on (its failure count starts afresh) or off (what waits for it
     is not sent)."""
     endpoint = _load(endpoint_id, user)
@@ -109,7 +109,7 @@ def endpoint_set_enabled(*, endpoint_id: int, user: Any, enabled: bool) -> Webho
     return endpoint
 
 
-def endpoint_rotate_secret(*, endpoint_id: int, user: Any) -> WebhookEndpoint:
+def endpoint_rotate_secret(*, endpoint_id: int, user: User) -> WebhookEndpoint:
     """A new secret at once: attempts from now on are signed with it."""
     endpoint = _load(endpoint_id, user)
     endpoint.secret = secret_new()
@@ -117,11 +117,11 @@ def endpoint_rotate_secret(*, endpoint_id: int, user: Any) -> WebhookEndpoint:
     return endpoint
 
 
-def endpoint_delete(*, endpoint_id: int, user: Any) -> None:
+def endpoint_delete(*, endpoint_id: int, user: User) -> None:
     _load(endpoint_id, user).delete()
 
 
-def endpoint_send_test(*, endpoint_id: int, user: Any) -> WebhookDelivery:
+def endpoint_send_test(*, endpoint_id: int, user: User) -> WebhookDelivery:
     endpoint = _load(endpoint_id, user)
     if not endpoint.enabled:
         raise ValidationError("Enable the endpoint first.")
@@ -130,7 +130,7 @@ def endpoint_send_test(*, endpoint_id: int, user: Any) -> WebhookDelivery:
 
 
 def delivery_replay(
-    *, delivery_id: int, user: Any, endpoint_id: int | None = None
+    *, delivery_id: int, user: User, endpoint_id: int | None = None
 ) -> WebhookDelivery:
     """Send a finished delivery again: the same message (id and body), a new delivery in
     the log with a fresh round of attempts, each newly timestamped and signed."""
@@ -164,18 +164,18 @@ def delivery_replay(
 # --- reads ---------------------------------------------------------------------------------
 
 
-def _may_manage(user: Any, project: Project) -> bool:
+def _may_manage(user: User, project: Project) -> bool:
     return acting_role(user, Action.MANAGE_WEBHOOKS, project=project) is not None
 
 
-def _load(endpoint_id: int, user: Any) -> WebhookEndpoint:
+def _load(endpoint_id: int, user: User) -> WebhookEndpoint:
     endpoint = WebhookEndpoint.objects.select_related("project").filter(pk=endpoint_id).first()
     if endpoint is None or not _may_manage(user, endpoint.project):
         raise Http404("No such endpoint.")
     return endpoint
 
 
-def endpoint_get(*, user: Any, project: Project, pk: int) -> WebhookEndpoint:
+def endpoint_get(*, user: User, project: Project, pk: int) -> WebhookEndpoint:
     endpoint = _load(pk, user)
     if endpoint.project_id != project.pk:
         raise Http404("No such endpoint.")
@@ -190,7 +190,7 @@ class EndpointRow:
     waiting: int
 
 
-def endpoints_of(*, user: Any, project: Project) -> list[EndpointRow]:
+def endpoints_of(*, user: User, project: Project) -> list[EndpointRow]:
     """The project's endpoints with what their deliveries did, in one query."""
     require_project_role(user, Action.MANAGE_WEBHOOKS, project)
     rows = (
@@ -225,7 +225,7 @@ def deliveries_page(
     return page
 
 
-def webhook_projects(*, user: Any) -> list[Project]:
+def webhook_projects(*, user: User) -> list[Project]:
     """Projects whose webhooks the user manages (the header's "Webhooks" landing)."""
     if not getattr(user, "is_authenticated", False):
         return []

@@ -34,6 +34,7 @@ from generations.models import (
     WebhookEvent,
 )
 from generations.states import Actor, State
+from generations.types import User
 
 # The state a move reaches -> the event it announces (a decision only from review).
 _EVENT_OF = {
@@ -65,7 +66,7 @@ def emit_transition(
     source: State,
     target: State,
     actor: Actor,
-    user: Any,
+    user: User | None,
     reason: str,
 ) -> list[WebhookDelivery]:
     """The deliveries a state move calls for: none (and no query) for most moves."""
@@ -141,7 +142,7 @@ def emit_budget_threshold(
     return _emit(endpoints, WebhookEvent.BUDGET_THRESHOLD, data)
 
 
-def emit_test(*, endpoint: WebhookEndpoint, user: Any) -> WebhookDelivery:
+def emit_test(*, endpoint: WebhookEndpoint, user: User) -> WebhookDelivery:
     """An admin's "Send a test event" to one endpoint, whatever it subscribed to."""
     data = {
         "project": _project(endpoint.project),
