@@ -223,6 +223,9 @@ def browser() -> Iterator[Any]:
     """Debian's Chromium driven by Playwright (never a downloaded browser build)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
+        # CI installs it (.ci/run): a missing browser there is a failure, not a quiet skip.
+        if os.environ.get("CI"):
+            pytest.fail(f"no Chromium at {CHROMIUM} (CI=true)")
         pytest.skip(f"no Chromium at {CHROMIUM}")
     with sync_api.sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)

@@ -82,6 +82,12 @@ def test_a_worker_delivers_signed_preview_ready_and_final_delivered_with_a_retry
     assert body["data"]["fallback"] is False
     assert len(receiver.received) == 3  # nothing for the approval: not subscribed
 
+    # The receiver has the body before the worker has written down the answer it got.
+    wait_for(
+        lambda: not WebhookDelivery.objects.filter(status="sending").exists(),
+        timeout=30,
+        what="delivery outcomes recorded",
+    )
     rows = list(WebhookDelivery.objects.order_by("pk"))
     assert [(r.event, r.status, r.attempt_count) for r in rows] == [
         ("preview.ready", "succeeded", 2),
