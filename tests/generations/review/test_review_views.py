@@ -11,13 +11,22 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from generations import services
-from generations.models import Comment, Generation, Membership, Notification, Project, Role
+from generations.models import (
+    Comment,
+    Generation,
+    Membership,
+    Notification,
+    Project,
+    Role,
+    Submission,
+)
 from generations.review import conversation
 from generations.review.decisions import (
     generation_approve,
     generation_reject,
     generation_request_changes,
 )
+from generations.selectors import GalleryFilters, gallery_page
 from generations.states import State
 from tests.support.factories import ProjectFactory
 from tests.support.review import in_review, member, submit, waiting
@@ -423,6 +432,27 @@ def test_the_gallery_shows_what_i_may_see_with_filters_and_search(
     assert partial.content.decode().lstrip().startswith('<section id="gallery-results"')
     html = client.get(reverse("gallery")).content.decode()
     assert "dana" in html and "In review" in html and "Nano Banana Pro" in html
+
+
+@pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="the trigram index exists on PostgreSQL only"
+)
+def test_prompt_search_can_find_a_word_through_the_trigram_index(project, designer, reviewer):
+    """The index is on the expression Django's icontains compares; if either drifts, the
+    search falls back to reading every prompt and this plan loses the index."""
+    kite = waiting(project, designer, prompt="a red kite over the zeppelin hangar")
+    waiting(project, designer, prompt="a boat")
+    page = gallery_page(user=reviewer, filters=GalleryFilters(q="ZEPPELIN"))
+    assert [g.pk for g in page.items] == [kite[0].pk]
+    # The gallery's own WHERE on prompts, asked of the submissions table alone (at a few
+    # rows the planner would rather walk the other joins' indexes).
+    search = Submission.objects.filter(prompt__icontains="zeppelin").values("pk").query
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        sql, params = search.sql_with_params()
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "submission_prompt_trgm_idx" in plan, plan
 
 
 def test_the_gallery_pages_through_everything_with_links(client, project, designer):
