@@ -155,6 +155,11 @@ def test_approve_is_disabled_with_the_reason_when_the_budget_cannot_pay(
     assert "Acme Launch’s monthly budget has $0.10 left" in reason
     assert "Ask ada to raise it" in reason
 
+    # A budget with nothing left says so, not "−$0.00 left".
+    Budget.objects.filter(project=project).update(amount_usd=Decimal("0.00"))
+    html = client.get(CANVAS).content.decode()
+    assert "monthly budget is used up ($0.00 of $0.00)" in " ".join(html.split())
+
     # With room in the budget, approve is live again.
     Budget.objects.filter(project=project).update(amount_usd=Decimal("5.00"))
     html = client.get(CANVAS).content.decode()
