@@ -8,6 +8,8 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from generations.batches import services as batch_services
@@ -354,3 +356,23 @@ def test_a_preview_waiting_for_its_screen_image_looks_again(client, project, des
         CANVAS, {"at": generation.pk}, HTTP_HX_REQUEST="true", HTTP_HX_TARGET="canvas-stage"
     )
     assert stage.content.decode().lstrip().startswith('<div id="canvas-stage"')
+
+
+def test_the_canvas_costs_the_same_queries_whatever_the_queue_and_the_strip_hold(
+    client, project, designer, reviewer, price_list
+):
+    (one,) = in_review(project, designer, prompt="alone")
+    client.force_login(reviewer)
+    with CaptureQueriesContext(connection) as few:
+        assert shown(client.get(CANVAS, {"at": one.pk})) == one.pk
+    many = in_review(project, designer, variants=4, prompt="four of them")
+    for n in range(3):
+        waiting(project, member(project, f"d{n}", Role.DESIGNER), variants=2)
+    Budget.objects.create(project=project, amount_usd=Decimal("50.00"))
+    with CaptureQueriesContext(connection) as more:
+        page = client.get(CANVAS, {"at": many[1].pk})
+    assert shown(page) == many[1].pk
+    assert len(STRIP.findall(page.content.decode())) == 4
+    # The budget adds its own standing (budget rows and the ledger), nothing per item.
+    # (20 and 22 today: one item per variant more would be 4 more.)
+    assert len(more.captured_queries) <= len(few.captured_queries) + 3
