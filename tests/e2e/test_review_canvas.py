@@ -42,6 +42,20 @@ def overflowing(page) -> list[str]:
     )
 
 
+def project_filter_room(page) -> float:
+    """Pixels the project filter has beyond its chosen label's text: room for the padding
+    and the arrow, or the label is clipped ("All my project")."""
+    return page.evaluate(
+        """() => {
+            const select = document.querySelector("#id_project");
+            const style = getComputedStyle(select);
+            const pen = document.createElement("canvas").getContext("2d");
+            pen.font = `${style.fontWeight} ${style.fontSize} ${style.fontFamily}`;
+            return select.clientWidth - pen.measureText(select.selectedOptions[0].text).width;
+        }"""
+    )
+
+
 def shown(page) -> int:
     return int(page.locator("#review-canvas").get_attribute("data-pk"))
 
@@ -54,7 +68,12 @@ def test_a_reviewer_works_through_the_canvas_with_the_keyboard_only(
     b1, b2 = previews(project, designer, "a paper crane on a rainy windowsill", 2)
 
     page = sign_in(browser, live_server.url, "rui")
-    page.goto("/review/canvas/")
+    # The grid links to the canvas, with the filter's label in full on both.
+    page.goto("/review/")
+    assert project_filter_room(page) >= 40
+    with page.expect_navigation():
+        page.locator("#open-canvas").focus()
+        page.keyboard.press("Enter")
     canvas = page.locator("#review-canvas")
     page.evaluate("window.__marker = 1")
     expect(canvas).to_have_attribute("data-pk", str(a1.pk))
@@ -72,6 +91,7 @@ def test_a_reviewer_works_through_the_canvas_with_the_keyboard_only(
     )
     expect(page.locator("#canvas-decide .decide__price")).to_have_text("$0.24")
     expect(page.locator("#id_project option").first).to_have_text("All my projects")
+    assert project_filter_room(page) >= 40  # (28 px when it read "All my project")
     shot(page, "1-first")
 
     # ? shows the keys; ? again closes them.
