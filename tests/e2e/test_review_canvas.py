@@ -103,7 +103,7 @@ def test_a_reviewer_works_through_the_canvas_with_the_keyboard_only(
     # J / K move through the queue (and the address bar follows).
     page.keyboard.press("j")
     expect(canvas).to_have_attribute("data-pk", str(a2.pk))
-    assert page.url.endswith(f"?at={a2.pk}")
+    page.wait_for_url(f"**/review/canvas/?at={a2.pk}")
     page.keyboard.press("k")
     expect(canvas).to_have_attribute("data-pk", str(a1.pk))
 
