@@ -12,6 +12,7 @@ from generations.views import (
     quality,
     reports,
     review,
+    review_canvas,
     studio,
     tokens,
     webhooks,
@@ -64,6 +65,18 @@ urlpatterns = [
     path("review/<int:pk>/decide/", review.review_decide, name="review_decide"),
     path(
         "review/approve-selected/", review.review_approve_selected, name="review_approve_selected"
+    ),
+    # The review canvas (issue 17): the same queue, one picture at a time, large.
+    path("review/canvas/", review_canvas.review_canvas_page, name="review_canvas"),
+    path(
+        "review/canvas/<int:pk>/decide/",
+        review_canvas.review_canvas_decide,
+        name="review_canvas_decide",
+    ),
+    path(
+        "review/canvas/<int:pk>/comment/",
+        review_canvas.review_canvas_comment,
+        name="review_canvas_comment",
     ),
     path("gallery/", gallery.gallery, name="gallery"),
     # The person's own settings: API tokens for the JSON API (generations.api).
