@@ -7,8 +7,10 @@ to the screen rendition's 2048 px.
 
 Prints the median wall and CPU seconds of each, and checks that both decoders give the
 same pixels (a PNG is lossless: they must). The PNG is bench/ingest.py's cached body
-(it makes it if needed). The verdict adopted in generations/imaging/codec.py: libvips
-decodes 8-bit RGB/RGBA PNGs; Pillow does everything else (docs/benchmarks.md).
+(it makes it if needed). Needs pyvips (`pip install "pyvips[binary]"`: the wheel carries
+libvips). Verdict (docs/benchmarks.md, Image ingest): libvips decodes in ~0.83× Pillow's
+CPU, but handing its pixels to Pillow raised the 4K pipeline's peak from ~200 to ~325 MiB
+(bench/ingest.py), past the 250 MiB target, and Pillow resizes faster: Pillow stays.
 """
 
 from __future__ import annotations

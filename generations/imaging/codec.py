@@ -29,13 +29,6 @@ from typing import Final, NamedTuple
 
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
-try:  # libvips, from the pyvips-binary wheel: no system package needed
-    import pyvips as _vips
-except (ImportError, OSError):  # not installed, or its library would not load: Pillow only
-    _vips = None
-else:
-    _vips.cache_set_max(0)  # each image is decoded once: nothing worth keeping in memory
-
 THUMBNAIL_EDGE: Final = 384
 SCREEN_EDGE: Final = 2048
 # libwebp's method for the screen rendition: 0 encodes a 2048² picture in ~85 ms against
@@ -168,16 +161,15 @@ def _decode_and_measure(
         image = Image.open(io.BytesIO(data))
     with image:
         try:
-            decoded = _decode(image, data)
+            image.load()
         except _DECODE_ERRORS:
             raise ImageRejected(
                 f"The image is truncated or corrupt: its data does not decode to the "
                 f"{width}×{height} pixels its header declares."
             ) from None
         # reduce(2) of a decoded 4K: ~15 ms here against a whole second decode later.
-        screen = _resized(decoded, SCREEN_EDGE, copy=True) if keep_screen else None
-        pixels = _web_mode(decoded)
-        del decoded
+        screen = _resized(image, SCREEN_EDGE, copy=True) if keep_screen else None
+        pixels = _web_mode(image)
         metrics = measure_detail(pixels)
         # From the screen pixels when there are some (a quarter of the pixels to average;
         # at 16 px the two cannot be told apart); upright either way, like the renditions.
@@ -271,7 +263,7 @@ def make_renditions(data: bytes, *, quality: int = 80) -> tuple[bytes, bytes]:
     fewer pixels to filter, and at 384 px the difference is not visible.
     """
     with _open(data, max_pixels=DEFAULT_MAX_PIXELS * 4) as image:
-        screen = _resized(_decode(image, data), SCREEN_EDGE, copy=True)
+        screen = _resized(image, SCREEN_EDGE, copy=True)
     return renditions_of_screen(screen, quality=quality)
 
 
@@ -313,39 +305,6 @@ def _resized(image: Image.Image, long_edge: int, *, copy: bool = False) -> Image
     if copy and small is image:
         small = image.copy()
     return small
-
-
-def _decode(image: Image.Image, data: bytes) -> Image.Image:
-    """Every pixel of `image` (opened from `data`, header only), as a loaded Pillow image.
-
-    An 8-bit RGB or RGBA PNG is decoded by libvips when pyvips is importable: the same
-    pixels for ~35 % less CPU than Pillow's decoder (0.28 s against 0.43 s at 4096²,
-    bench/decode.py). Anything else — JPEG and WebP (whose decoders may round
-    differently), palettes, 16 bits, a transparent colour, an EXIF rotation — is Pillow's,
-    as is every step after the decode. Raises one of _DECODE_ERRORS if the data do not
-    decode to the pixels the header declares."""
-    if _vips is None or image.format != "PNG" or not _vips_takes(image):
-        image.load()
-        return image
-    try:
-        vips_image = _vips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
-        if vips_image.format != "uchar" or vips_image.bands != len(image.mode):
-            image.load()  # not what the header said to Pillow: let Pillow decide
-            return image
-        if (vips_image.width, vips_image.height) != image.size:
-            raise ValueError("libvips and the header disagree on the size")
-        pixels = vips_image.write_to_memory()
-    except _vips.Error as error:
-        raise ValueError(f"libvips: {error}") from None
-    return Image.frombuffer(image.mode, image.size, pixels, "raw", image.mode, 0, 1)
-
-
-def _vips_takes(image: Image.Image) -> bool:
-    return (
-        image.mode in ("RGB", "RGBA")
-        and "transparency" not in image.info
-        and _orientation(image) is None
-    )
 
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:
