@@ -182,7 +182,7 @@ def _warm_up(mode: str) -> None:
         image.load()
         image.save(io.BytesIO(), format="WEBP", quality=80)
     if mode != "naive":
-        from generations import renditions  # noqa: F401
+        from generations.imaging import renditions  # noqa: F401
         from generations.providers import gemini, http  # noqa: F401
 
 

@@ -43,11 +43,15 @@ def apply(
     attempt: int | None = None,
     lease_token: Any = None,
     changes: dict[str, Any] | None = None,
+    savepoint: bool = True,
 ) -> Generation:
     """Move `generation` from the state it was read in to `target`, or raise.
 
     `changes` are extra columns written by the same UPDATE. With `lease_token`, only the
     current lease holder can make the move (a worker whose lease expired cannot).
+    `savepoint=False`: the caller's transaction ends with the move (any error rolls all of
+    it back), so the savepoint around the move would only cost two round trips (the
+    worker's claim and its result).
     """
     source = State(generation.state)
     if not is_allowed(source, target, actor):
@@ -73,7 +77,7 @@ def apply(
     guard = Generation.objects.filter(pk=generation.pk, version=generation.version, state=source)
     if lease_token is not None:
         guard = guard.filter(lease_token=lease_token)
-    with transaction.atomic():
+    with transaction.atomic(savepoint=savepoint):
         if guard.update(**values) != 1:
             current = (
                 Generation.objects.filter(pk=generation.pk).values_list("state", flat=True).first()
@@ -110,8 +114,24 @@ def apply(
         )
         if due_now:
             _kick_on_commit(generation.pk)
-    generation.refresh_from_db()
+    _written(generation, values)
     return generation
+
+
+def _written(generation: Generation, values: dict[str, Any]) -> None:
+    """Leave `generation` as the UPDATE left its row, without reading it back (nor its
+    submission and project, which a refresh would drop): the guard matched the version
+    it was read at, so the new version is that plus one; any other expression is read."""
+    expressions = []
+    for name, value in values.items():
+        if name == "version":
+            generation.version += 1
+        elif hasattr(value, "resolve_expression"):
+            expressions.append(name)
+        else:
+            setattr(generation, name, value)
+    if expressions:
+        generation.refresh_from_db(fields=expressions)
 
 
 def record_creation(generation: Generation, *, actor: Actor, user: User, reason: str) -> None:

@@ -19,7 +19,6 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from generations import catalog, flow
@@ -120,8 +119,11 @@ def _close_idle_db_connections() -> None:
 
 
 def _claim(generation_id: int, *, worker: str) -> Claim | None:
+    # The designer comes in the same query: the preview's notes to reviewers name them.
     generation = (
-        Generation.objects.select_related("submission", "project").filter(pk=generation_id).first()
+        Generation.objects.select_related("submission__created_by", "project")
+        .filter(pk=generation_id)
+        .first()
     )
     now = timezone.now()
     if generation is None or generation.state not in QUEUED:
@@ -153,10 +155,13 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
                     "lease_token": token,
                     "lease_expires_at": now + dt.timedelta(seconds=lease_seconds(size)),
                     "attempt_count": number,
-                    "tries_used": F("tries_used") + 1,
+                    # Only moves write tries_used, and the move is guarded by the version
+                    # read above: a plain value, so nothing is read back.
+                    "tries_used": generation.tries_used + 1,
                     "waiting_reason": "",
                     "kicked_at": None,
                 },
+                savepoint=False,  # the attempt below is the rest of this transaction
             )
             attempt = Attempt.objects.create(
                 generation=generation,
@@ -290,6 +295,7 @@ def _record_success(
                 reason=f"attempt {attempt.number} rendered {image.width}×{image.height} "
                 f"in {latency_s:.1f} s",
                 changes={"last_error": "", "next_attempt_at": None},
+                savepoint=False,  # any error below rolls the whole outcome back
             )
             image.save()
             renditions.enqueue_on_commit(image)

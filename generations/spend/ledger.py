@@ -97,13 +97,13 @@ def ledger_charge_attempt(
         # A savepoint: a duplicate (one_charge_per_attempt) rolls back only this insert and
         # its roll-ups, and the move's transaction stays usable on PostgreSQL.
         with transaction.atomic():
-            ledger_entry_insert(row)
+            charge = ledger_entry_insert(row)
     except IntegrityError:
         if not LedgerEntry.objects.filter(
             attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE
         ).exists():
             raise  # not the duplicate charge: some other rule was broken
-    charge = LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
+        charge = LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
     if charge.amount_usd:
         budget_check_threshold(project_id=generation.project_id, user_id=submission.created_by_id)
     return charge
@@ -178,8 +178,10 @@ def ledger_adjust(
 
 def ledger_entry_insert(entry: LedgerEntry) -> LedgerEntry:
     """The one way a row enters the ledger: the row and its daily roll-ups are one write,
-    so that the reports never fall behind the rows they sum."""
-    with transaction.atomic():
+    so that the reports never fall behind the rows they sum. Inside a transaction no
+    savepoint of its own: a failure here fails the caller's block (each caller lets it
+    propagate, or holds a savepoint of its own, as ledger_charge_attempt does)."""
+    with transaction.atomic(savepoint=False):
         entry.save(force_insert=True)
         rollup_ledger_entry(entry=entry)
     return entry
