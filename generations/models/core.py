@@ -231,6 +231,10 @@ class Attempt(models.Model):
     # images the request carried (charged at the price list's input_image figure).
     strategy = models.CharField(max_length=16, choices=Strategy.choices, blank=True)
     input_images = models.PositiveSmallIntegerField(default=0)
+    # The fidelity of the final this attempt made (as on its Image, which a re-render
+    # replaces): what the quality page sums by model × strategy.
+    fidelity_ssim = models.FloatField(null=True, blank=True)
+    fidelity_hash_distance = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["number"]
