@@ -129,6 +129,7 @@ def price_entry_create(
     model_key = model_key.strip()
     if not model_key:
         errors.setdefault("model_key", []).append("Name the model.")
+    kind = kind or PriceKind.IMAGE
     if kind not in PriceKind.values:
         errors.setdefault("kind", []).append("Choose a rendered image or an input image.")
     elif kind == PriceKind.INPUT_IMAGE:
@@ -246,3 +247,44 @@ def final_price(
     return FinalPrice(
         chosen, image, input_images=1, input_unit=None if entry is None else entry.usd_per_image
     )
+
+
+def input_image_prices(
+    model_keys: set[str], *, lane: str = Lane.STANDARD, at: dt.datetime | None = None
+) -> dict[str, Decimal]:
+    """`input_image_price` for many models in one query; a model without one is absent."""
+    if not model_keys:
+        return {}
+    rows = (
+        PriceEntry.objects.filter(
+            kind=PriceKind.INPUT_IMAGE,
+            lane=lane,
+            effective_from__lte=at or timezone.now(),
+            model_key__in=model_keys,
+        )
+        .order_by("model_key", "-effective_from")
+        .values_list("model_key", "usd_per_image")
+    )
+    found: dict[str, Decimal] = {}
+    for model_key, usd in rows:
+        found.setdefault(model_key, usd)
+    return found
+
+
+def final_price_from(
+    *,
+    model_key: str,
+    size: str,
+    strategy: str,
+    images: dict[tuple[str, str], Decimal],
+    inputs: dict[str, Decimal],
+) -> FinalPrice:
+    """`final_price` from prices already read (`prices_in_force` with the upscale's key,
+    `input_image_prices`): for pages that price many finals at once."""
+    chosen = Strategy(strategy)
+    if chosen == Strategy.UPSCALE:
+        return FinalPrice(chosen, images.get((UPSCALE_PRICE_KEY, size)))
+    image = images.get((model_key, size))
+    if chosen != Strategy.FROM_PREVIEW:
+        return FinalPrice(chosen, image)
+    return FinalPrice(chosen, image, input_images=1, input_unit=inputs.get(model_key))
