@@ -53,14 +53,17 @@ def common_size(width: int, height: int) -> tuple[int, int]:
 
 
 def sample(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    """`image` as luminance at exactly `size`: an integer box reduce first (cheap on a
-    decoded 4K), then an area-averaging resize for the rest."""
-    factor = max(1, min(image.width // size[0], image.height // size[1]))
+    """`image` as luminance at exactly `size`: an integer box reduce to no less than twice
+    the size (cheap on a decoded 4K), then a Lanczos resize for the rest. The last step
+    must filter properly: a box reduce straight to about the size leaves detail near the
+    limit aliased differently for a 2K and a 4K of one picture (an upscale scored 0.85
+    against its own preview that way, 0.999 this way)."""
+    factor = max(1, min(image.width // (2 * size[0]), image.height // (2 * size[1])))
     if image.mode not in _REDUCIBLE:
         image = image.convert("RGB")
     reduced = image.reduce(factor) if factor > 1 else image
     luma = reduced.convert("L") if reduced.mode != "L" else reduced
-    return luma.resize(size, Image.Resampling.BOX) if luma.size != size else luma
+    return luma.resize(size, Image.Resampling.LANCZOS) if luma.size != size else luma
 
 
 def sample_of_bytes(data: bytes, size: tuple[int, int]) -> Image.Image:
