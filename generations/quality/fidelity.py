@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, F, Min, Q
+from django.utils import timezone
 
 from generations.models import Attempt, Phase, Project
 from generations.permissions import administered_projects
@@ -47,12 +48,16 @@ def fidelity_by_strategy(
     end: dt.date,
     projects: Iterable[Project] | None = None,
 ) -> list[FidelityRow]:
-    """Finals measured in [start, end] (local days), by model × strategy, one query."""
+    """Finals measured in the weeks from the Monday `start` to the one of `end` (as the
+    drift report's range), by model × strategy, in one query."""
+    tz = timezone.get_default_timezone()
+    since = timezone.make_aware(dt.datetime.combine(start, dt.time.min), tz)
+    until = timezone.make_aware(dt.datetime.combine(end + dt.timedelta(weeks=1), dt.time.min), tz)
     attempts = Attempt.objects.filter(
         phase=Phase.FINAL,
         fidelity_ssim__isnull=False,
-        started_at__date__gte=start,
-        started_at__date__lte=end,
+        started_at__gte=since,
+        started_at__lt=until,
     )
     if not (user.is_superuser or user.is_staff) or projects is not None:
         allowed = administered_projects(user)
