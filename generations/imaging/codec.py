@@ -184,8 +184,11 @@ def _decode_and_measure(
         # reduce(2) of a decoded 4K: ~15 ms here against a whole second decode later.
         screen = _resized(image, SCREEN_EDGE, copy=True) if keep_screen else None
         pixels = _web_mode(image)
-        metrics = measure_detail(pixels)
-        sampled = sample(pixels) if sample is not None else None
+        luma = analysis_luma(pixels)
+        metrics = _measure_luma(luma)
+        # A final's comparison sample comes from this ~1 MP luma, not from the full pixels:
+        # at 4K that saves a second pass over 64 MiB (bench/fidelity.py).
+        sampled = sample(luma) if sample is not None else None
         # From the screen pixels when there are some (a quarter of the pixels to average;
         # at 16 px the two cannot be told apart); upright either way, like the renditions.
         if screen is not None:
@@ -230,13 +233,21 @@ def measure_detail(image: Image.Image) -> DetailMetrics:
       a flat image, up to 128. Falls when fine texture is blurred or compressed away.
     Deterministic: the same pixels always give the same numbers.
     """
+    return _measure_luma(analysis_luma(image))
+
+
+def analysis_luma(image: Image.Image) -> Image.Image:
+    """The luminance `measure_detail` analyses: box-reduced by `analysis_factor`."""
     factor = analysis_factor(*image.size)
     if image.mode in _REDUCIBLE_MODES:
         reduced = image.reduce(factor) if factor > 1 else image
-        luma = reduced.convert("L") if reduced.mode != "L" else reduced
-    else:  # palette, CMYK, 16-bit…: luminance first, since reduce does not take every mode
-        luma = image.convert("L")
-        luma = luma.reduce(factor) if factor > 1 else luma
+        return reduced.convert("L") if reduced.mode != "L" else reduced
+    # palette, CMYK, 16-bit…: luminance first, since reduce does not take every mode
+    luma = image.convert("L")
+    return luma.reduce(factor) if factor > 1 else luma
+
+
+def _measure_luma(luma: Image.Image) -> DetailMetrics:
     return DetailMetrics(
         luma_entropy=_entropy(luma.histogram()),
         detail_energy=_laplacian_energy(luma),
