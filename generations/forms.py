@@ -96,12 +96,6 @@ class SubmissionForm(forms.Form):
     aspect_ratio = forms.ChoiceField(label="Aspect ratio", choices=_aspect_choices)
     preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
     variants = VariantsField(label="Variants")
-    keep_seed = forms.BooleanField(
-        label="Keep the seed",
-        required=False,
-        help_text="Same composition, changed prompt: the first variant keeps this seed; "
-        "unticked, every variant draws a new one.",
-    )
 
     def __init__(self, *args: Any, project: Project | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -166,6 +160,12 @@ class RevisionForm(forms.Form):
     aspect_ratio = forms.ChoiceField(label="Aspect ratio", choices=_aspect_choices)
     preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
     variants = VariantsField(label="Variants")
+    keep_seed = forms.BooleanField(
+        label="Keep the seed",
+        required=False,
+        help_text="Same composition, changed prompt: the first variant keeps this seed; "
+        "unticked, every variant draws a new one.",
+    )
 
 
 # --- review workflow -------------------------------------------------------------------
@@ -243,7 +243,7 @@ class ProjectSettingsForm(forms.Form):
     escalation_strategy = forms.ChoiceField(
         label="How a final is made",
         choices=Strategy.choices,
-        initial=Strategy.FROM_PREVIEW,
+        required=False,  # not sent: left as it is
         widget=forms.RadioSelect,
         help_text="Reviewers can choose another way when they approve. A model that takes "
         "no input images renders from the prompt and seed instead, and the approval says so.",
@@ -252,7 +252,7 @@ class ProjectSettingsForm(forms.Form):
         label="Fidelity threshold",
         min_value=0,
         max_value=1,
-        initial=0.6,
+        required=False,  # not sent: left as it is
         widget=forms.NumberInput(attrs={"step": "0.05"}),
         help_text="A final less similar than this to its approved preview (SSIM, 0–1) is "
         "not delivered: it waits for a reviewer.",

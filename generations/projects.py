@@ -65,7 +65,7 @@ def project_settings_update(
     default_preview_size: str,
     final_size: str,
     fallback_policy: str,
-    escalation_strategy: str = Strategy.FROM_PREVIEW,
+    escalation_strategy: str = "",
     fidelity_threshold: float | None = None,
 ) -> Project:
     require_project_role(user, Action.MANAGE_SETTINGS, project)
@@ -89,6 +89,7 @@ def project_settings_update(
             )
     if fallback_policy not in FallbackPolicy.values:
         errors["fallback_policy"] = "Choose one of the listed fallback policies."
+    escalation_strategy = escalation_strategy or project.escalation_strategy
     if escalation_strategy not in Strategy.values:
         errors["escalation_strategy"] = "Choose one of the listed ways to make a final."
     if fidelity_threshold is None:

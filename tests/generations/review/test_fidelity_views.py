@@ -149,3 +149,39 @@ def test_compare_and_quality_show_fidelity_by_strategy(client, designer, reviewe
     Membership.objects.create(project=project, user=reviewer, role=Role.ADMIN)
     html = client.get(reverse("quality_drift")).content.decode()
     assert 'data-fidelity-row="nano-banana-2/from_prompt"' in html
+
+
+def test_project_admins_set_the_strategy_and_the_threshold(client, project, project_admin):
+    client.force_login(project_admin)
+    url = reverse("project_settings", args=[project.slug])
+    form = {
+        "allowed_models": ["nano-banana-pro", "nano-banana-2"],
+        "final_size": "4K",
+        "fallback_policy": "upscale",
+        "escalation_strategy": "from_prompt",
+        "fidelity_threshold": "0.75",
+    }
+    assert 'name="escalation_strategy"' in client.get(url).content.decode()
+    client.post(url, form)
+    project.refresh_from_db()
+    assert (project.escalation_strategy, project.fidelity_threshold) == ("from_prompt", 0.75)
+
+    bad = client.post(url, {**form, "fidelity_threshold": "1.5", "escalation_strategy": "x"})
+    assert bad.status_code == 400
+    project.refresh_from_db()
+    assert project.fidelity_threshold == 0.75
+
+
+def test_revise_from_the_page_can_keep_the_seed(client, designer, project):
+    generation = _reviewed(designer, project)
+    client.force_login(designer)
+    client.post(
+        reverse("generation_revise", args=[generation.pk]),
+        {"prompt": "a red fox at dusk", "aspect_ratio": "1:1", "preview_size": "1K",
+         "variants": "1", "keep_seed": "on"},
+    )  # fmt: skip
+    revision = Generation.objects.get(submission__parent=generation)
+    assert revision.seed == generation.seed
+    assert (
+        "Keep the seed" in client.get(reverse("generation", args=[generation.pk])).content.decode()
+    )
