@@ -57,6 +57,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/quality.py --images 20000 --runs 5
 	$(PY) bench/ingest.py
 	$(PY) bench/batch.py --runs 3
+	$(PY) bench/fidelity.py --runs 7
 
 # The API's OpenAPI document, committed so that changes to the API show in review; a test
 # (tests/generations/api/test_openapi.py) fails when it differs from what the API serves.

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from generations.sizes import ASPECT_RATIOS, FINAL_SIZE, SIZES, pixel_size
+from generations.strategies import Resolved, resolve
 
 HOSTED_PROVIDERS: Final = ("gemini", "openai")
 PROVIDERS: Final = ("local", *HOSTED_PROVIDERS)
@@ -269,3 +270,14 @@ def _pixels(value: Mapping[str, Any], where: str) -> dict[str, tuple[int, int]]:
         raise ImproperlyConfigured(
             f"{where}: pixels_1k maps aspect ratios to [width, height]."
         ) from None
+
+
+def escalation(*, asked: str, model_key: str) -> Resolved:
+    """The escalation strategy a final of `model_key` will use when `asked` is asked for
+    ("" = the default): from the preview falls back to prompt + seed for a model that
+    takes no input images (or one no longer configured), with a note saying so."""
+    try:
+        model = get_model(model_key)
+    except LookupError:
+        return resolve(asked, takes_input_images=False, model_label=model_key)
+    return resolve(asked, takes_input_images=model.takes_input_images, model_label=model.label)

@@ -23,6 +23,7 @@ from generations.quality.drift import METRICS, report_range
 from generations.services import MAX_VARIANTS
 from generations.sizes import ASPECT_RATIOS, PREVIEW_SIZES
 from generations.states import State
+from generations.strategies import Strategy
 from generations.types import User
 from generations.widgets import DateInput
 
@@ -129,6 +130,19 @@ class ApproveForm(forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "Note (optional)"}),
     )
+    # How the final is made; empty = the project's escalation strategy.
+    strategy = forms.ChoiceField(
+        label="Final", choices=[("", "The project's"), *Strategy.choices], required=False
+    )
+
+
+class FinalDiffersForm(forms.Form):
+    """A reviewer's answer to a final that differs from the approved preview."""
+
+    choice = forms.ChoiceField(
+        choices=[("accept", "Accept"), ("rerender", "Re-render"), ("upscale", "Upscale")]
+    )
+    note = forms.CharField(max_length=500, required=False)
 
 
 class RejectForm(forms.Form):
@@ -146,6 +160,12 @@ class RevisionForm(forms.Form):
     aspect_ratio = forms.ChoiceField(label="Aspect ratio", choices=_aspect_choices)
     preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
     variants = VariantsField(label="Variants")
+    keep_seed = forms.BooleanField(
+        label="Keep the seed",
+        required=False,
+        help_text="Same composition, changed prompt: the first variant keeps this seed; "
+        "unticked, every variant draws a new one.",
+    )
 
 
 # --- review workflow -------------------------------------------------------------------
@@ -161,6 +181,8 @@ class DecisionForm(forms.Form):
         required=False,  # the service insists on it for reject and request changes
         widget=forms.Textarea(attrs={"rows": 1}),
     )
+    # How an approval makes the final; empty = the project's escalation strategy.
+    strategy = forms.ChoiceField(choices=[("", "The project's"), *Strategy.choices], required=False)
 
 
 class CommentForm(forms.Form):
@@ -218,6 +240,23 @@ class ProjectSettingsForm(forms.Form):
         choices=FallbackPolicy.choices,
         widget=forms.RadioSelect,
     )
+    escalation_strategy = forms.ChoiceField(
+        label="How a final is made",
+        choices=Strategy.choices,
+        required=False,  # not sent: left as it is
+        widget=forms.RadioSelect,
+        help_text="Reviewers can choose another way when they approve. A model that takes "
+        "no input images renders from the prompt and seed instead, and the approval says so.",
+    )
+    fidelity_threshold = forms.FloatField(
+        label="Fidelity threshold",
+        min_value=0,
+        max_value=1,
+        required=False,  # not sent: left as it is
+        widget=forms.NumberInput(attrs={"step": "0.05"}),
+        help_text="A final less similar than this to its approved preview (SSIM, 0–1) is "
+        "not delivered: it waits for a reviewer.",
+    )
 
     @staticmethod
     def initial_for(project: Project) -> dict[str, object]:
@@ -230,6 +269,8 @@ class ProjectSettingsForm(forms.Form):
             "default_preview_size": project.default_preview_size,
             "final_size": project.final_size,
             "fallback_policy": project.fallback_policy,
+            "escalation_strategy": project.escalation_strategy,
+            "fidelity_threshold": project.fidelity_threshold,
         }
 
 

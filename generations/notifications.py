@@ -39,6 +39,7 @@ _ANNOUNCED = frozenset(
         State.DELIVERED_FALLBACK,
         State.FINAL_FAILED,
         State.PREVIEW_FAILED,
+        State.FINAL_DIFFERS,
     }
 )
 UNREAD_CAP = 99  # the header shows "99+" beyond this
@@ -88,6 +89,10 @@ def notify_transition(
             _tell(reviewer_id, Kind.REVIEW_REQUESTED, event)
     elif target == State.FINAL_QUEUED:
         _tell(owner_id, Kind.AUTO_APPROVED if actor == Actor.SYSTEM else Kind.APPROVED, event)
+    elif target == State.FINAL_DIFFERS:
+        # The reviewers decide (accept, re-render from the preview, deliver the upscale).
+        for reviewer_id in _reviewers(generation.project_id, exclude=owner_id):
+            _tell(reviewer_id, Kind.FINAL_DIFFERS, event)
     else:
         _tell(owner_id, _OWNER_HEARS[target], event)
 
@@ -117,6 +122,8 @@ def _text(kind: str, event: _Event, count: int) -> str:
         Kind.DELIVERED_FALLBACK: f"Final {ref} fell back{said}",
         Kind.FINAL_FAILED: f"Your final {ref} failed{said}",
         Kind.PREVIEW_FAILED: f"Your preview {ref} failed{said}",
+        Kind.FINAL_DIFFERS: f"Final {ref} differs from what you approved: accept it, "
+        f"re-render it from the preview or deliver the upscale ({prompt})",
     }
     text = texts[kind]
     return text if count == 1 else f"{text} ({count} variants of this submission so far)"

@@ -17,6 +17,7 @@ from generations import catalog
 from generations.models import FallbackPolicy, Membership, Project, Role
 from generations.permissions import Action, require_project_role
 from generations.sizes import SIZES
+from generations.strategies import Strategy
 from generations.types import User
 
 FINAL_SIZES = ("2K", "4K")
@@ -64,6 +65,8 @@ def project_settings_update(
     default_preview_size: str,
     final_size: str,
     fallback_policy: str,
+    escalation_strategy: str = "",
+    fidelity_threshold: float | None = None,
 ) -> Project:
     require_project_role(user, Action.MANAGE_SETTINGS, project)
     configured = [model.key for model in catalog.all_models()]
@@ -86,6 +89,13 @@ def project_settings_update(
             )
     if fallback_policy not in FallbackPolicy.values:
         errors["fallback_policy"] = "Choose one of the listed fallback policies."
+    escalation_strategy = escalation_strategy or project.escalation_strategy
+    if escalation_strategy not in Strategy.values:
+        errors["escalation_strategy"] = "Choose one of the listed ways to make a final."
+    if fidelity_threshold is None:
+        fidelity_threshold = project.fidelity_threshold
+    elif not 0 <= fidelity_threshold <= 1:
+        errors["fidelity_threshold"] = "Give a similarity from 0 to 1."
     if errors:
         raise ValidationError(errors)
     # Every model allowed = all of them, also those configured later.
@@ -96,8 +106,12 @@ def project_settings_update(
     project.default_preview_size = default_preview_size
     project.final_size = final_size
     project.fallback_policy = fallback_policy
+    project.escalation_strategy = escalation_strategy
+    project.fidelity_threshold = fidelity_threshold
     project.save(
         update_fields=[
+            "escalation_strategy",
+            "fidelity_threshold",
             "allowed_models",
             "review_required",
             "four_eyes",

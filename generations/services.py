@@ -37,8 +37,10 @@ def submission_create(
     preview_size: str,
     variants: int,
     parent: Generation | None = None,
+    seed: int | None = None,
 ) -> Submission:
-    """Queue one preview per variant; the cards exist (and are kicked) at once."""
+    """Queue one preview per variant; the cards exist (and are kicked) at once. `seed`
+    (a revision that keeps its parent's) is the first variant's; the others draw theirs."""
     actor = require_project_role(user, Action.SUBMIT, project)
     prompt = prompt.strip()
     submission_validate(
@@ -69,7 +71,7 @@ def submission_create(
                 submission=submission,
                 project=project,
                 variant=variant,
-                seed=secrets.randbits(31),
+                seed=seed if seed is not None and variant == 1 else secrets.randbits(31),
                 state=State.PREVIEW_QUEUED,
                 state_changed_at=now,
                 created_at=now,
@@ -212,8 +214,11 @@ def generation_revise(
     aspect_ratio: str | None = None,
     preview_size: str | None = None,
     variants: int = 1,
+    keep_seed: bool = False,
 ) -> Submission:
-    """A new submission from an edited prompt, linked to the generation it revises."""
+    """A new submission from an edited prompt, linked to the generation it revises. With
+    `keep_seed` its first variant keeps the revised one's seed ("same composition, changed
+    prompt", as designers use seeds); otherwise every variant draws a new one."""
     generation = generation_load(generation_id)
     require(user, Action.REVISE, generation)
     original = generation.submission
@@ -226,6 +231,7 @@ def generation_revise(
         preview_size=preview_size or original.preview_size,
         variants=variants,
         parent=generation,
+        seed=generation.seed if keep_seed else None,
     )
 
 

@@ -19,6 +19,10 @@ class State(models.TextChoices):
     CHANGES_REQUESTED = "changes_requested", "Changes requested"
     FINAL_QUEUED = "final_queued", "Final queued"
     FINAL_RENDERING = "final_rendering", "Final rendering"
+    # The final was stored but its fidelity to the approved preview is under the project's
+    # threshold: a reviewer accepts it, has it re-rendered from the preview, or delivers
+    # the upscale of the preview instead. Never delivered silently.
+    FINAL_DIFFERS = "final_differs", "Final differs from the approved preview"
     DELIVERED = "delivered", "Delivered"
     DELIVERED_FALLBACK = "delivered_fallback", "Delivered (fallback)"
     FINAL_FAILED = "final_failed", "Final failed"
@@ -50,6 +54,10 @@ TRANSITIONS: dict[tuple[State, State], frozenset[Actor]] = {
     (S.IN_REVIEW, S.CHANGES_REQUESTED): frozenset({A.REVIEWER, A.ADMIN}),  # request changes
     (S.FINAL_QUEUED, S.FINAL_RENDERING): frozenset({A.WORKER}),  # claim
     (S.FINAL_RENDERING, S.DELIVERED): frozenset({A.WORKER}),  # native 4K
+    (S.FINAL_RENDERING, S.FINAL_DIFFERS): frozenset({A.WORKER}),  # under the threshold
+    (S.FINAL_DIFFERS, S.DELIVERED): frozenset({A.REVIEWER, A.ADMIN}),  # accept it
+    # re-render from the preview, or deliver the upscale (a new round, a new charge)
+    (S.FINAL_DIFFERS, S.FINAL_QUEUED): frozenset({A.REVIEWER, A.ADMIN}),
     (S.FINAL_RENDERING, S.FINAL_QUEUED): frozenset({A.WORKER, A.REAPER}),  # retry / lease
     (S.FINAL_RENDERING, S.DELIVERED_FALLBACK): frozenset({A.WORKER, A.REAPER}),  # exhausted
     (S.FINAL_RENDERING, S.FINAL_FAILED): frozenset({A.WORKER, A.REAPER}),  # exhausted
@@ -85,7 +93,14 @@ def poll_seconds(state: str) -> int | None:
 
 
 FINAL_PHASE = frozenset(
-    {S.FINAL_QUEUED, S.FINAL_RENDERING, S.DELIVERED, S.DELIVERED_FALLBACK, S.FINAL_FAILED}
+    {
+        S.FINAL_QUEUED,
+        S.FINAL_RENDERING,
+        S.FINAL_DIFFERS,
+        S.DELIVERED,
+        S.DELIVERED_FALLBACK,
+        S.FINAL_FAILED,
+    }
 )
 
 

@@ -54,6 +54,11 @@ urlpatterns = [
     path("g/<int:pk>/reject/", generation.generation_reject, name="generation_reject"),
     path("g/<int:pk>/cancel/", generation.generation_cancel, name="generation_cancel"),
     path("g/<int:pk>/retry/", generation.generation_retry, name="generation_retry"),
+    path(
+        "g/<int:pk>/differs/",
+        generation.generation_final_differs,
+        name="generation_final_differs",
+    ),
     path("g/<int:pk>/revise/", generation.generation_revise, name="generation_revise"),
     path(
         "g/<int:pk>/request-changes/",

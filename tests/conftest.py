@@ -66,13 +66,15 @@ def _price_list_after_flushes(request):
 
 @pytest.fixture
 def price_list(db):
-    """The published price list as migration 0007 seeds it. A transactional test (races,
-    browser tests) flushes the database when it ends, seeded rows included: a test that
-    needs prices after one of those asks for this fixture."""
+    """The published price list as migrations 0007 and 0016 (input images, upscales) seed
+    it. A transactional test (races, browser tests) flushes the database when it ends,
+    seeded rows included: a test that needs prices after one of those asks for this
+    fixture."""
     from django.apps import apps as django_apps
 
     from generations.models import PriceEntry
 
     if not PriceEntry.objects.exists():
-        seed = importlib.import_module("generations.migrations.0007_seed_price_list").seed
-        seed(django_apps, None)
+        for name in ("0007_seed_price_list", "0016_fidelity"):
+            seed = importlib.import_module(f"generations.migrations.{name}").seed
+            seed(django_apps, None)

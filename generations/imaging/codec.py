@@ -23,6 +23,7 @@ import math
 import struct
 import warnings
 import zlib
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
@@ -88,6 +89,9 @@ class Ingested(ImageInfo):
     # With ingest(keep_screen=True): the upright pixels at the screen rendition's size,
     # so the renditions need no second decode (generations.imaging.renditions' spool).
     screen: Image.Image | None = field(default=None, compare=False, repr=False)
+    # With ingest(sample_size=…): the luma at that size, for a final's fidelity to its
+    # preview (generations.imaging.fidelity) without a second decode.
+    sample: Image.Image | None = field(default=None, compare=False, repr=False)
 
 
 def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
@@ -96,7 +100,11 @@ def inspect_image(data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image
 
 
 def ingest(
-    data: bytes, *, max_pixels: int = DEFAULT_MAX_PIXELS, keep_screen: bool = False
+    data: bytes,
+    *,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    keep_screen: bool = False,
+    sample: Callable[[Image.Image], Image.Image] | None = None,
 ) -> Ingested:
     """Check the header, refuse bombs before decoding, then decode once for the metrics.
 
@@ -115,8 +123,8 @@ def ingest(
     # runs on the second core while this thread decodes.
     with ThreadPoolExecutor(max_workers=1) as lane:
         digest = lane.submit(_sha256, data)
-        entropy, energy, placeholder, screen = _decode_and_measure(
-            data, width, height, keep_screen=keep_screen
+        entropy, energy, placeholder, screen, sampled = _decode_and_measure(
+            data, width, height, keep_screen=keep_screen, sample=sample
         )
         sha256 = digest.result()
     return Ingested(
@@ -130,6 +138,7 @@ def ingest(
         luma_entropy=entropy,
         detail_energy=energy,
         screen=screen,
+        sample=sampled,
     )
 
 
@@ -151,8 +160,13 @@ def _check_pixels(width: int, height: int, byte_size: int, max_pixels: int) -> N
 
 
 def _decode_and_measure(
-    data: bytes, width: int, height: int, *, keep_screen: bool
-) -> tuple[float, float, str, Image.Image | None]:
+    data: bytes,
+    width: int,
+    height: int,
+    *,
+    keep_screen: bool,
+    sample: Callable[[Image.Image], Image.Image] | None = None,
+) -> tuple[float, float, str, Image.Image | None, Image.Image | None]:
     # verify() cannot see a JPEG or WebP cut short, nor bad compressed PNG data with
     # valid checksums (or a header claiming more pixels than the data holds): decoding
     # every pixel can.
@@ -170,7 +184,11 @@ def _decode_and_measure(
         # reduce(2) of a decoded 4K: ~15 ms here against a whole second decode later.
         screen = _resized(image, SCREEN_EDGE, copy=True) if keep_screen else None
         pixels = _web_mode(image)
-        metrics = measure_detail(pixels)
+        luma = analysis_luma(pixels)
+        metrics = _measure_luma(luma)
+        # A final's comparison sample comes from this ~1 MP luma, not from the full pixels:
+        # at 4K that saves a second pass over 64 MiB (bench/fidelity.py).
+        sampled = sample(luma) if sample is not None else None
         # From the screen pixels when there are some (a quarter of the pixels to average;
         # at 16 px the two cannot be told apart); upright either way, like the renditions.
         if screen is not None:
@@ -178,7 +196,7 @@ def _decode_and_measure(
         else:
             placeholder = _placeholder(pixels, transpose=_orientation(image))
         del pixels
-    return metrics.luma_entropy, metrics.detail_energy, placeholder, screen
+    return metrics.luma_entropy, metrics.detail_energy, placeholder, screen, sampled
 
 
 # --- the detail measure (every native image; the quality-drift report) ---------------
@@ -215,13 +233,21 @@ def measure_detail(image: Image.Image) -> DetailMetrics:
       a flat image, up to 128. Falls when fine texture is blurred or compressed away.
     Deterministic: the same pixels always give the same numbers.
     """
+    return _measure_luma(analysis_luma(image))
+
+
+def analysis_luma(image: Image.Image) -> Image.Image:
+    """The luminance `measure_detail` analyses: box-reduced by `analysis_factor`."""
     factor = analysis_factor(*image.size)
     if image.mode in _REDUCIBLE_MODES:
         reduced = image.reduce(factor) if factor > 1 else image
-        luma = reduced.convert("L") if reduced.mode != "L" else reduced
-    else:  # palette, CMYK, 16-bit…: luminance first, since reduce does not take every mode
-        luma = image.convert("L")
-        luma = luma.reduce(factor) if factor > 1 else luma
+        return reduced.convert("L") if reduced.mode != "L" else reduced
+    # palette, CMYK, 16-bit…: luminance first, since reduce does not take every mode
+    luma = image.convert("L")
+    return luma.reduce(factor) if factor > 1 else luma
+
+
+def _measure_luma(luma: Image.Image) -> DetailMetrics:
     return DetailMetrics(
         luma_entropy=_entropy(luma.histogram()),
         detail_energy=_laplacian_energy(luma),

@@ -10,6 +10,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 from generations.states import Actor, State
+from generations.strategies import DEFAULT_THRESHOLD, Strategy
 
 
 class Role(models.TextChoices):
@@ -41,6 +42,14 @@ class Project(models.Model):
     final_size = models.CharField(max_length=4, default="4K")
     # Model keys designers may pick here; empty = every configured model.
     allowed_models = models.JSONField(default=list, blank=True)
+    # How an approved preview becomes its final (generations.strategies), unless the
+    # approval says otherwise; and the SSIM under which a final waits for the reviewer.
+    escalation_strategy = models.CharField(
+        max_length=16, choices=Strategy.choices, default=Strategy.FROM_PREVIEW
+    )
+    fidelity_threshold = models.FloatField(
+        default=DEFAULT_THRESHOLD, validators=[MinValueValidator(0), MaxValueValidator(1)]
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -130,6 +139,9 @@ class Generation(models.Model):
     # When its first preview was charged: the savings report's cohort ("the work of a
     # range"). Set with the charge by generations.spend.rollups; derived from the ledger.
     previewed_at = models.DateTimeField(null=True, blank=True)
+    # The approval's escalation strategy ("" = the project's), set when the final is
+    # queued (approval, or a reviewer's choice on a final that differs).
+    escalation_strategy = models.CharField(max_length=16, choices=Strategy.choices, blank=True)
 
     class Meta:
         ordering = ["-created_at", "variant"]
@@ -215,6 +227,14 @@ class Attempt(models.Model):
     # What the provider reported about the call (Gemini: usageMetadata, modelVersion,
     # responseId; OpenAI: usage, request id): for cost and support questions.
     provider_meta = models.JSONField(default=dict, blank=True)
+    # A final's escalation strategy as used (after any fall-back), and how many input
+    # images the request carried (charged at the price list's input_image figure).
+    strategy = models.CharField(max_length=16, choices=Strategy.choices, blank=True)
+    input_images = models.PositiveSmallIntegerField(default=0)
+    # The fidelity of the final this attempt made (as on its Image, which a re-render
+    # replaces): what the quality page sums by model × strategy.
+    fidelity_ssim = models.FloatField(null=True, blank=True)
+    fidelity_hash_distance = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["number"]
@@ -265,6 +285,11 @@ class Image(models.Model):
     # luminance histogram (bits, 0–8) and mean high-frequency energy (Laplacian).
     luma_entropy = models.FloatField(null=True, blank=True)
     detail_energy = models.FloatField(null=True, blank=True)
+    # A final's fidelity to its approved preview (generations.imaging.fidelity): SSIM of
+    # the luma at a common small size (0–1, 1 = the same picture) and the distance of
+    # their 64-bit perceptual hashes (0–64, 0 = the same).
+    fidelity_ssim = models.FloatField(null=True, blank=True)
+    fidelity_hash_distance = models.PositiveSmallIntegerField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

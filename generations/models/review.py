@@ -66,6 +66,7 @@ class Notification(models.Model):
         DELIVERED = "delivered", "Final delivered"
         DELIVERED_FALLBACK = "delivered_fallback", "Final delivered (fallback)"
         FINAL_FAILED = "final_failed", "Final failed"
+        FINAL_DIFFERS = "final_differs", "Final differs from what was approved"
         COMMENTED = "commented", "New comment"
         BUDGET_THRESHOLD = "budget_threshold", "Budget threshold reached"
         QUALITY_DRIFT = "quality_drift", "Quality drift"

@@ -18,13 +18,21 @@ class Lane(models.TextChoices):
     BATCH = "batch", "Batch"
 
 
+class PriceKind(models.TextChoices):
+    IMAGE = "image", "Rendered image"
+    # Each input image a request carries (e.g. the approved preview of a final made from
+    # it): Gemini bills them as input tokens. Entries of this kind have no size ("").
+    INPUT_IMAGE = "input_image", "Input image"
+
+
 class PriceEntry(models.Model):
     """USD per image of one model × size × lane from `effective_from` on, until a later
     entry for the same key takes over. Charges copy the price they used, so editing the
     list never rewrites history."""
 
     model_key = models.CharField(max_length=64)
-    size = models.CharField(max_length=4)  # "512", "1K", "2K", "4K"
+    size = models.CharField(max_length=4, blank=True)  # "512", "1K", "2K", "4K"; "" input
+    kind = models.CharField(max_length=12, choices=PriceKind.choices, default=PriceKind.IMAGE)
     lane = models.CharField(max_length=8, choices=Lane.choices, default=Lane.STANDARD)
     usd_per_image = models.DecimalField(
         max_digits=10, decimal_places=4, validators=[MinValueValidator(0)]

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from generations import catalog, flow
 from generations.chaos import pause_at
-from generations.imaging import codec, renditions, workload
+from generations.imaging import codec, fidelity, renditions, workload
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.providers import provider_for
 from generations.providers.base import (
@@ -34,12 +34,13 @@ from generations.providers.base import (
     RenderRequest,
     RenderResult,
 )
-from generations.rendering import limits
+from generations.rendering import escalation, limits
 from generations.rendering.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
 from generations.review import decisions
 from generations.sizes import pixel_size
 from generations.spend import ledger
 from generations.states import QUEUED, Actor, State, TransitionConflict, phase_of
+from generations.strategies import Strategy
 
 # Image.note is a CharField(200).
 _NOTE_CHARS = 200
@@ -67,6 +68,9 @@ class Claim:
     policy: AttemptPolicy
     request: RenderRequest
     model: catalog.ModelEntry
+    # A final's escalation strategy (as the model allows) and its approved preview.
+    strategy: str = ""
+    preview: Image | None = None
 
 
 def generation_render(
@@ -80,7 +84,14 @@ def generation_render(
     pause_at("provider", f"generation {generation_id}")
     started = time.monotonic()
     try:
-        result = (provider or provider_for(claim.model)).render(claim.request)
+        if claim.preview is not None:  # a final: its request (or upscale) by strategy
+            claim.request = escalation.final_request(
+                claim.request, strategy=Strategy(claim.strategy), preview=claim.preview
+            )
+        if claim.strategy == Strategy.UPSCALE and claim.preview is not None:
+            result = escalation.Upscaler(claim.preview).render(claim.request)
+        else:
+            result = (provider or provider_for(claim.model)).render(claim.request)
     except ProviderError as error:
         return _record_failure(claim, error, latency_s=time.monotonic() - started)
     except Exception as exc:
@@ -135,6 +146,13 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
     size = _size_of(submission, phase)
     policy = policy_for(size)
     model = catalog.get_model(submission.model_key)
+    strategy, preview = "", None
+    if phase is Phase.FINAL:
+        strategy = escalation.plan(generation).strategy
+        preview = escalation.approved_preview(generation)
+        if preview is None:
+            strategy = Strategy.FROM_PROMPT  # nothing to send or upscale: prompt + seed
+    upscale = strategy == Strategy.UPSCALE
     token = uuid.uuid4()
     # The model's slot comes before the claim: a job that has to wait stays queued and
     # uses no attempt, no try and no audit row.
@@ -168,12 +186,14 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
                 number=number,
                 phase=phase,
                 size=size,
-                provider=model.provider,
-                model_id=model.model_id,
+                provider=escalation.UPSCALE_PROVIDER if upscale else model.provider,
+                model_id=escalation.UPSCALE_PROVIDER if upscale else model.model_id,
                 model_key=generation.submission.model_key,
                 lease_token=token,
                 worker=worker[:200],
                 started_at=now,
+                strategy=strategy,
+                input_images=int(strategy == Strategy.FROM_PREVIEW),
             )
     except BaseException as exc:
         # No call will follow: give back the slot and its unit of the RPM budget.
@@ -192,7 +212,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         seed=generation.seed,
         timeout_s=policy.timeout_s,
     )
-    return Claim(generation, attempt, phase, policy, request, model)
+    return Claim(generation, attempt, phase, policy, request, model, strategy, preview)
 
 
 def _size_of(submission: Submission, phase: Phase) -> str:
@@ -200,10 +220,17 @@ def _size_of(submission: Submission, phase: Phase) -> str:
 
 
 def _store_result(claim: Claim, result: RenderResult) -> Image:
+    upscale = claim.strategy == Strategy.UPSCALE
+    width, height = claim.request.width, claim.request.height
     info = codec.ingest(
         result.data,
-        max_pixels=settings.STUDIO_IMAGE_MAX_PIXELS,
+        # An upscale to the final's size is ours, not a provider's: its own pixel limit.
+        max_pixels=max(settings.STUDIO_IMAGE_MAX_PIXELS, width * height)
+        if upscale
+        else settings.STUDIO_IMAGE_MAX_PIXELS,
         keep_screen=bool(settings.STUDIO_RENDITION_SPOOL_DIR),
+        # A final is compared with its approved preview from the pixels decoded here.
+        sample=escalation.sampler(width, height) if claim.preview is not None else None,
     )
     pause_at("ingest", f"generation {claim.generation.pk}")
     notes = []
@@ -215,6 +242,7 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
     if result.mime_type and result.mime_type != info.mime_type:
         # The bytes decide what is stored; the provider's claim is kept for the record.
         notes.append(f"provider said {result.mime_type[:40]}, got {info.mime_type}")
+    notes.extend(result.notes)
     note = "; ".join(notes)[:_NOTE_CHARS]
     image = _store_image(
         claim.generation,
@@ -222,10 +250,17 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
         result.data,
         info,
         attempt=claim.attempt,
+        native=not upscale,
         note=note,
         model_key=claim.model.key,
         size=claim.request.size,
     )
+    if claim.preview is not None and info.sample is not None:
+        measured = fidelity.compare(
+            escalation.preview_sample(claim.preview, info.sample.size), info.sample
+        )
+        image.fidelity_ssim = measured.ssim
+        image.fidelity_hash_distance = measured.hash_distance
     renditions.spool_put(info.sha256, info.screen)
     return image
 
@@ -284,6 +319,16 @@ def _record_success(
 ) -> str:
     generation, attempt = claim.generation, claim.attempt
     target = _NEXT[claim.phase][1]
+    reason = f"attempt {attempt.number} rendered {image.width}×{image.height} in {latency_s:.1f} s"
+    if claim.strategy:
+        reason += f" ({Strategy(claim.strategy).label.lower()})"
+    threshold = generation.project.fidelity_threshold
+    if claim.phase is Phase.FINAL and escalation.differs(
+        image, strategy=claim.strategy, threshold=threshold
+    ):
+        # Not silently delivered: a reviewer accepts it, re-renders or takes the upscale.
+        target = State.FINAL_DIFFERS
+        reason += f"; {escalation.held_reason(image, threshold=threshold)}"
     try:
         with transaction.atomic():
             flow.apply(
@@ -292,12 +337,16 @@ def _record_success(
                 actor=Actor.WORKER,
                 lease_token=attempt.lease_token,
                 attempt=attempt.number,
-                reason=f"attempt {attempt.number} rendered {image.width}×{image.height} "
-                f"in {latency_s:.1f} s",
+                reason=reason,
                 changes={"last_error": "", "next_attempt_at": None},
                 savepoint=False,  # any error below rolls the whole outcome back
             )
             image.save()
+            if image.fidelity_ssim is not None:
+                Attempt.objects.filter(pk=attempt.pk).update(
+                    fidelity_ssim=image.fidelity_ssim,
+                    fidelity_hash_distance=image.fidelity_hash_distance,
+                )
             renditions.enqueue_on_commit(image)
             _finish_attempt(
                 attempt,

@@ -20,7 +20,7 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 
-from generations import catalog, selectors
+from generations import catalog, selectors, strategies
 from generations.imaging.codec import SCREEN_EDGE
 from generations.models import Attempt, Favourite, Image, Phase, Role
 from generations.permissions import Action, can, roles_in, visible_generations
@@ -217,6 +217,7 @@ def _rows(images: Sequence[Image]) -> list[Row]:
         ("bytes", "File size", _bytes_cell),
         ("bpp", "Bytes per pixel", _bpp_cell),
         ("native", "Native or upscaled", _native_cell),
+        ("fidelity", "Fidelity to the approved preview", _fidelity_cell),
         ("attempts", "Attempts", _attempts_cell),
         ("latency", "Latency", _latency_cell),
         ("cost", "Cost", lambda image: _cost_cell(image, spend)),
@@ -290,6 +291,17 @@ def _native_cell(image: Image) -> Cell:
     if image.native:
         return Cell("native", detail=image.note, key=True)
     return Cell("upscaled, not native", detail=image.note, key=False)
+
+
+def _fidelity_cell(image: Image) -> Cell:
+    """A final's similarity to its approved preview (SSIM 0–1, hash distance 0–64) and
+    how it was made; a preview is the reference itself."""
+    if image.fidelity_ssim is None:
+        return Cell("—", detail="the approved preview" if image.phase == Phase.PREVIEW else "")
+    attempt = image.attempt
+    made = strategies.label(attempt.strategy).lower() if attempt and attempt.strategy else ""
+    detail = " · ".join(filter(None, [f"hash distance {image.fidelity_hash_distance}", made]))
+    return Cell(f"{image.fidelity_ssim:.2f}", detail=detail, key=round(image.fidelity_ssim, 2))
 
 
 def _attempts_cell(image: Image) -> Cell:

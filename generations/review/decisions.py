@@ -8,15 +8,17 @@ from __future__ import annotations
 from typing import Any
 
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.core.files.storage import default_storage
+from django.db import models, transaction
 from django.utils import timezone
 
-from generations import flow, services
-from generations.models import Generation, Transition
+from generations import catalog, flow, services
+from generations.models import Generation, Image, Phase, Transition
 from generations.notifications import review_required
 from generations.permissions import Action, require
 from generations.spend import budgets
 from generations.states import Actor, IllegalTransition, State, TransitionConflict, TransitionError
+from generations.strategies import Strategy
 from generations.types import User
 
 # What a reviewer's decision moves a generation to, and how the timeline says it.
@@ -28,17 +30,115 @@ DECISIONS: dict[str, str] = {
 }
 
 
-def generation_approve(*, generation_id: int, user: User, note: str = "") -> Generation:
+def generation_approve(
+    *, generation_id: int, user: User, note: str = "", strategy: str = ""
+) -> Generation:
+    """Approve, reserving the final at its strategy's price. `strategy` overrides the
+    project's escalation strategy for this final ("" = the project's)."""
+    if strategy and strategy not in Strategy.values:
+        raise ValidationError({"strategy": "Choose one of the listed ways to make the final."})
     generation = services.generation_load(generation_id)
     actor = require(user, Action.APPROVE, generation)
+    # On the object too: the reservation (in flow.apply) prices the final by it.
+    generation.escalation_strategy = strategy
+    resolved = catalog.escalation(
+        asked=strategy or generation.project.escalation_strategy,
+        model_key=generation.submission.model_key,
+    )
+    reason = note.strip() or "approved"
+    if strategy or resolved.fell_back:
+        reason += f"; final {resolved.strategy.label.lower()}"
     return _decide(
         generation,
         State.FINAL_QUEUED,
         actor=actor,
         user=user,
-        reason=note.strip() or "approved",
-        changes={"tries_used": 0, "last_error": "", "waiting_reason": ""},
+        reason=reason,
+        changes={
+            "tries_used": 0,
+            "last_error": "",
+            "waiting_reason": "",
+            "escalation_strategy": strategy,
+        },
     )
+
+
+class DiffersChoice(models.TextChoices):
+    """A reviewer's answer to a final that differs from the approved preview."""
+
+    ACCEPT = "accept", "Accept this final"
+    RERENDER = "rerender", "Re-render from the preview"
+    UPSCALE = "upscale", "Deliver the upscale"
+
+
+def final_differs_decide(
+    *, generation_id: int, user: User, choice: str, note: str = ""
+) -> Generation:
+    """Accept a final held because it differs from its approved preview (delivered as it
+    is, nothing more charged), or start a new final round from the preview (charged as a
+    render from it: the image plus the preview as input image) or as an upscale (charged
+    at the upscale's list price). The held final is replaced by the new one; its charge
+    and its fidelity stay on its attempt."""
+    if choice not in DiffersChoice.values:
+        raise ValidationError({"choice": "Choose accept, re-render or upscale."})
+    generation = services.generation_load(generation_id)
+    actor = require(user, Action.APPROVE, generation)
+    if generation.state != State.FINAL_DIFFERS:
+        raise IllegalTransition(
+            f"Only a final that differs from its preview waits for this decision; "
+            f"#{generation.pk} is “{generation.state_label}”."
+        )
+    final = generation.images.filter(phase=Phase.FINAL).first()
+    measured = (
+        f" (similarity {final.fidelity_ssim:.2f})"
+        if final is not None and final.fidelity_ssim is not None
+        else ""
+    )
+    said = f": {note.strip()}" if note.strip() else ""
+    if choice == DiffersChoice.ACCEPT:
+        return flow.apply(
+            generation,
+            State.DELIVERED,
+            actor=actor,
+            user=user,
+            reason=f"accepted the final that differs from the approved preview{measured}{said}",
+        )
+    strategy = Strategy.FROM_PREVIEW if choice == DiffersChoice.RERENDER else Strategy.UPSCALE
+    resolved = catalog.escalation(asked=strategy, model_key=generation.submission.model_key)
+    if resolved.fell_back:
+        raise ValidationError({"choice": resolved.note + " Accept it or deliver the upscale."})
+    generation.escalation_strategy = strategy  # the new round's reservation prices by it
+    with transaction.atomic():
+        moved = flow.apply(
+            generation,
+            State.FINAL_QUEUED,
+            actor=actor,
+            user=user,
+            reason=f"{DiffersChoice(choice).label.lower()} instead of the final that differs "
+            f"from the approved preview{measured}{said}",
+            changes={
+                "tries_used": 0,
+                "last_error": "",
+                "waiting_reason": "",
+                "escalation_strategy": strategy,
+            },
+        )
+        if final is not None:
+            _discard_final(final)
+    return moved
+
+
+def _discard_final(image: Image) -> None:
+    """The held final's row goes now, its files once that commits (the attempt keeps its
+    charge and fidelity). A held final was rendered, so it shares no file with the preview."""
+    names = [field.name for field in (image.original, image.thumbnail, image.screen) if field.name]
+    image.delete()
+
+    def delete_files() -> None:
+        for name in names:
+            default_storage.delete(name)
+
+    transaction.on_commit(delete_files)
 
 
 def generation_reject(*, generation_id: int, user: User, comment: str) -> Generation:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
+from generations import catalog
 from generations.models import (
     Batch,
     Comment,
@@ -26,6 +27,7 @@ from generations.selectors import with_card_data
 from generations.services import MAX_VARIANTS
 from generations.spend import budgets, pricing
 from generations.states import State
+from generations.strategies import UPSCALE_PRICE_KEY, Resolved, Strategy
 from generations.types import User
 
 
@@ -68,10 +70,74 @@ def review_batch(*, pk: int, projects: list[Project]) -> Batch | None:
     )
 
 
-def approval_price(*, model_key: str, final_size: str) -> Decimal | None:
-    """What approving one preview costs: the price in force now of its final — what the
+def approval_price(*, model_key: str, final_size: str, strategy: str = "") -> Decimal | None:
+    """What approving one preview costs: the price in force now of its final made by
+    `strategy` ("" = the default; as the model allows), input images included — what the
     approval reserves against the budget (None when the price list has no entry)."""
-    return pricing.list_price(model_key=model_key, size=final_size)
+    resolved = catalog.escalation(asked=strategy, model_key=model_key)
+    return pricing.final_price(
+        model_key=model_key, size=final_size, strategy=resolved.strategy
+    ).total
+
+
+@dataclass(frozen=True)
+class StrategyOption:
+    """One way to make the final, as the approval form offers it."""
+
+    value: str  # a Strategy
+    label: str
+    price: Decimal | None
+    note: str  # why it will be made another way ("" when it will not)
+
+
+@dataclass(frozen=True)
+class Escalation:
+    """How an approval will make its final: the project's strategy as the model allows
+    (with the note saying so, shown before anyone pays), and every option with its price."""
+
+    default: Resolved
+    options: list[StrategyOption]
+
+    @property
+    def price(self) -> Decimal | None:
+        return next(o.price for o in self.options if o.value == self.default.asked)
+
+
+def escalation_of(
+    *,
+    model_key: str,
+    final_size: str,
+    project_strategy: str,
+    images: dict[tuple[str, str], Decimal],
+    inputs: dict[str, Decimal],
+) -> Escalation:
+    options = []
+    for strategy in Strategy:
+        resolved = catalog.escalation(asked=strategy, model_key=model_key)
+        price = pricing.final_price_from(
+            model_key=model_key,
+            size=final_size,
+            strategy=resolved.strategy,
+            images=images,
+            inputs=inputs,
+        ).total
+        options.append(StrategyOption(strategy.value, strategy.label, price, resolved.note))
+    default = catalog.escalation(asked=project_strategy, model_key=model_key)
+    return Escalation(default, options)
+
+
+def approval_escalation(*, submission: Submission, project: Project) -> Escalation:
+    """`escalation_of` for one submission (the generation page): two queries."""
+    size = submission.final_size
+    images = pricing.prices_in_force({(submission.model_key, size), (UPSCALE_PRICE_KEY, size)})
+    inputs = pricing.input_image_prices({submission.model_key})
+    return escalation_of(
+        model_key=submission.model_key,
+        final_size=size,
+        project_strategy=project.escalation_strategy,
+        images=images,
+        inputs=inputs,
+    )
 
 
 @dataclass
@@ -83,6 +149,9 @@ class ReviewGroup:
     price: Decimal | None  # of approving one of them
     # The tightest budget the approval would count against (None: no budget applies).
     budget: budgets.Standing | None = None
+    # How the final will be made (the project's strategy as the model allows), and the
+    # approval form's options with their prices.
+    escalation: Escalation | None = None
 
     @property
     def over_budget(self) -> bool:
@@ -153,7 +222,9 @@ def review_queue(
     # Prices and budgets for the whole page at once, not a lookup per group.
     prices = pricing.prices_in_force(
         {(g.submission.model_key, g.submission.final_size) for g in shown}
+        | {(UPSCALE_PRICE_KEY, g.submission.final_size) for g in shown}
     )
+    inputs = pricing.input_image_prices({g.submission.model_key for g in shown})
     left = budgets.headrooms({(g.project_id, g.submission.created_by_id) for g in shown})
     groups: list[ReviewGroup] = []
     for generation in shown:
@@ -161,9 +232,15 @@ def review_queue(
             groups[-1].items.append(generation)
             continue
         submission = generation.submission
-        price = prices.get((submission.model_key, submission.final_size))
+        escalation = escalation_of(
+            model_key=submission.model_key,
+            final_size=submission.final_size,
+            project_strategy=generation.project.escalation_strategy,
+            images=prices,
+            inputs=inputs,
+        )
         budget = left.get((generation.project_id, submission.created_by_id))
-        groups.append(ReviewGroup(submission, [generation], price, budget))
+        groups.append(ReviewGroup(submission, [generation], escalation.price, budget, escalation))
     more = len(rows) > cut
     return ReviewQueue(
         groups=groups,

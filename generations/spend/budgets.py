@@ -31,6 +31,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from generations import catalog
 from generations.models import (
     Budget,
     BudgetAlert,
@@ -60,8 +61,12 @@ ACTIVE = {
     Phase.PREVIEW: frozenset({State.PREVIEW_QUEUED, State.PREVIEW_RENDERING}),
     Phase.FINAL: frozenset({State.FINAL_QUEUED, State.FINAL_RENDERING}),
 }
-# The state that ends a phase with its success charged.
-_SUCCESS = {Phase.PREVIEW: State.IN_REVIEW, Phase.FINAL: State.DELIVERED}
+# The states that end a phase with its success charged (a final that differs from its
+# preview was rendered and paid for, like a delivered one).
+_SUCCESS = {
+    Phase.PREVIEW: frozenset({State.IN_REVIEW}),
+    Phase.FINAL: frozenset({State.DELIVERED, State.FINAL_DIFFERS}),
+}
 
 
 class BudgetExceeded(TransitionError):
@@ -212,6 +217,20 @@ def phase_price(*, model_key: str, size: str) -> Decimal:
     return pricing.list_price(model_key=model_key, size=size) or ZERO
 
 
+def final_unit(generation: Generation) -> Decimal:
+    """What a generation's final is reserved at: by the escalation strategy it will use
+    (the approval's, else the project's, as the model allows), input images included."""
+    submission = generation.submission
+    resolved = catalog.escalation(
+        asked=generation.escalation_strategy or generation.project.escalation_strategy,
+        model_key=submission.model_key,
+    )
+    price = pricing.final_price(
+        model_key=submission.model_key, size=submission.final_size, strategy=resolved.strategy
+    )
+    return price.total or ZERO
+
+
 def budget_reserve(
     *,
     generations: list[Generation],
@@ -293,7 +312,7 @@ def reservations_on_transition(generation: Generation, source: State, target: St
     (budget-checked) for a phase the move starts. Moves within a phase cost no query."""
     for phase, active in ACTIVE.items():
         if source in active and target not in active:
-            charged = target == _SUCCESS[phase]
+            charged = target in _SUCCESS[phase]
             Reservation.objects.filter(
                 generation_id=generation.pk, phase=phase, status=Reservation.Status.OPEN
             ).update(
@@ -304,7 +323,11 @@ def reservations_on_transition(generation: Generation, source: State, target: St
         elif target in active and source not in active:
             submission = generation.submission
             size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
-            unit = phase_price(model_key=submission.model_key, size=size)
+            unit = (
+                phase_price(model_key=submission.model_key, size=size)
+                if phase is Phase.PREVIEW
+                else final_unit(generation)
+            )
             what = (
                 f"approving #{generation.pk} ({size} final)"
                 if source == State.IN_REVIEW

@@ -9,7 +9,7 @@ from django import forms
 from django.db.models import QuerySet
 
 from generations import catalog
-from generations.models import Lane, Project
+from generations.models import Lane, PriceKind, Project
 from generations.spend import reports
 from generations.spend.pricing import PRICE_SIZES
 from generations.spend.reports import GRAINS, ReportFilter
@@ -78,6 +78,11 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 class PriceEntryForm(forms.Form):
+    # An input image (the approved preview sent with a final) has one price per model,
+    # whatever the size: its size is ignored.
+    kind = forms.ChoiceField(
+        label="Priced", choices=PriceKind.choices, initial=PriceKind.IMAGE, required=False
+    )
     model_key = forms.CharField(
         label="Model",
         max_length=64,

@@ -40,6 +40,7 @@ from generations.permissions import Action, acting_role
 from generations.spend import pricing
 from generations.spend.budgets import budget_check_threshold
 from generations.spend.rollups import rollup_ledger_entry
+from generations.strategies import UPSCALE_PRICE_KEY, Strategy
 from generations.types import User
 
 logger = logging.getLogger(__name__)
@@ -62,9 +63,15 @@ def ledger_charge_attempt(
     attempt was already charged). Call it inside the transaction of the state move."""
     submission = generation.submission
     model_key = submission.model_key
+    # An upscale (no model call) is charged at its own entry of the list, under its key.
+    if attempt.strategy == Strategy.UPSCALE:
+        model_key = UPSCALE_PRICE_KEY
     # A hosted model simulated locally (no key) is priced as the hosted model, flagged
     # simulated; the local model itself is in the price list at 0.
-    simulated = attempt.provider == pricing.LOCAL_PROVIDER and model_key != pricing.LOCAL_PROVIDER
+    simulated = attempt.provider == pricing.LOCAL_PROVIDER and model_key not in (
+        pricing.LOCAL_PROVIDER,
+        UPSCALE_PRICE_KEY,
+    )
     entry = pricing.price_in_force(
         model_key=model_key, size=attempt.size, lane=Lane.STANDARD, at=attempt.started_at
     )
@@ -74,6 +81,26 @@ def ledger_charge_attempt(
         reason = f"no price in the list for {model_key} {attempt.size} at {attempt.started_at}"
         logger.error("ledger: %s (attempt %s charged 0)", reason, attempt.pk)
     unit = entry.usd_per_image if entry is not None else ZERO
+    # The input images the request carried (the approved preview of a final made from
+    # it) are billed too: Gemini counts them as input tokens (usageMetadata on the
+    # attempt, to check the invoice against); the list holds one figure per image.
+    inputs = ZERO
+    if attempt.input_images:
+        input_entry = pricing.input_image_price(model_key=model_key, at=attempt.started_at)
+        input_unit = input_entry.usd_per_image if input_entry is not None else ZERO
+        inputs = input_unit * attempt.input_images
+        plural = "s" if attempt.input_images != 1 else ""
+        reason = "; ".join(
+            filter(
+                None,
+                [
+                    reason,
+                    f"includes {attempt.input_images} input image{plural} at "
+                    f"{input_unit} USD each"
+                    + ("" if input_entry else f" (no input_image price for {model_key})"),
+                ],
+            )
+        )
     row = LedgerEntry(
         kind=LedgerEntry.Kind.CHARGE,
         project_id=generation.project_id,
@@ -87,7 +114,7 @@ def ledger_charge_attempt(
         lane=Lane.STANDARD,
         unit_price=unit if entry is not None else None,
         price_entry=entry,
-        amount_usd=unit,
+        amount_usd=unit + inputs,
         waste=waste,
         simulated=simulated,
         reason=reason,

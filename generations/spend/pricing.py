@@ -17,7 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from generations.models import Lane, PriceEntry
+from generations.models import Lane, PriceEntry, PriceKind
+from generations.strategies import UPSCALE_PRICE_KEY, Strategy
 from generations.types import User
 
 LOCAL_PROVIDER: Final = "local"
@@ -117,6 +118,7 @@ def price_entry_create(
     user: User,
     effective_from: dt.datetime | None = None,
     note: str = "",
+    kind: str = PriceKind.IMAGE,
 ) -> PriceEntry:
     """Add a price from `effective_from` (default now; a future time schedules a change).
     Starts in the past are refused: charges already made used the price then in force,
@@ -127,7 +129,12 @@ def price_entry_create(
     model_key = model_key.strip()
     if not model_key:
         errors.setdefault("model_key", []).append("Name the model.")
-    if size not in PRICE_SIZES:
+    kind = kind or PriceKind.IMAGE
+    if kind not in PriceKind.values:
+        errors.setdefault("kind", []).append("Choose a rendered image or an input image.")
+    elif kind == PriceKind.INPUT_IMAGE:
+        size = ""  # one figure per input image, whatever the size of the render
+    elif size not in PRICE_SIZES:
         errors.setdefault("size", []).append(
             f"Unknown size {size!r}: use one of {', '.join(PRICE_SIZES)}."
         )
@@ -158,6 +165,7 @@ def price_entry_create(
             return PriceEntry.objects.create(
                 model_key=model_key,
                 size=size,
+                kind=kind,
                 lane=lane,
                 usd_per_image=usd_per_image,
                 effective_from=start,
@@ -184,3 +192,99 @@ def price_entry_delete(*, entry_id: int, user: User) -> PriceEntry:
             )
         entry.delete()
     return entry
+
+
+# --- what a final costs by escalation strategy (generations.strategies) -------------------
+
+
+def input_image_price(
+    *, model_key: str, lane: str = Lane.STANDARD, at: dt.datetime | None = None
+) -> PriceEntry | None:
+    """The price of one input image sent to `model_key` (kind input_image, no size)."""
+    return (
+        PriceEntry.objects.filter(
+            model_key=model_key,
+            kind=PriceKind.INPUT_IMAGE,
+            lane=lane,
+            effective_from__lte=at or timezone.now(),
+        )
+        .order_by("-effective_from")
+        .first()
+    )
+
+
+@dataclass(frozen=True)
+class FinalPrice:
+    """A final's price by strategy: the rendered image (an upscale's own entry for the
+    upscale) plus each input image it sends. None where the list has no price."""
+
+    strategy: Strategy
+    image: Decimal | None
+    input_images: int = 0
+    input_unit: Decimal | None = None
+
+    @property
+    def inputs(self) -> Decimal:
+        return (self.input_unit or Decimal(0)) * self.input_images
+
+    @property
+    def total(self) -> Decimal | None:
+        return None if self.image is None else self.image + self.inputs
+
+
+def final_price(
+    *, model_key: str, size: str, strategy: str, at: dt.datetime | None = None
+) -> FinalPrice:
+    """What one final of `model_key` at `size` costs made by `strategy` (already resolved
+    for the model: generations.strategies.resolve)."""
+    chosen = Strategy(strategy)
+    if chosen == Strategy.UPSCALE:
+        return FinalPrice(chosen, list_price(model_key=UPSCALE_PRICE_KEY, size=size, at=at))
+    image = list_price(model_key=model_key, size=size, at=at)
+    if chosen != Strategy.FROM_PREVIEW:
+        return FinalPrice(chosen, image)
+    entry = input_image_price(model_key=model_key, at=at)
+    return FinalPrice(
+        chosen, image, input_images=1, input_unit=None if entry is None else entry.usd_per_image
+    )
+
+
+def input_image_prices(
+    model_keys: set[str], *, lane: str = Lane.STANDARD, at: dt.datetime | None = None
+) -> dict[str, Decimal]:
+    """`input_image_price` for many models in one query; a model without one is absent."""
+    if not model_keys:
+        return {}
+    rows = (
+        PriceEntry.objects.filter(
+            kind=PriceKind.INPUT_IMAGE,
+            lane=lane,
+            effective_from__lte=at or timezone.now(),
+            model_key__in=model_keys,
+        )
+        .order_by("model_key", "-effective_from")
+        .values_list("model_key", "usd_per_image")
+    )
+    found: dict[str, Decimal] = {}
+    for model_key, usd in rows:
+        found.setdefault(model_key, usd)
+    return found
+
+
+def final_price_from(
+    *,
+    model_key: str,
+    size: str,
+    strategy: str,
+    images: dict[tuple[str, str], Decimal],
+    inputs: dict[str, Decimal],
+) -> FinalPrice:
+    """`final_price` from prices already read (`prices_in_force` with the upscale's key,
+    `input_image_prices`): for pages that price many finals at once."""
+    chosen = Strategy(strategy)
+    if chosen == Strategy.UPSCALE:
+        return FinalPrice(chosen, images.get((UPSCALE_PRICE_KEY, size)))
+    image = images.get((model_key, size))
+    if chosen != Strategy.FROM_PREVIEW:
+        return FinalPrice(chosen, image)
+    return FinalPrice(chosen, image, input_images=1, input_unit=inputs.get(model_key))

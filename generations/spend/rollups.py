@@ -60,6 +60,7 @@ APPROVED_STATES: Final = frozenset(
     {
         State.FINAL_QUEUED,
         State.FINAL_RENDERING,
+        State.FINAL_DIFFERS,
         State.DELIVERED,
         State.DELIVERED_FALLBACK,
         State.FINAL_FAILED,

@@ -30,7 +30,9 @@ def unread_notifications(context: template.Context) -> int:
 @register.filter
 def approval_price(submission: Submission) -> Decimal | None:
     return review_selectors.approval_price(
-        model_key=submission.model_key, final_size=submission.final_size
+        model_key=submission.model_key,
+        final_size=submission.final_size,
+        strategy=submission.project.escalation_strategy,
     )
 
 

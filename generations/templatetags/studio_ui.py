@@ -21,6 +21,7 @@ _TONES = {
     State.FINAL_QUEUED: "queued",
     State.PREVIEW_RENDERING: "rendering",
     State.FINAL_RENDERING: "rendering",
+    State.FINAL_DIFFERS: "review",
     State.IN_REVIEW: "review",
     State.DELIVERED: "delivered",
     State.DELIVERED_FALLBACK: "fallback",

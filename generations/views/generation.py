@@ -16,10 +16,11 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import selectors, services
+from generations import catalog, selectors, services
 from generations.forms import (
     ApproveForm,
     CommentForm,
+    FinalDiffersForm,
     RejectForm,
     RequestChangesForm,
     RevisionForm,
@@ -27,9 +28,10 @@ from generations.forms import (
 from generations.models import Comment, Generation, Phase, Transition
 from generations.permissions import Action, can
 from generations.review import conversation, decisions
-from generations.review.selectors import approval_price
+from generations.review.selectors import approval_escalation
 from generations.spend import budgets
 from generations.states import SETTLED, TRANSITIONS, State, TransitionError
+from generations.strategies import Strategy
 from generations.types import User
 from generations.views.common import attach_errors, flash_error, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
@@ -62,12 +64,39 @@ def generation_card(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def generation_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = ApproveForm(request.POST)
+    valid = form.is_valid()
+    note = form.cleaned_data["note"] if valid else ""
+    strategy = form.cleaned_data["strategy"] if valid else ""
+    return _act(
+        request,
+        pk,
+        lambda: decisions.generation_approve(
+            generation_id=pk, user=request.user, note=note, strategy=strategy
+        ),
+        success="Approved: the 4K final is queued.",
+    )
+
+
+_DIFFERS_DONE = {
+    "accept": "Accepted: the final is delivered as it is.",
+    "rerender": "Queued again: the final is re-rendered from the approved preview.",
+    "upscale": "Queued: the approved preview is upscaled and delivered (not native 4K).",
+}
+
+
+@require_POST
+def generation_final_differs(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """A reviewer's answer to a final held because it differs from the approved preview."""
+    form = FinalDiffersForm(request.POST)
+    choice = form.cleaned_data["choice"] if form.is_valid() else ""
     note = form.cleaned_data["note"] if form.is_valid() else ""
     return _act(
         request,
         pk,
-        lambda: decisions.generation_approve(generation_id=pk, user=request.user, note=note),
-        success="Approved: the 4K final is queued.",
+        lambda: decisions.final_differs_decide(
+            generation_id=pk, user=request.user, choice=choice, note=note
+        ),
+        success=_DIFFERS_DONE.get(choice, ""),
     )
 
 
@@ -226,6 +255,7 @@ def allowed_actions(user: User, generation: Generation) -> dict[str, bool]:
         "retry": (state == State.PREVIEW_FAILED and can(user, Action.RETRY_PREVIEW, generation))
         or (state == State.FINAL_FAILED and can(user, Action.RETRY_FINAL, generation)),
         "revise": can(user, Action.REVISE, generation),
+        "final_differs": state == State.FINAL_DIFFERS and can(user, Action.APPROVE, generation),
     }
 
 
@@ -239,6 +269,7 @@ def _context(
     preview, final = images.get(Phase.PREVIEW), images.get(Phase.FINAL)
     attempts = list(generation.attempts.all())
     charges = selectors.generation_charges(attempts=attempts)
+    escalation = approval_escalation(submission=submission, project=generation.project)
     context: dict[str, Any] = {
         "generation": generation,
         "submission": submission,
@@ -252,9 +283,12 @@ def _context(
         "charges": charges,
         "decision": _decision(generation),
         "lineage": selectors.generation_lineage(generation=generation),
-        "approval_price": approval_price(
-            model_key=submission.model_key, final_size=submission.final_size
-        ),
+        "approval_price": escalation.price,
+        "escalation": escalation,
+        # A held final can be re-rendered from the preview only by a model that takes it.
+        "can_rerender": not catalog.escalation(
+            asked=Strategy.FROM_PREVIEW, model_key=submission.model_key
+        ).fell_back,
         "budget": budgets.headroom(
             project_id=generation.project_id, user_id=submission.created_by_id
         ),

@@ -16,8 +16,9 @@ from django.views.decorators.http import require_GET
 from django.views.decorators.vary import vary_on_headers
 
 from generations.forms import DriftFilterForm
+from generations.models import Project
 from generations.permissions import administered_projects, may_see_admin_reports
-from generations.quality import drift
+from generations.quality import drift, fidelity
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/quality_drift.html"
@@ -71,10 +72,23 @@ def quality_drift(request: HtmxHttpRequest) -> HttpResponse:
     }
     if report is not None:
         context["flag_count"] = sum(len(view.flagged) for view in context["series_views"])
+        context["fidelity_rows"] = fidelity.fidelity_by_strategy(
+            user=request.user,
+            start=report.start,
+            end=report.end,
+            projects=_chosen_projects(request, form),
+        )
     status = 200 if report is not None else 400
     if request.htmx:
         return render(request, f"{TEMPLATE}#report", context, status=status)
     return render(request, TEMPLATE, context, status=status)
+
+
+def _chosen_projects(request: HtmxHttpRequest, form: DriftFilterForm) -> list[Project] | None:
+    slug = form.cleaned_data.get("project")
+    if not slug:
+        return None
+    return list(administered_projects(request.user).filter(slug=slug))
 
 
 def _series_view(series: drift.Series, metric: drift.Metric) -> SeriesView:

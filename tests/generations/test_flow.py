@@ -41,6 +41,9 @@ EXPECTED: dict[tuple[State, State], set[Actor]] = {
     (S.IN_REVIEW, S.CHANGES_REQUESTED): {A.REVIEWER, A.ADMIN},
     (S.FINAL_QUEUED, S.FINAL_RENDERING): {A.WORKER},
     (S.FINAL_RENDERING, S.DELIVERED): {A.WORKER},
+    (S.FINAL_RENDERING, S.FINAL_DIFFERS): {A.WORKER},  # under the fidelity threshold
+    (S.FINAL_DIFFERS, S.DELIVERED): {A.REVIEWER, A.ADMIN},  # accepted as it is
+    (S.FINAL_DIFFERS, S.FINAL_QUEUED): {A.REVIEWER, A.ADMIN},  # re-render / upscale
     (S.FINAL_RENDERING, S.FINAL_QUEUED): {A.WORKER, A.REAPER},
     (S.FINAL_RENDERING, S.DELIVERED_FALLBACK): {A.WORKER, A.REAPER},
     (S.FINAL_RENDERING, S.FINAL_FAILED): {A.WORKER, A.REAPER},
@@ -74,7 +77,7 @@ def test_the_transition_table_is_exactly_the_designed_one():
 
 
 def test_the_exhaustive_cases_cover_every_state_pair_and_actor():
-    assert len(ALL_CASES) == len(State) ** 2 * len(Actor) == 12 * 12 * 6
+    assert len(ALL_CASES) == len(State) ** 2 * len(Actor) == 13 * 13 * 6
     assert len(ALLOWED) == sum(len(actors) for actors in EXPECTED.values())
 
 

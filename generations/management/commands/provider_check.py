@@ -2,6 +2,12 @@
 fast, at what size, and what would it cost?
 
     manage.py provider_check nano-banana-pro --size 1K --aspect-ratio 1:1
+    manage.py provider_check nano-banana-pro --fidelity
+
+With --fidelity it renders a 1K, then the model's final size from it by each escalation
+strategy (from the approved preview, from the prompt and the same seed, a local upscale),
+and prints each one's similarity to the 1K, latency, bytes and list price: how this model
+behaves before a team trusts a strategy.
 
 Nothing is stored in the database; --save writes the image to a file.
 """
@@ -10,17 +16,26 @@ from __future__ import annotations
 
 import secrets
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from generations import catalog
-from generations.imaging import codec
+from generations.imaging import codec, fidelity
 from generations.providers import provider_for
-from generations.providers.base import ProviderError, RenderRequest, RenderResult
+from generations.providers.base import (
+    InputImage,
+    InputRole,
+    ProviderError,
+    RenderRequest,
+    RenderResult,
+)
 from generations.rendering.policy import policy_for
+from generations.spend import pricing
 from generations.spend.money import money
+from generations.strategies import Strategy
 
 DEFAULT_PROMPT: Final = "A lighthouse on a basalt cliff at dusk, long exposure, teal and amber"
 
@@ -47,9 +62,18 @@ class Command(BaseCommand):
             "--timeout", type=float, help="Seconds. Default: the attempt policy's for the size."
         )
         parser.add_argument("--save", type=Path, help="Write the image to this file.")
+        parser.add_argument(
+            "--fidelity",
+            action="store_true",
+            help="Render a 1K, then the final size from it by each escalation strategy, and "
+            "print similarity, latency, bytes and list price of each.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         model = _model(options["model"])
+        if options["fidelity"]:
+            self._fidelity(model, options)
+            return
         request = _request(model, options)
         self._line("model", f"{model.key}: {_where(model)}")
         self._line(
@@ -101,6 +125,55 @@ class Command(BaseCommand):
     def _line(self, label: str, text: str) -> None:
         self.stdout.write(f"{label:<9}{text}")
 
+    def _fidelity(self, model: catalog.ModelEntry, options: dict[str, Any]) -> None:
+        base_size = "1K" if "1K" in model.sizes else model.sizes[0]
+        final_size = model.final_size
+        if final_size == base_size:
+            raise CommandError(f"{model.key} renders only {base_size}: nothing to escalate to.")
+        base = _request(model, {**options, "size": base_size})
+        final = _request(model, {**options, "size": final_size})
+        final = replace(final, seed=base.seed)  # a final keeps its preview's seed
+        self._line("model", f"{model.key}: {_where(model)}")
+        preview, latency = self._call(model, base)
+        self._line(
+            "base",
+            f"{base_size} {base.aspect_ratio} seed {base.seed}: {len(preview.data):,} bytes "
+            f"in {latency:.1f} s",
+        )
+        as_input = InputImage.from_bytes(preview.data, role=InputRole.APPROVED_PREVIEW)
+        for strategy in Strategy:
+            resolved = catalog.escalation(asked=strategy, model_key=model.key)
+            if resolved.fell_back:
+                self.stdout.write(f"{strategy.value:<13}skipped: {resolved.note}")
+                continue
+            started = time.monotonic()
+            if strategy == Strategy.UPSCALE:
+                data = codec.upscale(preview.data, width=final.width, height=final.height)
+                latency = time.monotonic() - started
+            else:
+                request = final.from_preview(as_input) if resolved.sends_preview else final
+                result, latency = self._call(model, request)
+                data = result.data
+            measured = fidelity.measure(preview.data, data)
+            price = _final_price(model, final_size, strategy)
+            self.stdout.write(
+                f"{strategy.value:<13}similarity {measured.ssim:.3f} · hash distance "
+                f"{measured.hash_distance} · {latency:.1f} s · {len(data):,} bytes · {price}"
+            )
+
+    def _call(
+        self, model: catalog.ModelEntry, request: RenderRequest
+    ) -> tuple[RenderResult, float]:
+        started = time.monotonic()
+        try:
+            result = provider_for(model).render(request)
+        except ProviderError as error:
+            raise CommandError(
+                f"{request.size} failed after {time.monotonic() - started:.1f} s: "
+                f"{error.kind}: {error.message}"
+            ) from None
+        return result, time.monotonic() - started
+
 
 def _model(key: str) -> catalog.ModelEntry:
     try:
@@ -133,6 +206,12 @@ def _request(model: catalog.ModelEntry, options: dict[str, Any]) -> RenderReques
         seed=secrets.randbits(31),
         timeout_s=options["timeout"] or policy_for(size).timeout_s,
     )
+
+
+def _final_price(model: catalog.ModelEntry, size: str, strategy: Strategy) -> str:
+    """The configured price list's figure for this final (input image included)."""
+    price = pricing.final_price(model_key=model.key, size=size, strategy=strategy).total
+    return "not in the price list" if price is None else f"{money(price, exact=True)} list price"
 
 
 def _where(model: catalog.ModelEntry) -> str:

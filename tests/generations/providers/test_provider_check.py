@@ -4,6 +4,7 @@ provider server, never the internet."""
 from __future__ import annotations
 
 import io
+import re
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -112,3 +113,46 @@ def test_an_unknown_model_lists_the_configured_ones(settings, provider_server):
 
     with pytest.raises(CommandError, match=f"configured: {MODEL_KEY}"):
         call_command("provider_check", "nope")
+
+
+@pytest.mark.django_db  # the list prices come from the price list
+def test_fidelity_renders_a_1k_then_the_final_by_each_strategy_and_reports_them(
+    settings, provider_server
+):
+    configure(settings, provider_server.url)
+    provider_server.script(gemini_ok(), gemini_ok(), gemini_ok())
+
+    out = _check("--fidelity")
+
+    lines = {line.split()[0]: line for line in out.splitlines()}
+    assert lines["base"].startswith("base     1K 1:1 seed ")
+    for strategy in ("from_preview", "from_prompt", "upscale"):
+        assert re.search(
+            r"similarity \d\.\d{3} · hash distance \d+ · \d+\.\d s · [\d,]+ bytes · ",
+            lines[strategy],
+        ), lines[strategy]
+    assert "not in the price list" in lines["from_preview"]  # hosted-test has no prices
+    # Three calls: the 1K, the 4K from it (its bytes as the first part), the 4K from the
+    # prompt; the upscale is made here. One seed throughout.
+    base, from_preview, from_prompt = provider_server.requests
+    seeds = {r.json["generationConfig"]["seed"] for r in provider_server.requests}
+    assert len(seeds) == 1
+    assert from_preview.inline_images[0][0] == "image/png"
+    assert [len(r.inline_images) for r in (base, from_preview, from_prompt)] == [0, 1, 0]
+    sizes = [
+        r.json["generationConfig"]["imageConfig"]["imageSize"] for r in provider_server.requests
+    ]
+    assert sizes == ["1K", "4K", "4K"]
+
+
+@pytest.mark.django_db
+def test_fidelity_skips_from_the_preview_for_a_model_without_input_images(
+    settings, provider_server
+):
+    configure(settings, provider_server.url, max_input_images=0)
+    provider_server.script(gemini_ok(), gemini_ok())
+
+    out = _check("--fidelity")
+
+    assert "from_preview skipped: Test Banana takes no input images" in out
+    assert len(provider_server.requests) == 2

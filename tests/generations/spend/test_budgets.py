@@ -31,7 +31,9 @@ from tests.support.fakes import OK, ScriptedProvider
 
 pytestmark = pytest.mark.django_db
 
-PREVIEW, FINAL = Decimal("0.067"), Decimal("0.151")  # nano-banana-2 1K / 4K
+# nano-banana-2 1K / 4K; a final made from the approved preview (the default) also pays
+# for the preview sent as input image (0.0003 in the seeded list).
+PREVIEW, FINAL = Decimal("0.067"), Decimal("0.151") + Decimal("0.0003")
 
 
 @pytest.fixture(autouse=True)

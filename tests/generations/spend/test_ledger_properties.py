@@ -43,6 +43,9 @@ pytestmark = pytest.mark.django_db
 # a note), so sixty examples of dozens of calls stay quick. The price is the size asked.
 SMALL = png_result(64, 64)
 PRICE = {"1K": Decimal("0.067"), "2K": Decimal("0.101")}  # nano-banana-2, seeded by 0007
+# What a call costs: a final (2K here) is made from the approved preview, sent as an input
+# image at 0.0003 (seeded by 0016), on top of the image's price.
+COST = {"1K": PRICE["1K"], "2K": PRICE["2K"] + Decimal("0.0003")}
 
 
 class BilledServerError(ServerError):
@@ -216,7 +219,7 @@ class World:
             for phase, active in budgets.ACTIVE.items():
                 if generation.state in active:
                     size = "1K" if phase is Phase.PREVIEW else "2K"
-                    expected[(generation.pk, phase.value)] = PRICE[size]
+                    expected[(generation.pk, phase.value)] = COST[size]
         assert open_ == expected
 
     def finish(self) -> None:
@@ -277,7 +280,7 @@ def test_charges_equal_billable_calls_and_reservations_balance_to_zero(
         assert len(charges) == len(world.billable), "one charge per billable call"
         assert len({c.attempt_id for c in charges}) == len(charges), "no attempt charged twice"
         total = sum((c.amount_usd for c in charges), Decimal(0))
-        assert total == sum((PRICE[size] for size in world.billable), Decimal(0))
+        assert total == sum((COST[size] for size in world.billable), Decimal(0))
         assert all(c.unit_price == PRICE[c.size] and c.price_entry_id for c in charges)
         assert all(c.simulated for c in charges), "a hosted model rendered locally"
 
