@@ -96,7 +96,7 @@ MODELS = ["nano-banana-pro", "nano-banana-2", "nano-banana-pro", "local"]
 # where a scan reads every visible prompt to find a page of cards.
 RARE_WORD = "zeppelin"
 RARE_SHARE = 0.0005
-TRIGRAM_INDEX = "submission_prompt_trgm_idx"  # migration 0016_prompt_trigram
+TRIGRAM_INDEX = "submission_prompt_trgm_idx"  # migration 0017_prompt_trigram
 
 
 def main() -> None:
@@ -442,7 +442,7 @@ def report(rows: list[dict[str, Any]], *, vendor: str, generations: int, runs: i
         "`0005_review_workflow` (`gen_recent_idx`, `gen_state_recent_idx`, and the partial "
         "`gen_review_queue_idx` on what waits for review); the queue also counts what waits, "
         "which reads only the rows in review. Prompt search is `icontains` per word; on "
-        "PostgreSQL migration `0016_prompt_trigram` puts a pg_trgm GIN index on "
+        "PostgreSQL migration `0017_prompt_trigram` puts a pg_trgm GIN index on "
         "`UPPER(prompt::text)`, the expression Django's `icontains` compares, so a rare word "
         "or a word that matches nothing is found through the index instead of a scan of every"
         " visible prompt, while a common word still walks the recency index (the planner's "

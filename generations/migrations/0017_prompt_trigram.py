@@ -29,6 +29,6 @@ def drop(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("generations", "0015_api_tokens")]
+    dependencies = [("generations", "0016_fidelity")]
 
     operations = [migrations.RunPython(create, drop, elidable=False)]
