@@ -15,6 +15,15 @@ What is billed:
   (`settings.STUDIO_BILLED_FAILURES`, or an error that knows it is billed); tagged waste;
 - an abandoned attempt (lease expired, worker killed): not charged — we never learned
   whether the provider finished, and "a worker killed mid-render costs nothing but time".
+  That is final: a late result that arrives after its lease was reaped is discarded and
+  not charged (noted on the attempt). The reaper already handed the attempt's reservation
+  to the next attempt; charging the late call too would spend money no budget check
+  allowed. (The lease is the call's timeout plus a grace, so only a worker stuck after
+  its call can be that late; an invoice that shows it is corrected by an adjustment.)
+
+What a charge costs: the amount of the reservation it uses up (generations.spend.budgets),
+i.e. the price in force when the work was asked for — submission for a preview, approval
+for a final — not when the attempt started. A retry after a billed attempt reserves again.
 
 Gemini and blocked prompts: Gemini bills image models per output image (the image's
 output tokens). A prompt blocked by `promptFeedback.blockReason` produces no output, so
@@ -38,7 +47,7 @@ from django.utils import timezone
 from generations.models import Attempt, Generation, Lane, LedgerEntry, Project
 from generations.permissions import Action, acting_role
 from generations.spend import pricing
-from generations.spend.budgets import budget_check_threshold
+from generations.spend.budgets import budget_check_threshold, reservation_charge
 from generations.spend.rollups import rollup_ledger_entry
 from generations.types import User
 
@@ -65,15 +74,30 @@ def ledger_charge_attempt(
     # A hosted model simulated locally (no key) is priced as the hosted model, flagged
     # simulated; the local model itself is in the price list at 0.
     simulated = attempt.provider == pricing.LOCAL_PROVIDER and model_key != pricing.LOCAL_PROVIDER
-    entry = pricing.price_in_force(
-        model_key=model_key, size=attempt.size, lane=Lane.STANDARD, at=attempt.started_at
+    if LedgerEntry.objects.filter(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE).exists():
+        # Charged already (a re-delivered task): the reservation it used stays as it is.
+        return LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
+    # The reservation fixed the price when the work was asked for: a price changed since
+    # does not change what this attempt costs, and the charge never exceeds what the
+    # budget allowed. Without one (work from before reservations), the list decides.
+    reservation = reservation_charge(
+        generation_id=generation.pk, phase=attempt.phase, attempt_number=attempt.number
     )
+    at = attempt.started_at if reservation is None else reservation.created_at
+    entry = pricing.price_in_force(
+        model_key=model_key, size=attempt.size, lane=Lane.STANDARD, at=at
+    )
+    if reservation is not None:
+        unit = reservation.amount_usd
+        if entry is not None and entry.usd_per_image != unit:
+            entry = None  # the list changed under the same start; the reservation stands
+    else:
+        unit = entry.usd_per_image if entry is not None else ZERO
     reason = ""
-    if entry is None:
+    if entry is None and not unit:
         # Charge 0 rather than crash a worker that holds a finished image; say so loudly.
-        reason = f"no price in the list for {model_key} {attempt.size} at {attempt.started_at}"
+        reason = f"no price in the list for {model_key} {attempt.size} at {at}"
         logger.error("ledger: %s (attempt %s charged 0)", reason, attempt.pk)
-    unit = entry.usd_per_image if entry is not None else ZERO
     row = LedgerEntry(
         kind=LedgerEntry.Kind.CHARGE,
         project_id=generation.project_id,
@@ -85,7 +109,7 @@ def ledger_charge_attempt(
         provider=attempt.provider,
         size=attempt.size,
         lane=Lane.STANDARD,
-        unit_price=unit if entry is not None else None,
+        unit_price=None if reason else unit,
         price_entry=entry,
         amount_usd=unit,
         waste=waste,
