@@ -28,7 +28,15 @@ DECISIONS: dict[str, str] = {
 }
 
 
+MAX_NOTE_CHARS = 500  # the approve form's note
+
+
 def generation_approve(*, generation_id: int, user: User, note: str = "") -> Generation:
+    if len(note) > MAX_NOTE_CHARS:
+        # Refused whole: a paid approval never goes through with its note dropped.
+        raise ValidationError(
+            {"note": f"Keep the note to {MAX_NOTE_CHARS} characters (it has {len(note):,})."}
+        )
     generation = services.generation_load(generation_id)
     actor = require(user, Action.APPROVE, generation)
     return _decide(

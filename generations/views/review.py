@@ -63,7 +63,12 @@ def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     decision = comment = error = ""
     if not form.is_valid():
-        error = "Choose approve, request changes or reject."
+        # Nothing is done; say what was wrong (a comment over the limit, no decision).
+        error = " ".join(
+            str(message) if field != "decision" else "Choose approve, request changes or reject."
+            for field, texts in form.errors.items()
+            for message in texts
+        )
     else:
         decision, comment = form.cleaned_data["decision"], form.cleaned_data["comment"]
         try:
