@@ -97,9 +97,12 @@ def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
     """Approve every selected item, each on its own; say which could not be."""
-    ids = request.POST.getlist("ids")
     # Ids as the database holds them (a 40-digit number overflows its integers).
-    wanted = [int(raw) for raw in ids if raw.isascii() and raw.isdecimal() and len(raw) < 19][:200]
+    wanted = [
+        int(raw)
+        for raw in request.POST.getlist("ids")
+        if raw.isascii() and raw.isdecimal() and len(raw) < 19
+    ][:200]
     visible = set(
         visible_generations(request.user).filter(pk__in=wanted).values_list("pk", flat=True)
     )
