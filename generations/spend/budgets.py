@@ -7,10 +7,15 @@ so the demo enforces budgets as production would) plus `committed` (open reserva
 previews queued, finals approved, not yet ended).
 
 Reservations open when work is asked for — submission (one per variant, the preview
-price), approval (the final's price) and a manual retry — and close, in the transaction
-of the state move that ends the phase, as "charged" (the phase's success was charged) or
-"released". flow.apply calls `reservations_on_transition` for every move, so no path
-(worker, reaper, cancel, fallback, auto-approve) can forget one.
+price), approval (the final's price) and a manual retry — and fix the price: a charge
+costs its reservation's amount. One reservation covers one billed attempt: the charge
+uses it up ("charged"); a retry after a billed attempt reserves again (budget-checked).
+A move that ends the phase closes it ("released", or "charged" on success) in its
+transaction — except while an attempt of the phase still runs (a cancel mid-call): then
+the attempt's outcome closes it, or its lease running out. flow.apply calls
+`reservations_on_transition` for every move, so no path (worker, reaper, cancel,
+fallback, auto-approve) can forget one. Hence: spent + reserved never exceeds a hard
+budget, whatever the interleaving.
 
 The hard limit is enforced atomically: the budget rows that apply are locked (FOR
 UPDATE, project first, then the person's) before the sums are read and the reservation
