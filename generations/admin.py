@@ -25,7 +25,7 @@ from generations.models import (
     Reservation,
     Transition,
 )
-from generations.spend import ledger
+from generations.spend import ledger, pricing
 
 
 class MembershipInline(admin.TabularInline):
@@ -238,11 +238,39 @@ class BudgetAdmin(admin.ModelAdmin):
     list_select_related = ["project", "user"]
 
 
+class PriceEntryAdminForm(forms.ModelForm):
+    """The prices page's validation (pricing.price_entry_errors): a catalogue model, a
+    known size and lane, a start from now to two years ahead."""
+
+    class Meta:
+        model = PriceEntry
+        fields = ["model_key", "kind", "size", "lane", "usd_per_image", "effective_from", "note"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if self.errors:
+            return data  # a field that did not parse already says why
+        errors = pricing.price_entry_errors(
+            model_key=str(data.get("model_key", "")).strip(),
+            size=str(data.get("size", "")),
+            lane=str(data.get("lane", "")),
+            usd_per_image=data.get("usd_per_image"),
+            effective_from=data.get("effective_from"),
+            exclude_pk=self.instance.pk,
+            kind=str(data.get("kind", "")),
+        )
+        for field, texts in errors.items():
+            for message in texts:
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
+
 @admin.register(PriceEntry)
 class PriceEntryAdmin(admin.ModelAdmin):
     """New prices may be added at any time; an entry that has taken effect is history
     (charges point at it) and stays read-only."""
 
+    form = PriceEntryAdminForm
     list_display = ["model_key", "size", "lane", "usd_per_image", "effective_from", "note"]
     list_filter = ["model_key", "size", "lane"]
 

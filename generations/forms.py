@@ -25,7 +25,7 @@ from generations.sizes import ASPECT_RATIOS, PREVIEW_SIZES
 from generations.states import State
 from generations.strategies import Strategy
 from generations.types import User
-from generations.widgets import DateInput
+from generations.widgets import BoundedDateField, DateInput
 
 VARIANT_CHOICES = [(n, str(n)) for n in range(1, MAX_VARIANTS + 1)]
 _ASPECT_HINTS = {
@@ -335,8 +335,8 @@ class GalleryFilterForm(QueueFilterForm):
     )
     state = forms.ChoiceField(label="State", required=False)
     model = forms.ChoiceField(label="Model", required=False)
-    date_from = forms.DateField(label="From", required=False, widget=DateInput)
-    date_to = forms.DateField(label="To", required=False, widget=DateInput)
+    date_from = BoundedDateField(label="From", required=False, widget=DateInput)
+    date_to = BoundedDateField(label="To", required=False, widget=DateInput)
 
     field_order = ["q", "project", "state", "model", "designer", "date_from", "date_to"]
 
@@ -362,8 +362,8 @@ class DriftFilterForm(forms.Form):
     # Picked with the links above the charts; the form carries it along.
     metric = forms.ChoiceField(label="Metric", required=False, widget=forms.HiddenInput)
     project = forms.ChoiceField(label="Project", required=False)
-    date_from = forms.DateField(label="From", required=False, widget=DateInput)
-    date_to = forms.DateField(label="To", required=False, widget=DateInput)
+    date_from = BoundedDateField(label="From", required=False, widget=DateInput)
+    date_to = BoundedDateField(label="To", required=False, widget=DateInput)
 
     def __init__(self, *args: Any, projects: list[Project], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

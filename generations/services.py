@@ -8,6 +8,7 @@ Each checks permission (generations.permissions), then moves the state machine
 from __future__ import annotations
 
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -26,6 +27,25 @@ from generations.types import User
 MAX_VARIANTS = 4
 MAX_PROMPT_CHARS = 4000  # Submission.prompt
 
+# Invisible characters that change how text around them reads: bidi embeddings, overrides
+# and isolates (a prompt that displays differently from what the model is sent), marks.
+_BIDI_CONTROLS = frozenset(
+    "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+)
+
+
+def prompt_clean(text: str) -> str:
+    """A prompt as it is stored and sent: control characters (ESC, BEL, NUL, C1 codes)
+    and bidi controls removed, line breaks kept as newlines and tabs kept; trimmed."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = text.replace("\u2028", "\n").replace("\u2029", "\n")
+    kept = (
+        char
+        for char in text
+        if char in "\n\t" or (unicodedata.category(char) != "Cc" and char not in _BIDI_CONTROLS)
+    )
+    return "".join(kept).strip()
+
 
 def submission_create(
     *,
@@ -42,7 +62,7 @@ def submission_create(
     """Queue one preview per variant; the cards exist (and are kicked) at once. `seed`
     (a revision that keeps its parent's) is the first variant's; the others draw theirs."""
     actor = require_project_role(user, Action.SUBMIT, project)
-    prompt = prompt.strip()
+    prompt = prompt_clean(prompt)
     submission_validate(
         project=project,
         prompt=prompt,

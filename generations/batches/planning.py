@@ -30,7 +30,7 @@ from django.core.exceptions import ValidationError
 
 from generations import catalog
 from generations.models import Project
-from generations.services import MAX_PROMPT_CHARS, MAX_VARIANTS, submission_validate
+from generations.services import MAX_PROMPT_CHARS, MAX_VARIANTS, prompt_clean, submission_validate
 from generations.sizes import PREVIEW_SIZES, SIZES
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -137,7 +137,7 @@ class RowChecker:
         errors: list[str] | None = None,
     ) -> Row | Refused:
         errors = list(errors or [])
-        prompt = cells.get("prompt", "").strip()
+        prompt = prompt_clean(cells.get("prompt", ""))
         model_key = cells.get("model", "").strip()
         aspect_ratio = cells.get("aspect_ratio", "").strip()
         preview_size = cells.get("preview_size", "").strip().upper()

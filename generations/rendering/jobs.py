@@ -19,6 +19,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import connections, transaction
+from django.db.models import F, Value
+from django.db.models.functions import Concat
 from django.utils import timezone
 
 from generations import catalog, flow
@@ -38,8 +40,8 @@ from generations.rendering import escalation, limits
 from generations.rendering.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
 from generations.review import decisions
 from generations.sizes import pixel_size
-from generations.spend import ledger
-from generations.states import QUEUED, Actor, State, TransitionConflict, phase_of
+from generations.spend import budgets, ledger
+from generations.states import QUEUED, RENDERING, Actor, State, TransitionConflict, phase_of
 from generations.strategies import Strategy
 
 # Image.note is a CharField(200).
@@ -366,16 +368,18 @@ def _record_success(
     except TransitionConflict as conflict:
         _delete_files(image)
         with transaction.atomic():
-            _finish_attempt(
+            _lock(generation)
+            if _finish_attempt(
                 attempt,
                 Attempt.Outcome.DISCARDED,
                 latency_s=latency_s,
                 error_kind="discarded",
                 error_message=str(conflict),
                 provider_meta=provider_meta,
-            )
-            # The provider was paid even though nobody wants the image any more.
-            ledger.ledger_charge_attempt(attempt=attempt, generation=generation, waste=True)
+            ):
+                # The provider was paid even though nobody wants the image any more (a
+                # cancel kept the reservation for this call: the charge uses it up).
+                ledger.ledger_charge_attempt(attempt=attempt, generation=generation, waste=True)
         return "discarded"
     return target
 
@@ -386,7 +390,8 @@ def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> 
         provider=attempt.provider, error_kind=error.kind, error_billed=error.billed
     )
     with transaction.atomic():
-        _finish_attempt(
+        _lock(generation)
+        recorded = _finish_attempt(
             attempt,
             Attempt.Outcome.FAILED,
             latency_s=latency_s,
@@ -395,10 +400,18 @@ def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> 
             retryable=error.retryable,
             provider_meta=error.meta,
         )
-        if billed:
+        if recorded and billed:
             # A failure the provider bills: charged once, as waste, whatever happens next
-            # to the generation (cancelled meanwhile or not, the call was paid).
+            # to the generation (cancelled meanwhile or not, the call was paid). It uses
+            # up the reservation; a retry reserves again.
             ledger.ledger_charge_attempt(attempt=attempt, generation=generation, waste=True)
+        elif recorded:
+            # Not billed: a reservation held only for this call (cancelled) is released.
+            budgets.reservations_settle(
+                generation_id=generation.pk,
+                phase=claim.phase,
+                reason=f"attempt {attempt.number} failed unbilled ({error.kind})",
+            )
     cause = f"attempt {attempt.number} failed ({error.kind}): {error.message}"
     if isinstance(error, RateLimited):
         # Slow the whole model down for every worker, not just this job.
@@ -449,20 +462,35 @@ def _requeue(
 ) -> str:
     due = timezone.now() + dt.timedelta(seconds=delay_s)
     target = _NEXT[phase][2]
-    flow.apply(
-        generation,
-        target,
-        actor=actor,
-        lease_token=lease_token,
-        attempt=attempt,
-        reason=f"{reason}; next try in {delay_s:.0f} s" if delay_s >= 1 else reason,
-        changes={
-            "next_attempt_at": due,
-            "waiting_reason": waiting,
-            "last_error": last_error,
-            "kicked_at": None,
-        },
-    )
+    try:
+        flow.apply(
+            generation,
+            target,
+            actor=actor,
+            lease_token=lease_token,
+            attempt=attempt,
+            reason=f"{reason}; next try in {delay_s:.0f} s" if delay_s >= 1 else reason,
+            changes={
+                "next_attempt_at": due,
+                "waiting_reason": waiting,
+                "last_error": last_error,
+                "kicked_at": None,
+            },
+        )
+    except budgets.BudgetExceeded as refusal:
+        # A billed attempt used up the reservation and the budget has no room for another
+        # try: the job ends failed, saying why (a person may retry once the budget allows).
+        failed = State.PREVIEW_FAILED if phase is Phase.PREVIEW else State.FINAL_FAILED
+        flow.apply(
+            generation,
+            failed,
+            actor=actor,
+            lease_token=lease_token,
+            attempt=attempt,
+            reason=f"{reason}; retry refused: {refusal.short}",
+            changes={"last_error": refusal.message, "waiting_reason": "", "next_attempt_at": None},
+        )
+        return failed
     return target
 
 
@@ -556,6 +584,13 @@ def _fallback_image(generation: Generation, preview: Image, *, upscale: bool) ->
     )
 
 
+def _lock(generation: Generation) -> None:
+    """Take the generation's row first, as every move does (flow.apply's UPDATE): the
+    worker recording an outcome and the reaper then run one after the other, in one lock
+    order (generation, attempt, reservation)."""
+    list(Generation.objects.select_for_update().filter(pk=generation.pk).values_list("pk"))
+
+
 def _finish_attempt(
     attempt: Attempt,
     outcome: Attempt.Outcome,
@@ -565,20 +600,27 @@ def _finish_attempt(
     error_message: str = "",
     retryable: bool | None = None,
     provider_meta: dict[str, Any] | None = None,
-) -> None:
-    # Over "abandoned" too: a worker reaped while its call ran (slow, not dead) learns how
-    # the call ended, which the reaper could not; a call that was paid for must not stay
-    # "abandoned" (never charged) beside its waste charge.
-    unfinished = (Attempt.Outcome.RUNNING, Attempt.Outcome.ABANDONED)
-    Attempt.objects.filter(pk=attempt.pk, outcome__in=unfinished).update(
+) -> bool:
+    """Record how the call ended; False when the reaper got there first. An abandoned
+    attempt stays abandoned (never charged, see generations.spend.ledger): its reservation
+    went to the next attempt. The late result is noted on it and discarded."""
+    now = timezone.now()
+    if Attempt.objects.filter(pk=attempt.pk, outcome=Attempt.Outcome.RUNNING).update(
         outcome=outcome,
-        finished_at=timezone.now(),
+        finished_at=now,
         latency_ms=None if latency_s is None else round(latency_s * 1000),
         error_kind=error_kind,
         error_message=error_message,
         retryable=retryable,
         provider_meta=provider_meta or {},
+    ):
+        return True
+    late = f"; a late result ({outcome}) came at {timezone.localtime(now):%H:%M:%S}, not charged"
+    Attempt.objects.filter(pk=attempt.pk, outcome=Attempt.Outcome.ABANDONED).update(
+        error_message=Concat(F("error_message"), Value(late)),
+        provider_meta=provider_meta or {},
     )
+    return False
 
 
 def generation_reap(*, generation: Generation) -> str:
@@ -628,10 +670,45 @@ def generation_reap(*, generation: Generation) -> str:
                 error_message=cause,
                 retryable=True,
             )
+            # Abandoned is not charged: a reservation held for it (the job ended) goes.
+            budgets.reservations_settle(
+                generation_id=generation.pk, phase=phase, reason=f"{cause}; not charged"
+            )
             _delete_unrecorded_files(generation, phase)
     except TransitionConflict:
         return "skipped"
     return outcome
+
+
+def attempts_reap_cancelled() -> int:
+    """Attempts still running on a generation cancelled mid-call whose lease ran out (the
+    generation no longer holds it, so the reaper's scan of rendering jobs misses them):
+    abandoned, not charged, and the reservation the cancel kept for them is released."""
+    now = timezone.now()
+    running = Attempt.objects.filter(outcome=Attempt.Outcome.RUNNING).exclude(
+        generation__state__in=RENDERING
+    )
+    reaped = 0
+    for attempt in running.select_related("generation")[:500]:
+        if attempt.started_at + dt.timedelta(seconds=lease_seconds(attempt.size)) > now:
+            continue
+        with transaction.atomic():
+            _lock(attempt.generation)
+            cause = "lease expired after the job was cancelled: the worker stopped"
+            if Attempt.objects.filter(pk=attempt.pk, outcome=Attempt.Outcome.RUNNING).update(
+                outcome=Attempt.Outcome.ABANDONED,
+                finished_at=now,
+                error_kind="lease_expired",
+                error_message=cause,
+                retryable=False,
+            ):
+                budgets.reservations_settle(
+                    generation_id=attempt.generation_id,
+                    phase=attempt.phase,
+                    reason=f"{cause}; not charged",
+                )
+                reaped += 1
+    return reaped
 
 
 def _delete_unrecorded_files(generation: Generation, phase: Phase) -> None:

@@ -14,7 +14,7 @@ from django.utils import timezone
 from generations.dispatch import kick
 from generations.imaging import renditions
 from generations.models import Generation
-from generations.rendering.jobs import generation_reap
+from generations.rendering.jobs import attempts_reap_cancelled, generation_reap
 from generations.spend.budgets import reservations_sweep
 from generations.states import QUEUED, RENDERING
 
@@ -42,7 +42,8 @@ def _reap_expired_leases() -> int:
     expired = Generation.objects.select_related("submission", "project").filter(
         state__in=RENDERING, lease_expires_at__lt=timezone.now()
     )[:BATCH]
-    return sum(generation_reap(generation=generation) != "skipped" for generation in expired)
+    reaped = sum(generation_reap(generation=generation) != "skipped" for generation in expired)
+    return reaped + attempts_reap_cancelled()
 
 
 def _rekick_due() -> int:

@@ -30,11 +30,19 @@ DECISIONS: dict[str, str] = {
 }
 
 
+MAX_NOTE_CHARS = 500  # the approve form's note
+
+
 def generation_approve(
     *, generation_id: int, user: User, note: str = "", strategy: str = ""
 ) -> Generation:
     """Approve, reserving the final at its strategy's price. `strategy` overrides the
     project's escalation strategy for this final ("" = the project's)."""
+    if len(note) > MAX_NOTE_CHARS:
+        # Refused whole: a paid approval never goes through with its note dropped.
+        raise ValidationError(
+            {"note": f"Keep the note to {MAX_NOTE_CHARS} characters (it has {len(note):,})."}
+        )
     if strategy and strategy not in Strategy.values:
         raise ValidationError({"strategy": "Choose one of the listed ways to make the final."})
     generation = services.generation_load(generation_id)

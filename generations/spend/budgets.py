@@ -7,10 +7,15 @@ so the demo enforces budgets as production would) plus `committed` (open reserva
 previews queued, finals approved, not yet ended).
 
 Reservations open when work is asked for — submission (one per variant, the preview
-price), approval (the final's price) and a manual retry — and close, in the transaction
-of the state move that ends the phase, as "charged" (the phase's success was charged) or
-"released". flow.apply calls `reservations_on_transition` for every move, so no path
-(worker, reaper, cancel, fallback, auto-approve) can forget one.
+price), approval (the final's price) and a manual retry — and fix the price: a charge
+costs its reservation's amount. One reservation covers one billed attempt: the charge
+uses it up ("charged"); a retry after a billed attempt reserves again (budget-checked).
+A move that ends the phase closes it ("released", or "charged" on success) in its
+transaction — except while an attempt of the phase still runs (a cancel mid-call): then
+the attempt's outcome closes it, or its lease running out. flow.apply calls
+`reservations_on_transition` for every move, so no path (worker, reaper, cancel,
+fallback, auto-approve) can forget one. Hence: spent + reserved never exceeds a hard
+budget, whatever the interleaving.
 
 The hard limit is enforced atomically: the budget rows that apply are locked (FOR
 UPDATE, project first, then the person's) before the sums are read and the reservation
@@ -28,11 +33,12 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q, Sum
+from django.db.models import Exists, OuterRef, Q, Sum
 from django.utils import timezone
 
 from generations import catalog
 from generations.models import (
+    Attempt,
     Budget,
     BudgetAlert,
     BudgetPeriod,
@@ -48,7 +54,7 @@ from generations.notifications import notify_people
 from generations.permissions import Action, require_project_role
 from generations.spend import pricing
 from generations.spend.money import money, to_cents
-from generations.states import State, TransitionError
+from generations.states import RENDERING, State, TransitionError
 from generations.types import User
 from generations.webhooks.events import emit_budget_threshold
 
@@ -309,16 +315,23 @@ def _refusal(state: Standing, *, total: Decimal, what: str) -> BudgetExceeded:
 
 def reservations_on_transition(generation: Generation, source: State, target: State) -> None:
     """flow.apply's hook: close the reservation of a phase the move ends, and reserve
-    (budget-checked) for a phase the move starts. Moves within a phase cost no query."""
+    (budget-checked) for a phase the move starts. Moves within a phase cost no query,
+    but a retry whose reservation a billed attempt used up reserves again.
+
+    A reservation is closed only once no attempt that could be billed for it is running:
+    a move out of a rendering state while the attempt's call is still under way (a cancel;
+    or the worker's own success, recorded right after) leaves it open, and the attempt's
+    outcome closes it (`reservation_charge` or `reservations_settle`)."""
     for phase, active in ACTIVE.items():
         if source in active and target not in active:
+            if source in RENDERING and _attempt_running(generation.pk, phase):
+                continue  # held until the running attempt's outcome is recorded
             charged = target in _SUCCESS[phase]
-            Reservation.objects.filter(
-                generation_id=generation.pk, phase=phase, status=Reservation.Status.OPEN
-            ).update(
-                status=Reservation.Status.CHARGED if charged else Reservation.Status.RELEASED,
-                closed_at=timezone.now(),
-                closed_reason=f"{State(source).label} → {State(target).label}"[:200],
+            _close_open(
+                generation.pk,
+                phase,
+                charged=charged,
+                reason=f"{State(source).label} → {State(target).label}",
             )
         elif target in active and source not in active:
             submission = generation.submission
@@ -341,15 +354,101 @@ def reservations_on_transition(generation: Generation, source: State, target: St
                 unit=unit,
                 what=what,
             )
+        elif source in RENDERING and source in active and target in active:
+            _reserve_retry(generation, phase)
+
+
+def _attempt_running(generation_id: int, phase: Phase) -> bool:
+    return Attempt.objects.filter(
+        generation_id=generation_id, phase=phase, outcome=Attempt.Outcome.RUNNING
+    ).exists()
+
+
+def _open_reservation(generation_id: int, phase: Phase | str) -> Reservation | None:
+    """The phase's open reservation, locked (callers hold the generation's row first)."""
+    return (
+        Reservation.objects.select_for_update()
+        .filter(generation_id=generation_id, phase=phase, status=Reservation.Status.OPEN)
+        .first()
+    )
+
+
+def _close_open(generation_id: int, phase: Phase | str, *, charged: bool, reason: str) -> int:
+    return Reservation.objects.filter(
+        generation_id=generation_id, phase=phase, status=Reservation.Status.OPEN
+    ).update(
+        status=Reservation.Status.CHARGED if charged else Reservation.Status.RELEASED,
+        closed_at=timezone.now(),
+        closed_reason=reason[:200],
+    )
+
+
+def _reserve_retry(generation: Generation, phase: Phase) -> None:
+    """A retry within the phase (worker or reaper): the reservation carries over unless a
+    billed attempt used it up; then the retry is new spend, checked against the budgets at
+    the price the phase was reserved at (BudgetExceeded: the caller ends the job)."""
+    if _open_reservation(generation.pk, phase) is not None:
+        return
+    last = (
+        Reservation.objects.filter(generation_id=generation.pk, phase=phase)
+        .order_by("-pk")
+        .values_list("amount_usd", flat=True)
+        .first()
+    )
+    if last is None:  # work from before reservations: nothing was reserved to carry over
+        return
+    submission = generation.submission
+    size = submission.preview_size if phase is Phase.PREVIEW else submission.final_size
+    budget_reserve(
+        generations=[generation],
+        phase=phase,
+        project_id=generation.project_id,
+        user_id=submission.created_by_id,
+        unit=last,
+        what=f"retrying #{generation.pk} ({size}) after a billed attempt",
+    )
+
+
+def reservation_charge(
+    *, generation_id: int, phase: str, attempt_number: int
+) -> Reservation | None:
+    """The reservation a billed attempt is charged from (its amount is the charge: the
+    price was fixed when the work was reserved), closed as charged. None when nothing is
+    reserved (work from before reservations). Call it in the transaction of the charge."""
+    reservation = _open_reservation(generation_id, phase)
+    if reservation is None:
+        return None
+    reservation.status = Reservation.Status.CHARGED
+    reservation.closed_at = timezone.now()
+    reservation.closed_reason = f"charged for attempt {attempt_number}"
+    reservation.save(update_fields=["status", "closed_at", "closed_reason"])
+    return reservation
+
+
+def reservations_settle(*, generation_id: int, phase: str, reason: str) -> int:
+    """An attempt ended without a charge (an unbilled failure, or abandoned): release the
+    phase's reservation if it was only held for that attempt — the generation left the
+    phase (cancelled, or failed) and nothing of the phase runs any more."""
+    state = Generation.objects.filter(pk=generation_id).values_list("state", flat=True).first()
+    if state in ACTIVE[Phase(phase)] or _attempt_running(generation_id, Phase(phase)):
+        return 0
+    return _close_open(generation_id, phase, charged=False, reason=reason)
 
 
 def reservations_sweep() -> int:
     """Belt and braces: release any open reservation whose generation left the phase it
-    was made for (the hook should have closed it; log it if not)."""
+    was made for (the hook should have closed it; log it if not) — except one held for an
+    attempt still running (a cancel mid-call): that attempt's outcome, or its lease
+    running out (the reaper), closes it."""
     released = 0
     for phase, active in ACTIVE.items():
-        stray = Reservation.objects.filter(status=Reservation.Status.OPEN, phase=phase).exclude(
-            generation__state__in=active
+        running = Attempt.objects.filter(
+            generation_id=OuterRef("generation_id"), phase=phase, outcome=Attempt.Outcome.RUNNING
+        )
+        stray = (
+            Reservation.objects.filter(status=Reservation.Status.OPEN, phase=phase)
+            .exclude(generation__state__in=active)
+            .exclude(Exists(running))
         )
         count = stray.update(
             status=Reservation.Status.RELEASED,

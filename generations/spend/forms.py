@@ -13,7 +13,7 @@ from generations.models import Lane, PriceKind, Project
 from generations.spend import reports
 from generations.spend.pricing import PRICE_SIZES
 from generations.spend.reports import GRAINS, ReportFilter
-from generations.widgets import DateInput
+from generations.widgets import BoundedDateField, DateInput
 
 MAX_RANGE_DAYS = 3 * 366
 
@@ -22,8 +22,8 @@ class ReportFilterForm(forms.Form):
     """GET filters: local days [from, to), a project (or all the user may see), and the
     chart's bucket. Empty fields mean the last 30 days, every project, by day."""
 
-    date_from = forms.DateField(label="From", required=False, widget=DateInput)
-    date_to = forms.DateField(label="To (not included)", required=False, widget=DateInput)
+    date_from = BoundedDateField(label="From", required=False, widget=DateInput)
+    date_to = BoundedDateField(label="To (not included)", required=False, widget=DateInput)
     project = forms.ChoiceField(label="Project", required=False)
     grain = forms.ChoiceField(label="By", required=False, choices=[(g, g.title()) for g in GRAINS])
 

@@ -15,6 +15,15 @@ What is billed:
   (`settings.STUDIO_BILLED_FAILURES`, or an error that knows it is billed); tagged waste;
 - an abandoned attempt (lease expired, worker killed): not charged — we never learned
   whether the provider finished, and "a worker killed mid-render costs nothing but time".
+  That is final: a late result that arrives after its lease was reaped is discarded and
+  not charged (noted on the attempt). The reaper already handed the attempt's reservation
+  to the next attempt; charging the late call too would spend money no budget check
+  allowed. (The lease is the call's timeout plus a grace, so only a worker stuck after
+  its call can be that late; an invoice that shows it is corrected by an adjustment.)
+
+What a charge costs: the amount of the reservation it uses up (generations.spend.budgets),
+i.e. the price in force when the work was asked for — submission for a preview, approval
+for a final — not when the attempt started. A retry after a billed attempt reserves again.
 
 Gemini and blocked prompts: Gemini bills image models per output image (the image's
 output tokens). A prompt blocked by `promptFeedback.blockReason` produces no output, so
@@ -27,6 +36,7 @@ policy bills no failure and an operator who sees them billed sets
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from decimal import Decimal
 
@@ -38,7 +48,7 @@ from django.utils import timezone
 from generations.models import Attempt, Generation, Lane, LedgerEntry, Project
 from generations.permissions import Action, acting_role
 from generations.spend import pricing
-from generations.spend.budgets import budget_check_threshold
+from generations.spend.budgets import budget_check_threshold, reservation_charge
 from generations.spend.rollups import rollup_ledger_entry
 from generations.strategies import UPSCALE_PRICE_KEY, Strategy
 from generations.types import User
@@ -72,35 +82,36 @@ def ledger_charge_attempt(
         pricing.LOCAL_PROVIDER,
         UPSCALE_PRICE_KEY,
     )
-    entry = pricing.price_in_force(
-        model_key=model_key, size=attempt.size, lane=Lane.STANDARD, at=attempt.started_at
+    if LedgerEntry.objects.filter(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE).exists():
+        # Charged already (a re-delivered task): the reservation it used stays as it is.
+        return LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
+    # The reservation fixed the price when the work was asked for: a price changed since
+    # does not change what this attempt costs, and the charge never exceeds what the
+    # budget allowed. Without one (work from before reservations), the list decides.
+    reservation = reservation_charge(
+        generation_id=generation.pk, phase=attempt.phase, attempt_number=attempt.number
     )
+    at = attempt.started_at if reservation is None else reservation.created_at
+    entry = pricing.price_in_force(
+        model_key=model_key, size=attempt.size, lane=Lane.STANDARD, at=at
+    )
+    inputs, inputs_note = _input_images_charge(attempt, model_key=model_key, at=at)
+    if reservation is not None:
+        # The reservation is the whole price, input images included (budgets.final_unit).
+        amount = reservation.amount_usd
+        unit = max(amount - inputs, ZERO)
+        if entry is not None and entry.usd_per_image != unit:
+            entry = None  # the list changed under the same start; the reservation stands
+    else:
+        unit = entry.usd_per_image if entry is not None else ZERO
+        amount = unit + inputs
+    unpriced = entry is None and not unit
     reason = ""
-    if entry is None:
+    if unpriced:
         # Charge 0 rather than crash a worker that holds a finished image; say so loudly.
-        reason = f"no price in the list for {model_key} {attempt.size} at {attempt.started_at}"
+        reason = f"no price in the list for {model_key} {attempt.size} at {at}"
         logger.error("ledger: %s (attempt %s charged 0)", reason, attempt.pk)
-    unit = entry.usd_per_image if entry is not None else ZERO
-    # The input images the request carried (the approved preview of a final made from
-    # it) are billed too: Gemini counts them as input tokens (usageMetadata on the
-    # attempt, to check the invoice against); the list holds one figure per image.
-    inputs = ZERO
-    if attempt.input_images:
-        input_entry = pricing.input_image_price(model_key=model_key, at=attempt.started_at)
-        input_unit = input_entry.usd_per_image if input_entry is not None else ZERO
-        inputs = input_unit * attempt.input_images
-        plural = "s" if attempt.input_images != 1 else ""
-        reason = "; ".join(
-            filter(
-                None,
-                [
-                    reason,
-                    f"includes {attempt.input_images} input image{plural} at "
-                    f"{input_unit} USD each"
-                    + ("" if input_entry else f" (no input_image price for {model_key})"),
-                ],
-            )
-        )
+    reason = "; ".join(filter(None, [reason, inputs_note]))
     row = LedgerEntry(
         kind=LedgerEntry.Kind.CHARGE,
         project_id=generation.project_id,
@@ -112,9 +123,9 @@ def ledger_charge_attempt(
         provider=attempt.provider,
         size=attempt.size,
         lane=Lane.STANDARD,
-        unit_price=unit if entry is not None else None,
+        unit_price=None if unpriced else unit,
         price_entry=entry,
-        amount_usd=unit + inputs,
+        amount_usd=amount,
         waste=waste,
         simulated=simulated,
         reason=reason,
@@ -134,6 +145,22 @@ def ledger_charge_attempt(
     if charge.amount_usd:
         budget_check_threshold(project_id=generation.project_id, user_id=submission.created_by_id)
     return charge
+
+
+def _input_images_charge(
+    attempt: Attempt, *, model_key: str, at: dt.datetime
+) -> tuple[Decimal, str]:
+    """What the input images a request carried (the approved preview of a final made from
+    it) cost, and the ledger's note on it. Gemini bills them as input tokens (usageMetadata
+    on the attempt, to check the invoice against); the list holds one figure per image."""
+    if not attempt.input_images:
+        return ZERO, ""
+    entry = pricing.input_image_price(model_key=model_key, at=at)
+    unit = entry.usd_per_image if entry is not None else ZERO
+    plural = "s" if attempt.input_images != 1 else ""
+    missing = "" if entry else f" (no input_image price for {model_key})"
+    note = f"includes {attempt.input_images} input image{plural} at {unit} USD each{missing}"
+    return unit * attempt.input_images, note
 
 
 def _require_admin(user: User, project: Project) -> None:

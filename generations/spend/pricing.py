@@ -17,6 +17,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from generations import catalog
 from generations.models import Lane, PriceEntry, PriceKind
 from generations.strategies import UPSCALE_PRICE_KEY, Strategy
 from generations.types import User
@@ -109,6 +110,76 @@ def price_list(*, at: dt.datetime | None = None) -> list[PriceRow]:
     return rows
 
 
+# A scheduled change further ahead than this is a typo (year 9999), not a plan.
+MAX_SCHEDULE_AHEAD: Final = dt.timedelta(days=2 * 366)
+
+
+def price_entry_errors(
+    *,
+    model_key: str,
+    size: str,
+    lane: str,
+    usd_per_image: Decimal | None,
+    effective_from: dt.datetime | None,
+    now: dt.datetime | None = None,
+    exclude_pk: int | None = None,
+    kind: str = PriceKind.IMAGE,
+) -> dict[str, list[str]]:
+    """What is wrong with a new (or still scheduled) price entry, by field: the one
+    validation of the prices page and the admin. Empty when it may be saved."""
+    now = now or timezone.now()
+    start = effective_from or now
+    errors: dict[str, list[str]] = {}
+
+    def error(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    # The upscale's entry is priced like a model: the CPU work of a final made without one.
+    known = [entry.key for entry in catalog.all_models()] + [UPSCALE_PRICE_KEY]
+    if not model_key:
+        error("model_key", "Name the model.")
+    elif model_key not in known:
+        error(
+            "model_key",
+            f"{model_key[:64]!r} is not a model in the catalogue: use one of {', '.join(known)}.",
+        )
+    if kind not in PriceKind.values:
+        error("kind", "Choose a rendered image or an input image.")
+    elif kind == PriceKind.INPUT_IMAGE:
+        if size:
+            error("size", "An input image has one price whatever the size: leave size empty.")
+    elif size not in PRICE_SIZES:
+        error("size", f"Unknown size {size[:8]!r}: use one of {', '.join(PRICE_SIZES)}.")
+    if lane not in Lane.values:
+        error("lane", f"Unknown lane {lane[:8]!r}: use {' or '.join(Lane.values)}.")
+    if usd_per_image is not None and usd_per_image < 0:
+        error("usd_per_image", "A price cannot be negative.")
+    if start < now - _NOW_TOLERANCE:
+        error(
+            "effective_from",
+            "A price cannot start in the past: charges already made keep the price they "
+            "used. Choose now or a later time.",
+        )
+    elif start > now + MAX_SCHEDULE_AHEAD:
+        error(
+            "effective_from",
+            "Schedule a price at most two years ahead "
+            f"(until {now + MAX_SCHEDULE_AHEAD:%Y-%m-%d}).",
+        )
+    if not errors:
+        clash = PriceEntry.objects.filter(
+            model_key=model_key, size=size, lane=lane, effective_from=start
+        )
+        if exclude_pk is not None:
+            clash = clash.exclude(pk=exclude_pk)
+        if clash.exists():
+            error(
+                "effective_from",
+                f"{model_key} {size} {lane} already has a price starting at that time.",
+            )
+    return errors
+
+
 def price_entry_create(
     *,
     model_key: str,
@@ -125,39 +196,19 @@ def price_entry_create(
     and the list must keep saying so."""
     now = timezone.now()
     start = effective_from or now
-    errors: dict[str, list[str]] = {}
     model_key = model_key.strip()
-    if not model_key:
-        errors.setdefault("model_key", []).append("Name the model.")
     kind = kind or PriceKind.IMAGE
-    if kind not in PriceKind.values:
-        errors.setdefault("kind", []).append("Choose a rendered image or an input image.")
-    elif kind == PriceKind.INPUT_IMAGE:
+    if kind == PriceKind.INPUT_IMAGE:
         size = ""  # one figure per input image, whatever the size of the render
-    elif size not in PRICE_SIZES:
-        errors.setdefault("size", []).append(
-            f"Unknown size {size!r}: use one of {', '.join(PRICE_SIZES)}."
-        )
-    if lane not in Lane.values:
-        errors.setdefault("lane", []).append(
-            f"Unknown lane {lane!r}: use {' or '.join(Lane.values)}."
-        )
-    if usd_per_image < 0:
-        errors.setdefault("usd_per_image", []).append("A price cannot be negative.")
-    if start < now - _NOW_TOLERANCE:
-        errors.setdefault("effective_from", []).append(
-            "A price cannot start in the past: charges already made keep the price they "
-            "used. Choose now or a later time."
-        )
-    if (
-        not errors
-        and PriceEntry.objects.filter(
-            model_key=model_key, size=size, lane=lane, effective_from=start
-        ).exists()
-    ):
-        errors.setdefault("effective_from", []).append(
-            f"{model_key} {size} {lane} already has a price starting at that time."
-        )
+    errors = price_entry_errors(
+        model_key=model_key,
+        size=size,
+        lane=lane,
+        usd_per_image=usd_per_image,
+        effective_from=start,
+        now=now,
+        kind=kind,
+    )
     if errors:
         raise ValidationError(errors)
     try:

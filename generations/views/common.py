@@ -30,8 +30,12 @@ def render_partials(
 
 
 def safe_next(request: HttpRequest) -> str | None:
-    """The `next` URL posted with a form, if it stays on this site."""
+    """The `next` URL posted with a form, if it stays on this site: a path from the root
+    (anything else — "9999-12-31", "evil.example" — is no URL of ours, and redirect()
+    would take it for a view name)."""
     target = request.POST.get("next") or request.GET.get("next")
+    if target and not target.startswith("/"):
+        return None
     if target and url_has_allowed_host_and_scheme(
         target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
     ):

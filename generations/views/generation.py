@@ -74,6 +74,7 @@ def generation_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             generation_id=pk, user=request.user, note=note, strategy=strategy
         ),
         success="Approved: the 4K final is queued.",
+        form=("approve_form", form),
     )
 
 
@@ -219,19 +220,17 @@ def _act(
 ) -> HttpResponse:
     """Run a service; show what happened (or why not) and where the generation is now."""
     selectors.generation_card(user=request.user, pk=pk)  # 404 if not visible
+    if form is not None and not form[1].is_valid():
+        # Bad input (a note over the limit): nothing is done, the form says why.
+        return _form_errors(request, pk, form)
     try:
         action()
     except ValidationError as error:
         if form is None:
             flash_error(request, error)
         else:
-            # Re-render with the error beside the field and what was typed kept.
             attach_errors(form[1], error)
-            generation = selectors.generation_detail(user=request.user, pk=pk)
-            context = _context(request, generation, **{form[0]: form[1]})
-            if request.htmx:
-                return render_partials(request, TEMPLATE, [LIVE], context)
-            return render(request, TEMPLATE, context, status=400)
+            return _form_errors(request, pk, form)
     except (TransitionError, PermissionDenied) as error:
         flash_error(request, error)
     else:
@@ -240,6 +239,15 @@ def _act(
         generation = selectors.generation_detail(user=request.user, pk=pk)
         return render_partials(request, TEMPLATE, [LIVE], _context(request, generation))
     return redirect(safe_next(request) or reverse("generation", args=[pk]))
+
+
+def _form_errors(request: HtmxHttpRequest, pk: int, form: tuple[str, forms.Form]) -> HttpResponse:
+    """The page again with the form's errors beside its fields and what was typed kept."""
+    generation = selectors.generation_detail(user=request.user, pk=pk)
+    context = _context(request, generation, **{form[0]: form[1]})
+    if request.htmx:
+        return render_partials(request, TEMPLATE, [LIVE], context)
+    return render(request, TEMPLATE, context, status=400)
 
 
 def allowed_actions(user: User, generation: Generation) -> dict[str, bool]:

@@ -63,7 +63,12 @@ def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     form = DecisionForm(request.POST)
     decision = comment = error = ""
     if not form.is_valid():
-        error = "Choose approve, request changes or reject."
+        # Nothing is done; say what was wrong (a comment over the limit, no decision).
+        error = " ".join(
+            str(message) if field != "decision" else "Choose approve, request changes or reject."
+            for field, texts in form.errors.items()
+            for message in texts
+        )
     else:
         decision, comment = form.cleaned_data["decision"], form.cleaned_data["comment"]
         try:
@@ -92,7 +97,12 @@ def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
     """Approve every selected item, each on its own; say which could not be."""
-    wanted = [int(raw) for raw in request.POST.getlist("ids") if raw.isdecimal()][:200]
+    # Ids as the database holds them (a 40-digit number overflows its integers).
+    wanted = [
+        int(raw)
+        for raw in request.POST.getlist("ids")
+        if raw.isascii() and raw.isdecimal() and len(raw) < 19
+    ][:200]
     visible = set(
         visible_generations(request.user).filter(pk__in=wanted).values_list("pk", flat=True)
     )

@@ -103,7 +103,8 @@ def _estimate(
     if isinstance(form, SubmissionForm):
         form.is_valid()
         values = {**SubmissionForm.defaults(project), **form.initial}
-        values.update({key: form.data.get(key) for key in form.data})
+        # What was sent, except what the form refused (an unknown model, a NUL byte…).
+        values.update({key: form.data.get(key) for key in form.data if key not in form.errors})
         values.update({k: v for k, v in getattr(form, "cleaned_data", {}).items() if v})
     else:
         values = form

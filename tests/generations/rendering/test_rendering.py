@@ -551,9 +551,11 @@ def test_a_worker_whose_lease_was_reaped_cannot_write_its_late_result(
 
     stored = _reload(generation)
     assert stored.state == State.PREVIEW_QUEUED, "the reaper's requeue stands"
-    # It learned how the call ended, which the reaper could not: discarded (and charged as
-    # waste, tests/generations/test_late_worker.py), not left "abandoned".
-    assert stored.attempts.get().outcome == Attempt.Outcome.DISCARDED
+    # The reap was final: the attempt stays abandoned (never charged; its reservation went
+    # to the next attempt), with the late result noted (tests/.../test_late_worker.py).
+    attempt = stored.attempts.get()
+    assert attempt.outcome == Attempt.Outcome.ABANDONED
+    assert "a late result (discarded) came at" in attempt.error_message
     assert not stored.images.exists()
     assert _media_files(settings) == []
 

@@ -169,7 +169,11 @@ def test_a_result_discarded_because_the_generation_was_cancelled_is_charged_as_w
     assert _render(generation, cancel_meanwhile) == "discarded"
     (charge,) = _charges(generation)
     assert charge.waste
-    assert Reservation.objects.get(generation=generation).status == Reservation.Status.RELEASED
+    # The cancel kept the reservation for the running call; the call's charge used it up
+    # (released at the cancel, the same money could have been reserved twice).
+    reservation = Reservation.objects.get(generation=generation)
+    assert reservation.status == Reservation.Status.CHARGED
+    assert charge.amount_usd == reservation.amount_usd
 
 
 def test_an_abandoned_attempt_is_not_charged(designer, project):
@@ -190,8 +194,8 @@ def test_an_abandoned_attempt_is_not_charged(designer, project):
 def test_an_unknown_price_charges_zero_with_the_reason_and_the_worker_carries_on(
     designer, project, caplog
 ):
-    generation = _submit(designer, project)
     PriceEntry.objects.filter(model_key="nano-banana-2", size="1K").delete()
+    generation = _submit(designer, project)
 
     assert _render(generation, OK) == State.IN_REVIEW
 
