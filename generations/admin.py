@@ -21,6 +21,7 @@ from generations.models import (
     Membership,
     Notification,
     PriceEntry,
+    PriceKind,
     Project,
     Reservation,
     Transition,
@@ -246,8 +247,13 @@ class PriceEntryAdminForm(forms.ModelForm):
         model = PriceEntry
         fields = ["model_key", "kind", "size", "lane", "usd_per_image", "effective_from", "note"]
 
+    # A rendered image unless said otherwise (input images are priced once per model).
+    kind = forms.ChoiceField(choices=PriceKind.choices, required=False)
+
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
+        data["kind"] = data.get("kind") or PriceKind.IMAGE
+        self.instance.kind = data["kind"]
         if self.errors:
             return data  # a field that did not parse already says why
         errors = pricing.price_entry_errors(

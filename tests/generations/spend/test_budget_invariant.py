@@ -58,6 +58,7 @@ from generations.rendering.sweeper import generations_sweep
 from generations.review.decisions import generation_approve
 from generations.spend import budgets
 from generations.states import QUEUED, RENDERING, State, TransitionError
+from generations.strategies import Strategy
 from tests.support.fakes import OK, ScriptedProvider, png_result
 
 pytestmark = pytest.mark.django_db
@@ -329,6 +330,9 @@ def test_a_hard_budget_is_never_overspent_under_any_interleaving(
 
 def _approved(designer, reviewer, project) -> Generation:
     project.final_size = "2K"
+    # Finals from the prompt: the figures below are the list's image prices alone (a
+    # final from the preview adds its input image; the state machine above covers that).
+    project.escalation_strategy = Strategy.FROM_PROMPT
     project.save()
     services.submission_create(
         project=project,
@@ -354,6 +358,9 @@ def test_cancelling_a_final_mid_call_keeps_its_money_until_the_call_ends(
     project, designer, reviewer
 ):
     project.final_size = "2K"
+    # Finals from the prompt: the figures below are the list's image prices alone (a
+    # final from the preview adds its input image; the state machine above covers that).
+    project.escalation_strategy = Strategy.FROM_PROMPT
     project.save()
     services.submission_create(
         project=project,
@@ -428,6 +435,9 @@ def test_a_price_raised_after_approval_does_not_change_what_the_approval_costs(
     project, designer, reviewer, project_admin
 ):
     project.final_size = "2K"
+    # Finals from the prompt: the figures below are the list's image prices alone (a
+    # final from the preview adds its input image; the state machine above covers that).
+    project.escalation_strategy = Strategy.FROM_PROMPT
     project.save()
     generation = _approved(designer, reviewer, project)
     PriceEntry.objects.create(
@@ -451,6 +461,9 @@ def test_a_billed_retry_the_budget_refuses_ends_the_final_failed_saying_why(
 ):
     settings.STUDIO_ATTEMPT_POLICY["2K"] = {"timeout": 5, "tries": 3, "base_delay": 1}
     project.final_size = "2K"
+    # Finals from the prompt: the figures below are the list's image prices alone (a
+    # final from the preview adds its input image; the state machine above covers that).
+    project.escalation_strategy = Strategy.FROM_PROMPT
     project.save()
     generation = _approved(designer, reviewer, project)
     Budget.objects.create(project=project, amount_usd=Decimal("0.2"))  # one final's worth
