@@ -67,7 +67,7 @@ class ReportFilterForm(forms.Form):
 
 
 def _model_keys() -> list[tuple[str, str]]:
-    return [(m.key, m.key) for m in catalog.all_models()]
+    return [(m.key, f"{m.label} · {m.key}") for m in catalog.all_models()]
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -78,11 +78,9 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 class PriceEntryForm(forms.Form):
-    model_key = forms.CharField(
-        label="Model",
-        max_length=64,
-        widget=forms.TextInput(attrs={"list": "price-models", "autocomplete": "off"}),
-    )
+    # A select of the catalogue's models (its choices are read at every use, so they
+    # follow settings.STUDIO_MODELS); still a CharField: the service says what is unknown.
+    model_key = forms.CharField(label="Model", max_length=64, widget=forms.Select)
     size = forms.CharField(
         label="Size", max_length=4, widget=forms.Select(choices=[(s, s) for s in PRICE_SIZES])
     )
@@ -102,4 +100,6 @@ class PriceEntryForm(forms.Form):
     )
     note = forms.CharField(label="Note", max_length=200, required=False)
 
-    model_choices = staticmethod(_model_keys)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["model_key"].widget.choices = _model_keys()  # type: ignore[attr-defined]

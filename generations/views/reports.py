@@ -295,7 +295,6 @@ def price_list(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "rows": pricing.price_list(),
-        "model_keys": [key for key, _ in PriceEntryForm.model_choices()],
         "section": "prices",
     }
     return render(
