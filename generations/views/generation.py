@@ -31,7 +31,13 @@ from generations.review.selectors import approval_price
 from generations.spend import budgets
 from generations.states import SETTLED, TRANSITIONS, State, TransitionError
 from generations.types import User
-from generations.views.common import attach_errors, flash_error, render_partials, safe_next
+from generations.views.common import (
+    attach_errors,
+    flash_error,
+    page_with_actions,
+    render_partials,
+    safe_next,
+)
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/generation.html"
@@ -39,6 +45,7 @@ TEMPLATE = "generations/generation.html"
 LIVE = "live"
 
 
+@page_with_actions
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def generation_page(request: HtmxHttpRequest, pk: int) -> HttpResponse:

@@ -109,9 +109,7 @@ def signed_in(browser, base_url: str, username: str, width: int):
 
 def overflow(page) -> int:
     """How far the page scrolls sideways (0 when it does not)."""
-    return page.evaluate(
-        "Math.max(0, document.documentElement.scrollWidth - window.innerWidth)"
-    )
+    return page.evaluate("Math.max(0, document.documentElement.scrollWidth - window.innerWidth)")
 
 
 def widest(page) -> str:
@@ -128,7 +126,9 @@ def widest(page) -> str:
           let worst = null, right = window.innerWidth;
           for (const el of document.querySelectorAll('body *')) {
             const box = el.getBoundingClientRect();
-            if (box.width && box.right > right + 0.5 && !clipped(el)) { right = box.right; worst = el; }
+            if (box.width && box.right > right + 0.5 && !clipped(el)) {
+              right = box.right; worst = el;
+            }
           }
           if (!worst) return '';
           const name = typeof worst.className === 'string' && worst.className.trim()
@@ -146,7 +146,8 @@ def check_pages(browser, base_url: str, studio: Studio, width: int, only=None) -
         if only and name not in only:
             continue
         response = page.goto(path)
-        assert response is not None and response.ok, f"{name} {path}: {response and response.status}"
+        status = response.status if response else None
+        assert response is not None and response.ok, f"{name} {path}: {status}"
         page.wait_for_load_state("load")
         screenshot(page, f"responsive-{width}-{name}", full_page=True)
         if extra := overflow(page):
