@@ -276,7 +276,7 @@ def _context(
                 "prompt": submission.prompt,
                 "aspect_ratio": submission.aspect_ratio,
                 "preview_size": submission.preview_size,
-                "variants": 1,
+                "variants": submission.variants,  # as many as the original asked for
             }
         ),
     }

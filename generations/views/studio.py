@@ -33,11 +33,11 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
 @require_GET
 def project_studio(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_get(user=request.user, slug=slug)
-    form = (
-        SubmissionForm(initial=SubmissionForm.defaults(project), project=project)
-        if _can_submit(request, project)
-        else None
-    )
+    form = None
+    if _can_submit(request, project):
+        # Where the person left it: the options of their last submission here.
+        last = selectors.submission_settings_last(user=request.user, project=project)
+        form = SubmissionForm(initial={**SubmissionForm.defaults(project), **last}, project=project)
     return render(request, TEMPLATE, _context(request, project, form))
 
 
