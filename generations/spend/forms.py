@@ -78,9 +78,9 @@ class DateTimeInput(forms.DateTimeInput):
 
 
 class PriceEntryForm(forms.Form):
-    # A select of the catalogue's models (its choices are read at every use, so they
-    # follow settings.STUDIO_MODELS); still a CharField: the service says what is unknown.
-    model_key = forms.CharField(label="Model", max_length=64, widget=forms.Select)
+    # A select of the catalogue's models (read at every use: they follow
+    # settings.STUDIO_MODELS); a price for a model the site does not offer is refused.
+    model_key = forms.ChoiceField(label="Model", choices=_model_keys)
     size = forms.CharField(
         label="Size", max_length=4, widget=forms.Select(choices=[(s, s) for s in PRICE_SIZES])
     )
@@ -99,7 +99,3 @@ class PriceEntryForm(forms.Form):
         help_text="Local time; empty = now. A later time schedules the change.",
     )
     note = forms.CharField(label="Note", max_length=200, required=False)
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["model_key"].widget.choices = _model_keys()  # type: ignore[attr-defined]
