@@ -171,3 +171,71 @@ def test_the_busiest_pages_fit_a_tablet(live_server, browser, studio):
         TABLET,
         only={"studio", "generation", "review", "compare", "spend", "prices", "settings"},
     )
+
+
+def test_the_top_bar_folds_into_a_menu_on_a_phone(live_server, browser, studio):
+    page = signed_in(browser, live_server.url, "sam", PHONE)
+    page.goto(f"/p/{studio.slug}/")
+    menu = page.locator("#topbar-menu")
+    toggle = page.get_by_role("button", name="Menu")
+    expect(toggle).to_be_visible()
+    expect(page.locator("#bell")).to_be_visible()  # the bell stays in the bar
+    expect(menu.get_by_role("link", name="Review")).to_be_hidden()
+
+    toggle.click()
+    for name in ("Acme Launch", "Review", "Gallery", "Spend", "API tokens"):
+        link = menu.get_by_role("link", name=name, exact=True)
+        expect(link).to_be_visible()
+        box = link.bounding_box()
+        assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE, name
+    sign_out = menu.get_by_role("button", name="Sign out")
+    expect(sign_out).to_be_visible()
+    box = sign_out.bounding_box()
+    assert box and box["x"] + box["width"] <= PHONE, "Sign out is clipped"
+    screenshot(page, "responsive-390-menu-open")
+
+    page.keyboard.press("Escape")
+    expect(menu.get_by_role("link", name="Review")).to_be_hidden()
+    toggle.click()
+    menu.get_by_role("link", name="Review").click()
+    page.wait_for_url("**/review/")
+    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    assert overflow(page) == 0
+
+    # On a desktop the links sit in the bar and there is no menu button.
+    wide = signed_in(browser, live_server.url, "sam", DESKTOP)
+    expect(wide.get_by_role("button", name="Menu")).to_be_hidden()
+    for name in ("Acme Launch", "Review", "Gallery", "Spend", "Quality"):
+        expect(wide.locator(".topbar").get_by_role("link", name=name, exact=True)).to_be_visible()
+    expect(wide.get_by_role("button", name="Sign out")).to_be_visible()
+
+
+def test_on_a_phone_the_generation_page_shows_the_image_first(live_server, browser, studio):
+    page = signed_in(browser, live_server.url, "sam", PHONE)
+    page.goto(f"/g/{studio.generation}/")
+    image = page.locator(".image--preview").first
+    expect(image).to_be_visible()
+    top = {
+        name: page.locator(selector).first.bounding_box()["y"]
+        for name, selector in {
+            "image": ".image--preview",
+            "status": ".status",
+            "details": ".gen-side .panel",
+            "comment": "#comment-form",
+            "timeline": "#timeline",
+        }.items()
+    }
+    assert top["image"] < top["status"] < top["details"] < top["comment"] < top["timeline"], top
+    assert image.bounding_box()["width"] >= PHONE - 40, "the image takes the screen's width"
+
+
+def test_the_review_queue_heading_and_approve_selected_fit_a_phone(live_server, browser, studio):
+    page = signed_in(browser, live_server.url, "sam", PHONE)
+    page.goto("/review/")
+    heading = page.get_by_role("heading", name="Review queue")
+    box = heading.bounding_box()
+    assert box and box["height"] < 60, "the heading wraps a word per line"
+    approve = page.locator("[data-bulk-approve]")
+    expect(approve).to_be_visible()
+    box = approve.bounding_box()
+    assert box and box["x"] >= 0 and box["x"] + box["width"] <= PHONE, "Approve selected is cut off"

@@ -145,3 +145,26 @@ def test_prompts_are_laid_out_in_their_own_direction(client, project, designer):
     studio = client.get(f"/p/{project.slug}/").content.decode()
     assert 'class="card__prompt" dir="auto"' in studio
     assert re.search(r'<textarea name="prompt"[^>]*dir="auto"', studio)
+
+
+def test_a_final_in_backoff_says_when_it_tries_next_like_the_banner(client, project, designer):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from generations.states import State
+    from tests.support.factories import GenerationFactory, SubmissionFactory
+
+    submission = SubmissionFactory(project=project, created_by=designer)
+    generation = GenerationFactory(
+        submission=submission,
+        state=State.FINAL_QUEUED,
+        next_attempt_at=timezone.now() + dt.timedelta(seconds=90),
+        waiting_reason="Retrying after overloaded",
+    )
+    client.force_login(designer)
+    html = client.get(f"/g/{generation.pk}/").content.decode()
+    banner = re.search(r"Retrying after overloaded — next try in (1 min \d\d s)", html)
+    assert banner, "the banner says when"
+    assert f"Retrying: next try in {banner[1]}" in html or "Retrying: next try in 1 min" in html
+    assert "Waiting for a worker" not in html
