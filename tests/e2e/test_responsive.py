@@ -9,8 +9,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
+from django.utils import timezone
 
-from generations.models import Role
+from generations.batches.services import batch_plan_csv
+from generations.models import Role, WebhookEndpoint, WebhookEvent
+from generations.webhooks.signing import secret_new
 from tests.e2e.conftest import screenshot
 from tests.e2e.test_review_keyboard import previews
 from tests.support.factories import PASSWORD, UserFactory
@@ -35,8 +38,8 @@ class Studio:
     generation: int
     decided: int
     images: str
-    batch: int | None
-    webhook: int | None
+    batch: int
+    webhook: int
 
 
 @pytest.fixture
@@ -60,13 +63,31 @@ def studio(project, designer, reviewer):
 
     generation_reject(generation_id=decided[0].pk, user=reviewer, comment="too grey")
     image_ids = ",".join(str(g.images.get().pk) for g in waiting[:2])
+    # A draft batch (its plan page) and a webhook endpoint with a long address.
+    batch = batch_plan_csv(
+        project=project,
+        user=sam,
+        filename="autumn-campaign-with-a-rather-long-file-name.csv",
+        data=(
+            b"prompt,aspect_ratio,variants,model,preview_size\n"
+            b"a lighthouse at dawn,16:9,2,nano-banana-pro,1K\n"
+            b"a red kite over dunes,1:1,1,nano-banana-2,1K\n"
+        ),
+    )
+    webhook = WebhookEndpoint.objects.create(
+        project=project,
+        url="https://hooks.example.com/proof-studio/receivers/a-very-long-path-to-wrap/events",
+        events=list(WebhookEvent.values),
+        secret=secret_new(),
+        created_at=timezone.now(),
+    )
     return Studio(
         slug=project.slug,
         generation=waiting[0].pk,
         decided=decided[0].pk,
         images=image_ids,
-        batch=None,
-        webhook=None,
+        batch=batch.pk,
+        webhook=webhook.pk,
     )
 
 
@@ -86,7 +107,9 @@ def pages(studio: Studio) -> dict[str, str]:
         "settings": f"/p/{slug}/settings/",
         "members": f"/p/{slug}/members/",
         "batches": f"/p/{slug}/batches/",
+        "batch": f"/batches/{studio.batch}/",
         "webhooks": f"/p/{slug}/webhooks/",
+        "webhook": f"/p/{slug}/webhooks/{studio.webhook}/",
         "api-tokens": "/settings/tokens/",
         "quality": "/quality/",
         "notifications": "/notifications/",

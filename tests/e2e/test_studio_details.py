@@ -144,3 +144,25 @@ def test_a_hebrew_prompt_reads_right_to_left(live_server, browser, project, desi
     assert card.evaluate("el => getComputedStyle(el).direction") == "rtl"
     page.fill("#id_prompt", "שלום")
     assert page.locator("#id_prompt").evaluate("el => el.matches(':dir(rtl)')")
+
+
+def test_every_input_on_prices_and_budgets_is_styled_like_the_rest(
+    live_server, browser, project, project_admin
+):
+    UserFactory(username="sam", is_staff=True)
+    styled = """els => els.filter(el => el.offsetParent !== null).map(el => {
+        const s = getComputedStyle(el);
+        return [el.name, s.borderTopLeftRadius, s.borderTopColor, s.borderTopStyle];
+    })"""
+    admin = signed_in(browser, live_server.url, "ada", DESKTOP)
+    admin.goto(f"/p/{project.slug}/settings/")
+    budget = admin.locator(".budget-form").locator("input:not([type=hidden]), select")
+    sam = signed_in(browser, live_server.url, "sam", DESKTOP)
+    sam.goto("/spend/prices/")
+    prices = sam.locator("form.settings").locator("input:not([type=hidden]), select")
+    expect(sam.locator("select#id_model_key")).to_be_visible()
+    seen = budget.evaluate_all(styled) + prices.evaluate_all(styled)
+    names = {name for name, *_ in seen}
+    assert {"amount_usd", "usd_per_image", "effective_from", "model_key", "note"} <= names
+    unstyled = [row for row in seen if row[1:] != ["6px", "rgb(211, 216, 224)", "solid"]]
+    assert unstyled == [], f"inputs not styled like the others: {unstyled}"
