@@ -88,6 +88,7 @@ class SubmissionForm(forms.Form):
                 "rows": 4,
                 "placeholder": "Describe the image: subject, setting, light, style…",
                 "autofocus": True,
+                "dir": "auto",  # Arabic and Hebrew prompts read right to left
             }
         ),
     )
@@ -155,7 +156,7 @@ class RejectForm(forms.Form):
 
 class RevisionForm(forms.Form):
     prompt = forms.CharField(
-        max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 4})
+        max_length=4000, required=False, widget=forms.Textarea(attrs={"rows": 4, "dir": "auto"})
     )
     aspect_ratio = forms.ChoiceField(label="Aspect ratio", choices=_aspect_choices)
     preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
@@ -191,7 +192,11 @@ class CommentForm(forms.Form):
         max_length=4000,
         required=False,  # the service says what is missing
         widget=forms.Textarea(
-            attrs={"rows": 2, "placeholder": "Comment… (click the image to pin it to a spot)"}
+            attrs={
+                "rows": 2,
+                "dir": "auto",
+                "placeholder": "Comment… (click the image to pin it to a spot)",
+            }
         ),
     )
     # A pin: which image, and where as fractions of its width and height (0–1).

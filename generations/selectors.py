@@ -55,11 +55,29 @@ def with_card_data(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
 
 
 def generations_recent(*, user: User, project: Project, page: int | str | None = 1) -> Page:
-    """One page of the project's generations, newest first."""
+    """One page of the project's generations, newest submission first and its variants in
+    order (1, 2, 3), as they appear after submitting: a reload keeps the order."""
     queryset = with_card_data(
-        visible_generations(user).filter(project=project).order_by("-created_at", "-pk")
+        visible_generations(user)
+        .filter(project=project)
+        .order_by("-created_at", "-submission_id", "variant")
     )
     return Paginator(queryset, CARDS_PER_PAGE).get_page(page)
+
+
+SUBMIT_SETTINGS = ("model_key", "aspect_ratio", "preview_size", "variants")
+
+
+def submission_settings_last(*, user: User, project: Project) -> dict[str, Any]:
+    """The options of the person's latest submission in the project (model, aspect ratio,
+    preview size, variants), so the studio's form starts where they left it; {} if none."""
+    last = (
+        Submission.objects.filter(project=project, created_by=user)
+        .order_by("-created_at", "-pk")
+        .values(*SUBMIT_SETTINGS)
+        .first()
+    )
+    return dict(last) if last else {}
 
 
 def generations_of_submission(*, user: User, submission: Submission) -> list[Generation]:

@@ -221,6 +221,12 @@ def _size_of(submission: Submission, phase: Phase) -> str:
     return submission.preview_size if phase is Phase.PREVIEW else submission.final_size
 
 
+def clauses(*parts: str) -> str:
+    """Reasons joined as one sentence: "overloaded; no tries left", never "overloaded.; no
+    tries left" when a provider's message ends with a full stop."""
+    return "; ".join(part.rstrip(" .;") for part in parts if part.strip(" .;"))
+
+
 def _store_result(claim: Claim, result: RenderResult) -> Image:
     upscale = claim.strategy == Strategy.UPSCALE
     width, height = claim.request.width, claim.request.height
@@ -245,7 +251,7 @@ def _store_result(claim: Claim, result: RenderResult) -> Image:
         # The bytes decide what is stored; the provider's claim is kept for the record.
         notes.append(f"provider said {result.mime_type[:40]}, got {info.mime_type}")
     notes.extend(result.notes)
-    note = "; ".join(notes)[:_NOTE_CHARS]
+    note = clauses(*notes)[:_NOTE_CHARS]
     image = _store_image(
         claim.generation,
         claim.phase,
@@ -441,7 +447,7 @@ def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> 
             actor=Actor.WORKER,
             lease_token=attempt.lease_token,
             attempt=attempt.number,
-            reason=cause if not error.retryable else f"{cause}; no tries left",
+            reason=cause if not error.retryable else clauses(cause, "no tries left"),
             last_error=error.message,
         )
     except TransitionConflict:
@@ -469,7 +475,7 @@ def _requeue(
             actor=actor,
             lease_token=lease_token,
             attempt=attempt,
-            reason=f"{reason}; next try in {delay_s:.0f} s" if delay_s >= 1 else reason,
+            reason=clauses(reason, f"next try in {delay_s:.0f} s") if delay_s >= 1 else reason,
             changes={
                 "next_attempt_at": due,
                 "waiting_reason": waiting,
@@ -487,7 +493,7 @@ def _requeue(
             actor=actor,
             lease_token=lease_token,
             attempt=attempt,
-            reason=f"{reason}; retry refused: {refusal.short}",
+            reason=clauses(reason, f"retry refused: {refusal.short}"),
             changes={"last_error": refusal.message, "waiting_reason": "", "next_attempt_at": None},
         )
         return failed
@@ -525,12 +531,12 @@ def _exhaust(
     preview = generation.images.filter(phase=Phase.PREVIEW).first()
     if policy == FallbackPolicy.FAIL or preview is None:
         why = "fallback policy is to fail" if preview else "no preview to fall back on"
-        move(State.FINAL_FAILED, f"{reason}; {why}")
+        move(State.FINAL_FAILED, clauses(reason, why))
         return State.FINAL_FAILED
     fallback = _fallback_image(generation, preview, upscale=policy == FallbackPolicy.UPSCALE)
     try:
         with transaction.atomic():
-            move(State.DELIVERED_FALLBACK, f"{reason}; {fallback.note}")
+            move(State.DELIVERED_FALLBACK, clauses(reason, fallback.note))
             fallback.save()
             if not fallback.thumbnail.name:  # upscaled, or a preview still without them
                 renditions.enqueue_on_commit(fallback)
@@ -645,7 +651,7 @@ def generation_reap(*, generation: Generation) -> str:
                     lease_token=token,
                     attempt=attempt,
                     delay_s=0,
-                    reason=f"{cause}; returned to the queue",
+                    reason=clauses(cause, "returned to the queue"),
                     waiting="Requeued after a worker stopped",
                     last_error=cause,
                 )
@@ -656,7 +662,7 @@ def generation_reap(*, generation: Generation) -> str:
                     actor=Actor.REAPER,
                     lease_token=token,
                     attempt=attempt,
-                    reason=f"{cause}; no tries left",
+                    reason=clauses(cause, "no tries left"),
                     last_error=cause,
                 )
             # Only once the move won, and in its transaction (generation row first, as the

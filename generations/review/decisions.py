@@ -253,7 +253,7 @@ def _already_decided(generation: Generation, conflict: Exception | None = None) 
         when = timezone.localtime(last.created_at).strftime("%H:%M:%S")
         decided = f"{who} {DECISIONS[last.to_state]} it at {when}"
     if conflict is not None:
-        first = f"Someone decided first: {decided}" if decided else str(conflict)
+        first = f"Someone decided first: {decided}" if decided else str(conflict).rstrip(" .")
         return f"{first}; #{generation.pk} is now “{now_in}”. Your decision was not recorded."
     return f"Only a generation in review can be decided on; #{generation.pk} is “{now_in}”" + (
         f": {decided}." if decided else "."

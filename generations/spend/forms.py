@@ -13,6 +13,7 @@ from generations.models import Lane, PriceKind, Project
 from generations.spend import reports
 from generations.spend.pricing import PRICE_SIZES
 from generations.spend.reports import GRAINS, ReportFilter
+from generations.strategies import UPSCALE_PRICE_KEY
 from generations.widgets import BoundedDateField, DateInput
 
 MAX_RANGE_DAYS = 3 * 366
@@ -67,7 +68,11 @@ class ReportFilterForm(forms.Form):
 
 
 def _model_keys() -> list[tuple[str, str]]:
-    return [(m.key, m.key) for m in catalog.all_models()]
+    models = [(m.key, f"{m.label} · {m.key}") for m in catalog.all_models()]
+    return [
+        *models,
+        (UPSCALE_PRICE_KEY, f"Upscale of a preview (no model call) · {UPSCALE_PRICE_KEY}"),
+    ]
 
 
 class DateTimeInput(forms.DateTimeInput):
@@ -83,11 +88,9 @@ class PriceEntryForm(forms.Form):
     kind = forms.ChoiceField(
         label="Priced", choices=PriceKind.choices, initial=PriceKind.IMAGE, required=False
     )
-    model_key = forms.CharField(
-        label="Model",
-        max_length=64,
-        widget=forms.TextInput(attrs={"list": "price-models", "autocomplete": "off"}),
-    )
+    # A select of the catalogue's models (read at every use: they follow
+    # settings.STUDIO_MODELS) and the upscale; a price for anything else is refused.
+    model_key = forms.ChoiceField(label="Model", choices=_model_keys)
     size = forms.CharField(
         label="Size", max_length=4, widget=forms.Select(choices=[(s, s) for s in PRICE_SIZES])
     )
@@ -106,5 +109,3 @@ class PriceEntryForm(forms.Form):
         help_text="Local time; empty = now. A later time schedules the change.",
     )
     note = forms.CharField(label="Note", max_length=200, required=False)
-
-    model_choices = staticmethod(_model_keys)

@@ -10,6 +10,7 @@ from django.utils import timezone
 
 from generations import catalog, selectors
 from generations.models import Generation, Image, Phase
+from generations.review.selectors import review_projects
 from generations.selectors import projects_visible
 from generations.states import SETTLED, State, poll_seconds
 
@@ -43,6 +44,19 @@ def nav_projects(context: template.Context) -> list[Any]:
     if not hasattr(request, "_studio_nav_projects"):
         request._studio_nav_projects = list(projects_visible(user=user))  # type: ignore[union-attr]
     return request._studio_nav_projects  # type: ignore[union-attr]
+
+
+@register.simple_tag(takes_context=True)
+def may_review(context: template.Context) -> bool:
+    """Whether the header links to the review queue: only for someone who decides in some
+    project (a designer's queue would always be empty)."""
+    request = context.get("request")
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return False
+    if not hasattr(request, "_studio_may_review"):
+        request._studio_may_review = bool(review_projects(user=user))  # type: ignore[union-attr]
+    return request._studio_may_review  # type: ignore[union-attr]
 
 
 @register.filter

@@ -22,6 +22,7 @@ from generations.models import Batch, Project
 from generations.permissions import Action, acting_role
 from generations.spend import budgets
 from generations.states import State
+from generations.views.common import page_with_actions
 from generations.views.types import HtmxHttpRequest
 
 LIST_TEMPLATE = "generations/batches.html"
@@ -62,6 +63,7 @@ def _list_page(
     return render(request, LIST_TEMPLATE, context, status=status)
 
 
+@page_with_actions
 @require_GET
 def batch_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_get(user=request.user, slug=slug)
@@ -118,6 +120,7 @@ def batch_plan_matrix(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     return _list_page(request, project, matrix_form=form, status=400)
 
 
+@page_with_actions
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def batch_page(request: HtmxHttpRequest, pk: int) -> HttpResponse:

@@ -2,14 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+# The request attribute base.html reads to mark the page `data-revalidate`.
+REVALIDATE = "studio_revalidate"
+
+
+def page_with_actions(view: View) -> View:
+    """For a page whose buttons act on state that others change (approve, cancel, queue,
+    mark read…): the browser never stores it (Cache-Control: no-store), so Back fetches
+    it again, and base.html marks it `data-revalidate`, so static/js/studio.js reloads it
+    when the back/forward cache shows it again. Back never shows a decided item with a
+    live Approve button."""
+
+    @functools.wraps(view)
+    def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        setattr(request, REVALIDATE, True)
+        response = view(request, *args, **kwargs)
+        add_never_cache_headers(response)
+        return response
+
+    return wrapped  # type: ignore[return-value]
 
 
 def render_partials(

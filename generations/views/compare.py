@@ -15,12 +15,13 @@ from django.views.decorators.vary import vary_on_headers
 
 from generations.forms import ApproveForm, RejectForm
 from generations.review import comparison
-from generations.views.common import render_partials, safe_next
+from generations.views.common import page_with_actions, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/compare.html"
 
 
+@page_with_actions
 @require_GET
 def compare_page(request: HtmxHttpRequest) -> HttpResponse:
     try:

@@ -10,12 +10,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from generations import selectors
 from generations.forms import GalleryFilterForm
+from generations.views.common import page_with_actions
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/gallery.html"
 RESULTS = "gallery-results"  # the id of the region the filters swap
 
 
+@page_with_actions
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def gallery(request: HtmxHttpRequest) -> HttpResponse:

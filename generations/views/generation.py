@@ -33,7 +33,13 @@ from generations.spend import budgets
 from generations.states import SETTLED, TRANSITIONS, State, TransitionError
 from generations.strategies import Strategy
 from generations.types import User
-from generations.views.common import attach_errors, flash_error, render_partials, safe_next
+from generations.views.common import (
+    attach_errors,
+    flash_error,
+    page_with_actions,
+    render_partials,
+    safe_next,
+)
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/generation.html"
@@ -41,6 +47,7 @@ TEMPLATE = "generations/generation.html"
 LIVE = "live"
 
 
+@page_with_actions
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def generation_page(request: HtmxHttpRequest, pk: int) -> HttpResponse:
@@ -311,7 +318,7 @@ def _context(
                 "prompt": submission.prompt,
                 "aspect_ratio": submission.aspect_ratio,
                 "preview_size": submission.preview_size,
-                "variants": 1,
+                "variants": submission.variants,  # as many as the original asked for
             }
         ),
     }

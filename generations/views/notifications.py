@@ -9,12 +9,13 @@ from django.views.decorators.http import require_GET, require_POST
 
 from generations import notifications
 from generations.models import Notification
-from generations.views.common import safe_next
+from generations.views.common import page_with_actions, safe_next
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/notifications.html"
 
 
+@page_with_actions
 @require_GET
 def notification_list(request: HtmxHttpRequest) -> HttpResponse:
     items = notifications.notifications_recent(user=request.user)

@@ -14,7 +14,7 @@ from generations.models import Project, Role
 from generations.permissions import Action, acting_role, require_project_role
 from generations.spend import budgets
 from generations.spend.money import money
-from generations.views.common import attach_errors
+from generations.views.common import attach_errors, page_with_actions
 from generations.views.types import HtmxHttpRequest
 
 
@@ -25,6 +25,7 @@ def _project_for(request: HtmxHttpRequest, slug: str, action: Action) -> Project
     return project
 
 
+@page_with_actions
 @require_http_methods(["GET", "POST"])
 def project_settings(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = _project_for(request, slug, Action.MANAGE_SETTINGS)
@@ -87,6 +88,7 @@ def _settings_page(
     return render(request, "generations/project_settings.html", context, status=status)
 
 
+@page_with_actions
 @require_http_methods(["GET", "POST"])
 def project_members(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     """Everyone's roles, and one form per person (plus one to add someone): set exactly

@@ -25,7 +25,7 @@ from generations.spend.forms import PriceEntryForm, ReportFilterForm
 from generations.spend.money import money
 from generations.spend.reports import ReportFilter
 from generations.types import User
-from generations.views.common import attach_errors, flash_error
+from generations.views.common import attach_errors, flash_error, page_with_actions
 from generations.views.types import HtmxHttpRequest
 
 LEDGER_PER_PAGE = 50
@@ -273,6 +273,7 @@ def _require_price_admin(request: HtmxHttpRequest) -> None:
         raise PermissionDenied("Only site admins edit the price list.")
 
 
+@page_with_actions
 @require_http_methods(["GET", "POST"])
 def price_list(request: HtmxHttpRequest) -> HttpResponse:
     _require_price_admin(request)
@@ -295,7 +296,6 @@ def price_list(request: HtmxHttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "rows": pricing.price_list(),
-        "model_keys": [key for key, _ in PriceEntryForm.model_choices()],
         "section": "prices",
     }
     return render(

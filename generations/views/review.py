@@ -34,7 +34,7 @@ from generations.review.selectors import (
 )
 from generations.states import TransitionError
 from generations.types import User
-from generations.views.common import flash_error, render_partials, safe_next
+from generations.views.common import flash_error, page_with_actions, render_partials, safe_next
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/review.html"
@@ -46,6 +46,7 @@ _SUCCESS = {
 }
 
 
+@page_with_actions
 @require_GET
 @vary_on_headers("HX-Request", "HX-Target")
 def review_list(request: HtmxHttpRequest) -> HttpResponse:

@@ -15,7 +15,7 @@ from generations.forms import SubmissionForm
 from generations.models import Project
 from generations.permissions import Action, acting_role
 from generations.spend import budgets
-from generations.views.common import attach_errors, render_partials
+from generations.views.common import attach_errors, page_with_actions, render_partials
 from generations.views.types import HtmxHttpRequest
 
 TEMPLATE = "generations/project.html"
@@ -29,14 +29,15 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "generations/home.html", {"projects": projects})
 
 
+@page_with_actions
 @require_GET
 def project_studio(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = selectors.project_get(user=request.user, slug=slug)
-    form = (
-        SubmissionForm(initial=SubmissionForm.defaults(project), project=project)
-        if _can_submit(request, project)
-        else None
-    )
+    form = None
+    if _can_submit(request, project):
+        # Where the person left it: the options of their last submission here.
+        last = selectors.submission_settings_last(user=request.user, project=project)
+        form = SubmissionForm(initial={**SubmissionForm.defaults(project), **last}, project=project)
     return render(request, TEMPLATE, _context(request, project, form))
 
 

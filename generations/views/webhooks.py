@@ -15,7 +15,7 @@ from generations import selectors
 from generations.forms import DeliveryFilterForm, WebhookEndpointForm
 from generations.models import Project, WebhookEndpoint, WebhookEvent
 from generations.permissions import Action, require_project_role
-from generations.views.common import attach_errors
+from generations.views.common import attach_errors, page_with_actions
 from generations.views.types import HtmxHttpRequest
 from generations.webhooks import endpoints
 
@@ -44,6 +44,7 @@ def webhooks_home(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "generations/webhooks_home.html", {"rows": rows})
 
 
+@page_with_actions
 @require_http_methods(["GET", "POST"])
 def webhook_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     project = _project_for(request, slug)
@@ -72,6 +73,7 @@ def webhook_list(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     return render(request, LIST_TEMPLATE, context, status=400 if form.errors else 200)
 
 
+@page_with_actions
 @require_http_methods(["GET", "POST"])
 @vary_on_headers("HX-Request", "HX-Target")
 def webhook_page(request: HtmxHttpRequest, slug: str, pk: int) -> HttpResponse:

@@ -2,6 +2,15 @@
 (function () {
   "use strict";
 
+  // A page with actions (views/common.py page_with_actions) shown again by Back or Forward
+  // from the back/forward cache is as it was left, maybe long ago: load it afresh, so a
+  // decided item never shows a live Approve button.
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted && document.body && document.body.hasAttribute("data-revalidate")) {
+      location.reload();
+    }
+  });
+
   // Dismiss a flash message.
   document.addEventListener("click", function (event) {
     var button = event.target.closest("[data-dismiss]");

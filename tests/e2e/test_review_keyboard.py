@@ -188,6 +188,7 @@ def test_the_review_pages_look_right_and_a_comment_pins_where_the_image_is_click
     page.goto(f"/g/{generation.pk}/")
     board = page.locator(".image--preview .pinboard")
     expect(board.locator("img")).to_have_js_property("complete", True)
+    board.scroll_into_view_if_needed()  # the click is at a point of the image: on screen
     box = board.bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.25, box["y"] + box["height"] * 0.6)
     expect(page.locator(".pin--pending")).to_be_visible()

@@ -162,7 +162,8 @@ def test_a_bad_answer_is_a_readable_failure_and_leaves_no_file(
     # The timeline says why, in the same words; the card shows it as the last error.
     failure = Transition.objects.filter(generation=generation).last()
     assert failure.to_state == State.PREVIEW_QUEUED
-    assert attempt.error_message in failure.reason
+    # (the reason joins clauses with "; ": the message's full stop is dropped, never ".;")
+    assert attempt.error_message.rstrip(".") in failure.reason and ".;" not in failure.reason
     assert reload(generation).last_error == attempt.error_message
     assert not Image.objects.exists()
     assert _media_files(settings) == []

@@ -599,3 +599,19 @@ def test_a_second_kick_after_the_render_finished_does_nothing(designer, project)
 
     assert provider.calls == 1
     assert Attempt.objects.filter(generation=generation).count() == 1
+
+
+def test_a_reason_never_reads_full_stop_semicolon_when_a_message_ends_with_one(designer, project):
+    generation = _submit(designer, project)
+    provider = ScriptedProvider(
+        ServerError("The service is overloaded."), ServerError("The service is overloaded.")
+    )
+
+    assert _render(generation, provider) == State.PREVIEW_QUEUED
+    _make_due(generation)
+    assert _render(generation, provider) == State.PREVIEW_FAILED
+
+    reasons = list(_reload(generation).transitions.values_list("reason", flat=True))
+    assert not [reason for reason in reasons if ".;" in reason]
+    assert any("overloaded; next try in" in reason for reason in reasons)
+    assert reasons[-1].endswith("The service is overloaded; no tries left")
