@@ -221,8 +221,9 @@ def test_the_top_bar_folds_into_a_menu_on_a_phone(live_server, browser, studio):
     expect(menu.get_by_role("link", name="Review")).to_be_hidden()
     toggle.click()
     menu.get_by_role("link", name="Review").click()
-    page.wait_for_url("**/review/")
-    expect(page.get_by_role("heading", name="Review queue")).to_be_visible()
+    # Review opens the canvas: one picture at a time, large (the grid is one link away).
+    page.wait_for_url("**/review/canvas/")
+    expect(page.get_by_role("heading", name="Review", exact=True)).to_be_visible()
     assert overflow(page) == 0
 
     # On a desktop the links sit in the bar and there is no menu button.
