@@ -90,7 +90,13 @@ class PriceEntryForm(forms.Form):
     )
     # A select of the catalogue's models (read at every use: they follow
     # settings.STUDIO_MODELS) and the upscale; a price for anything else is refused.
-    model_key = forms.ChoiceField(label="Model", choices=_model_keys)
+    model_key = forms.ChoiceField(
+        label="Model",
+        choices=_model_keys,
+        error_messages={
+            "invalid_choice": "That is not a model in the catalogue: choose one from the list."
+        },
+    )
     size = forms.CharField(
         label="Size", max_length=4, widget=forms.Select(choices=[(s, s) for s in PRICE_SIZES])
     )

@@ -40,11 +40,11 @@ def _selected(html: str, name: str) -> str:
 def test_a_designer_sees_no_review_link_and_a_reviewer_does(client, project, designer, reviewer):
     client.force_login(designer)
     html = client.get(f"/p/{project.slug}/").content.decode()
-    assert 'href="/review/"' not in html
+    assert 'href="/review/canvas/"' not in html
     assert 'href="/gallery/"' in html
 
     client.force_login(reviewer)
-    assert 'href="/review/"' in client.get(f"/p/{project.slug}/").content.decode()
+    assert 'href="/review/canvas/"' in client.get(f"/p/{project.slug}/").content.decode()
 
 
 def test_the_studio_form_starts_from_the_persons_last_submission(client, project, designer):
@@ -104,7 +104,8 @@ def test_the_price_lists_model_is_a_select_of_the_catalogue(client, settings):
     select = re.search(r'<select name="model_key"[^>]*>(.*?)</select>', html, re.S)
     assert select, "the model is not a select"
     keys = re.findall(r'<option value="([^"]+)"', select[1])
-    assert keys == [model.key for model in catalog.all_models()]
+    # The catalogue's models, and the upscale of a preview (a final made without one).
+    assert keys == [model.key for model in catalog.all_models()] + ["upscale"]
     assert catalog.get_model(PRO).label in select[1]
 
 
