@@ -24,7 +24,7 @@ IMAGE_2K, INPUT, UPSCALE_2K = Decimal("0.101"), Decimal("0.0003"), Decimal("0.00
 
 
 @pytest.fixture(autouse=True)
-def _setup(settings, monkeypatch, project):
+def _setup(settings, monkeypatch, project, price_list):
     quick = {"timeout": 30, "tries": 1, "base_delay": 1}
     settings.STUDIO_ATTEMPT_POLICY = {size: dict(quick) for size in ("1K", "2K", "4K")}
     monkeypatch.setattr("generations.dispatch.kick", lambda generation_id: None)

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _setup(settings, monkeypatch, project):
+def _setup(settings, monkeypatch, project, price_list):
     quick = {"timeout": 30, "tries": 1, "base_delay": 1}
     settings.STUDIO_ATTEMPT_POLICY = {size: dict(quick) for size in ("1K", "2K", "4K")}
     monkeypatch.setattr("generations.dispatch.kick", lambda generation_id: None)

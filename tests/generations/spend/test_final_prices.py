@@ -16,6 +16,11 @@ pytestmark = pytest.mark.django_db
 PRO = "nano-banana-pro"
 
 
+@pytest.fixture(autouse=True)
+def _prices(price_list):
+    """The seeded list, even after a transactional test flushed it."""
+
+
 @pytest.mark.parametrize(
     ("strategy", "image", "inputs", "total"),
     [
