@@ -15,13 +15,20 @@
   function bulk() { return document.querySelector("[data-canvas-bulk]"); }
   function waiting() { var c = canvas(); return c && c.dataset.waiting === "1"; }
 
+  // A key can come faster than htmx settles a swap: make sure it has bound the new
+  // link or form (idempotent), or the click would load a whole page instead.
+  function bound(element) {
+    if (element && window.htmx) window.htmx.process(element);
+    return element;
+  }
+
   function follow(selector) {
-    var link = document.querySelector(selector);
+    var link = bound(document.querySelector(selector));
     if (link) link.click();
   }
 
   function decide(decision) {
-    var form = decideForm();
+    var form = bound(decideForm());
     if (!form) return;
     var button = form.querySelector('button[value="' + decision + '"]');
     if (!button) return;
@@ -38,6 +45,11 @@
     button.click();
   }
 
+  // A box the person asked for (R, C, Shift+C) between a swap and its settle: the settle
+  // must not take the focus back to the canvas from under their typing.
+  var askedFor = null;
+  document.addEventListener("htmx:afterSwap", function () { askedFor = null; });
+
   function startReason(mode) {
     var form = decideForm();
     if (!form) return;
@@ -48,6 +60,7 @@
       : "What should change? Enter sends · Esc cancels";
     showError(form, "");
     box.focus();
+    askedFor = box;
   }
 
   function stopTyping(box) {
@@ -71,6 +84,7 @@
     var form = commentForm();
     var box = form && form.elements.body;
     if (box) box.focus();
+    askedFor = box;
   }
 
   // --- the selection for "Approve selected" -------------------------------------------
@@ -212,7 +226,7 @@
       return;
     }
     event.preventDefault();
-    if (box.value.trim()) box.form.requestSubmit();
+    if (box.value.trim()) bound(box.form).requestSubmit();
   });
 
   document.addEventListener("input", function (event) {
@@ -239,7 +253,9 @@
     if (!swapped.matches || !swapped.matches("[data-review-canvas]")) return;
     var form = decideForm();
     var comment = commentForm();
-    if (form && form.classList.contains("has-error") && form.dataset.mode) {
+    if (askedFor && document.contains(askedFor)) {
+      askedFor.focus();
+    } else if (form && form.classList.contains("has-error") && form.dataset.mode) {
       form.querySelector("[data-canvas-reason]").focus();
     } else if (comment && comment.classList.contains("has-error")) {
       comment.elements.body.focus();

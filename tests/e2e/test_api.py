@@ -80,7 +80,9 @@ def test_submit_preview_approve_deliver_download_through_the_api(
     assert [(a["phase"], a["size"]) for a in delivered["attempts"]] == [
         ("preview", "1K"), ("final", "4K"),
     ]  # fmt: skip
-    assert Decimal(delivered["charges"]["total_usd"]) == Decimal("0.134") + Decimal("0.24")
+    # The final is made from the approved preview (the default): its input image is billed.
+    preview, final, input_image = Decimal("0.134"), Decimal("0.24"), Decimal("0.0011")
+    assert Decimal(delivered["charges"]["total_usd"]) == preview + final + input_image
     final = next(image for image in delivered["images"] if image["phase"] == "final")
     assert (final["width"], final["height"], final["native"]) == (5504, 3072, True)
 

@@ -15,6 +15,7 @@ from generations.review.decisions import final_differs_decide, generation_approv
 from generations.states import State
 from generations.strategies import Strategy
 from tests.e2e.conftest import VIEWPORT, screenshot, wait_for
+from tests.support.drift import DRIFTING_SEED
 from tests.support.factories import PASSWORD
 from tests.support.fakes import drain_cpu_queue
 
@@ -32,6 +33,7 @@ def _submit(project, designer, variants: int = 1) -> list[Generation]:
     submission = services.submission_create(
         project=project, user=designer, prompt=PROMPT, model_key="nano-banana-pro",
         aspect_ratio="1:1", preview_size="1K", variants=variants,
+        seed=DRIFTING_SEED,  # variant 1's prompt-only final drifts (tests/support/drift.py)
     )  # fmt: skip
     return list(submission.generations.order_by("variant"))
 

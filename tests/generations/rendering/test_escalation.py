@@ -16,6 +16,7 @@ from generations.rendering import jobs
 from generations.review.decisions import final_differs_decide, generation_approve
 from generations.states import IllegalTransition, State
 from generations.strategies import Strategy
+from tests.support.drift import DRIFTING_SEED
 
 pytestmark = pytest.mark.django_db
 
@@ -41,6 +42,7 @@ def _reviewed(designer, project) -> Generation:
         aspect_ratio="1:1",
         preview_size="1K",
         variants=1,
+        seed=DRIFTING_SEED,  # its prompt-only final drifts (tests/support/drift.py)
     )
     generation = submission.generations.get()
     assert _render(generation) == State.IN_REVIEW

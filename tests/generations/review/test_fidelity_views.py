@@ -16,6 +16,7 @@ from generations.rendering import jobs
 from generations.review.decisions import generation_approve
 from generations.states import State
 from generations.strategies import Strategy
+from tests.support.drift import DRIFTING_SEED
 
 pytestmark = pytest.mark.django_db
 
@@ -33,6 +34,7 @@ def _reviewed(designer, project, model_key="nano-banana-2") -> Generation:
     generation = services.submission_create(
         project=project, user=designer, prompt="a red fox in fresh snow at dawn",
         model_key=model_key, aspect_ratio="1:1", preview_size="1K", variants=1,
+        seed=DRIFTING_SEED,  # its prompt-only final drifts (tests/support/drift.py)
     ).generations.get()  # fmt: skip
     assert jobs.generation_render(generation_id=generation.pk, worker="w") == State.IN_REVIEW
     return generation
