@@ -8,11 +8,14 @@ from typing import Any, TypeVar
 
 from django import forms
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 from django.utils.http import url_has_allowed_host_and_scheme
+
+from generations.forms import CommentForm
+from generations.review import conversation
 
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
@@ -87,3 +90,30 @@ def flash_error(request: HttpRequest, error: Exception) -> None:
     else:
         text = str(error) or "That is not allowed."
     messages.error(request, text)
+
+
+def comment_submit(request: HttpRequest, pk: int, *, success: str) -> CommentForm:
+    """Post the comment form's comment (pinned to a point of an image when one was
+    clicked) on generation `pk`, and return the form to show next: fresh when it was
+    added or refused, with its errors when the input was wrong."""
+    form = CommentForm(request.POST)
+    if not form.is_valid():
+        return form
+    data = form.cleaned_data
+    try:
+        conversation.comment_create(
+            generation_id=pk,
+            user=request.user,  # type: ignore[arg-type]
+            body=data["body"],
+            image_id=data["image"],
+            x=data["x"],
+            y=data["y"],
+        )
+    except ValidationError as invalid:
+        attach_errors(form, invalid)
+        return form
+    except PermissionDenied as refused:
+        flash_error(request, refused)
+    else:
+        messages.success(request, success)
+    return CommentForm()

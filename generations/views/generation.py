@@ -35,6 +35,7 @@ from generations.strategies import Strategy
 from generations.types import User
 from generations.views.common import (
     attach_errors,
+    comment_submit,
     flash_error,
     page_with_actions,
     render_partials,
@@ -141,26 +142,7 @@ def comment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A comment, optionally pinned to a point of one of the generation's images. With
     htmx: a fresh form, and the live part (timeline and markers) out of band."""
     selectors.generation_card(user=request.user, pk=pk)  # 404 if not visible
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            conversation.comment_create(
-                generation_id=pk,
-                user=request.user,
-                body=data["body"],
-                image_id=data["image"],
-                x=data["x"],
-                y=data["y"],
-            )
-        except ValidationError as error:
-            attach_errors(form, error)
-        except PermissionDenied as error:
-            flash_error(request, error)
-            form = CommentForm()
-        else:
-            messages.success(request, "Comment added.")
-            form = CommentForm()
+    form = comment_submit(request, pk, success="Comment added.")
     generation = selectors.generation_detail(user=request.user, pk=pk)
     context = _context(request, generation, comment_form=form)
     if request.htmx:

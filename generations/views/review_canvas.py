@@ -19,10 +19,14 @@ from django.views.decorators.vary import vary_on_headers
 
 from generations import selectors
 from generations.forms import CommentForm, DecisionForm
-from generations.review import conversation
 from generations.review.canvas import ReviewCanvas, review_canvas
 from generations.states import TransitionError
-from generations.views.common import attach_errors, flash_error, render_partials, safe_next
+from generations.views.common import (
+    comment_submit,
+    flash_error,
+    render_partials,
+    safe_next,
+)
 from generations.views.review import _SUCCESS, _Chosen, _decide, _filters
 from generations.views.types import HtmxHttpRequest
 
@@ -86,26 +90,7 @@ def review_canvas_comment(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """A comment on the item on the canvas, pinned to a spot of its picture when one was
     clicked; the item stays in front, with the new pin."""
     selectors.generation_card(user=request.user, pk=pk)  # 404 if not visible
-    form = CommentForm(request.POST)
-    if form.is_valid():
-        data = form.cleaned_data
-        try:
-            conversation.comment_create(
-                generation_id=pk,
-                user=request.user,
-                body=data["body"],
-                image_id=data["image"],
-                x=data["x"],
-                y=data["y"],
-            )
-        except ValidationError as invalid:
-            attach_errors(form, invalid)
-        except PermissionDenied as refused:
-            flash_error(request, refused)
-            form = CommentForm()
-        else:
-            messages.success(request, f"Comment added to #{pk}.")
-            form = CommentForm()
+    form = comment_submit(request, pk, success=f"Comment added to #{pk}.")
     params = _next_params(request)
     if not request.htmx:
         for errors in form.errors.values():
