@@ -48,7 +48,6 @@
   // A box the person asked for (R, C, Shift+C) between a swap and its settle: the settle
   // must not take the focus back to the canvas from under their typing.
   var askedFor = null;
-  document.addEventListener("htmx:afterSwap", function () { askedFor = null; });
 
   function startReason(mode) {
     var form = decideForm();
@@ -246,11 +245,28 @@
 
   // After the canvas is swapped (J/K, a decision, a comment, the filters): the keys go on
   // working from the new item; one that came back with an error keeps its reason box.
+  // Right at the swap, since htmx has just put the focus back into the new reason box (it
+  // restores focus by id) and a key pressed before the settle would be typed there; and
+  // again at the settle, keeping a box the person asked for in between.
+  function isCanvas(element) {
+    return element && element.matches && element.matches("[data-review-canvas]");
+  }
+
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (!isCanvas(event.target)) return;
+    askedFor = null;
+    placeFocus(event.target);
+  });
+
   document.addEventListener("htmx:afterSettle", function (event) {
     if (!canvas()) return;
     fadeToasts();
-    var swapped = event.target;
-    if (!swapped.matches || !swapped.matches("[data-review-canvas]")) return;
+    if (!isCanvas(event.target)) return;
+    placeFocus(event.target);
+    syncSelection();
+  });
+
+  function placeFocus(swapped) {
     var form = decideForm();
     var comment = commentForm();
     if (askedFor && document.contains(askedFor)) {
@@ -262,8 +278,7 @@
     } else {
       swapped.focus({ preventScroll: true });
     }
-    syncSelection();
-  });
+  }
 
   function start() {
     var root = canvas();
