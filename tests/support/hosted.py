@@ -36,9 +36,11 @@ def configure(settings: Any, base_url: str, **entry: Any) -> catalog.ModelEntry:
         }
     }
     settings.STUDIO_ATTEMPT_POLICY = {size: dict(QUICK_POLICY) for size in ("1K", "2K", "4K")}
-    # The fake server builds a real 4K PNG per answer (~1 s on a loaded 2-core machine):
-    # a 1 s timeout there made the 4K tests flaky without testing anything about time.
-    settings.STUDIO_ATTEMPT_POLICY["4K"]["timeout"] = 10.0
+    # The fake server builds a real 2K or 4K PNG per answer (~1 s on a loaded 2-core
+    # machine): a 1 s timeout there made those tests flaky without testing anything about
+    # time. The timeout tests use 1K, or a timeout of their own.
+    for size in ("2K", "4K"):
+        settings.STUDIO_ATTEMPT_POLICY[size]["timeout"] = 10.0
     # The shared per-model limits have tests of their own (test_limits.py); here a 429
     # must only affect this job, so the waits seen are the provider's alone.
     settings.STUDIO_MODEL_LIMITS = {MODEL_KEY: {"concurrency": None, "rpm": None}}
