@@ -16,12 +16,13 @@ from generations import selectors, services
 from generations.api import represent
 from generations.api.auth import scoped, user_of
 from generations.api.schemas import (
+    ApproveIn,
     CommentIn,
     ErrorOut,
+    FinalDiffersIn,
     GenerationDetailOut,
     GenerationFilters,
     GenerationPageOut,
-    NoteIn,
     ReasonIn,
 )
 from generations.models import Generation
@@ -83,16 +84,41 @@ def generation_get(request: HttpRequest, generation_id: int) -> dict:
     url_name="generation_approve", **scoped("write"),
 )  # fmt: skip
 def generation_approve(
-    request: HttpRequest, generation_id: int, payload: NoteIn | None = None
+    request: HttpRequest, generation_id: int, payload: ApproveIn | None = None
 ) -> dict:
-    """Approve a preview in review: reserves the final's price and queues the final.
-    409 if it is not in review (someone decided first) or a budget does not allow it."""
+    """Approve a preview in review: reserves the final's price (by its strategy, the
+    project's unless `strategy` says otherwise) and queues the final. 409 if it is not in
+    review (someone decided first) or a budget does not allow it."""
     user = user_of(request)
     return _act(
         request,
         generation_id,
         lambda: decisions.generation_approve(
-            generation_id=generation_id, user=user, note=payload.note if payload else ""
+            generation_id=generation_id,
+            user=user,
+            note=payload.note if payload else "",
+            strategy=(payload.strategy or "") if payload else "",
+        ),
+    )
+
+
+@router.post(
+    "/generations/{int:generation_id}/final-differs",
+    response={200: GenerationDetailOut, **WRITE_ERRORS},
+    url_name="generation_final_differs", **scoped("write"),
+)  # fmt: skip
+def generation_final_differs(
+    request: HttpRequest, generation_id: int, payload: FinalDiffersIn
+) -> dict:
+    """Decide a final held because it differs from its approved preview (state
+    `final_differs`): accept it, re-render it from the preview, or deliver the upscale.
+    409 if it is not waiting for this decision or a budget does not allow a new final."""
+    user = user_of(request)
+    return _act(
+        request,
+        generation_id,
+        lambda: decisions.final_differs_decide(
+            generation_id=generation_id, user=user, choice=payload.choice, note=payload.note
         ),
     )
 

@@ -125,6 +125,7 @@ def generation(links: Links, generation: Generation, *, spend: dict[int, Spend])
         "next_attempt_at": generation.next_attempt_at,
         "waiting_reason": generation.waiting_reason,
         "last_error": generation.last_error,
+        "escalation_strategy": generation.escalation_strategy,
         "attempts": [_attempt(attempt, spend.get(attempt.pk)) for attempt in attempts],
         "charges": {"total_usd": charges.total, "simulated": charges.simulated},
         "images": [image(links, each) for each in generation.images.all()],
@@ -166,6 +167,8 @@ def _attempt(attempt: Attempt, spend: Spend | None) -> dict[str, Any]:
         "error_kind": attempt.error_kind,
         "error_message": attempt.error_message,
         "retryable": attempt.retryable,
+        "strategy": attempt.strategy,
+        "input_images": attempt.input_images,
         "charge": None
         if spend is None
         else {
@@ -191,5 +194,8 @@ def image(links: Links, image: Image) -> dict[str, Any]:
         "sha256": image.sha256,
         "native": image.native,
         "note": image.note,
+        "fidelity": None
+        if image.fidelity_ssim is None
+        else {"ssim": image.fidelity_ssim, "hash_distance": image.fidelity_hash_distance},
         "downloads": downloads,
     }

@@ -10,8 +10,10 @@ from typing import Literal
 from ninja import Field, Schema
 from pydantic import BaseModel
 
+from generations.review.decisions import DiffersChoice
 from generations.services import MAX_SUBMISSIONS_AT_ONCE, MAX_VARIANTS
 from generations.states import State
+from generations.strategies import Strategy
 
 
 class Out(BaseModel):
@@ -138,6 +140,10 @@ class AttemptOut(Out):
     error_kind: str
     error_message: str
     retryable: bool | None
+    strategy: str = Field(
+        description='How a final was made: from_preview, from_prompt or upscale; "" for a preview.'
+    )
+    input_images: int = Field(description="Images the request carried (e.g. the approved preview).")
     charge: ChargeOut | None = Field(description="What the ledger charged; null: not charged.")
 
 
@@ -152,6 +158,11 @@ class DownloadsOut(Out):
     thumbnail: str | None = Field(description="WebP rendition; null until made.")
 
 
+class FidelityOut(Out):
+    ssim: float = Field(description="Structural similarity on luma at 256 px: 1.0 is identical.")
+    hash_distance: int | None = Field(description="Perceptual-hash bits that differ (of 64).")
+
+
 class ImageOut(Out):
     id: int
     phase: Literal["preview", "final"]
@@ -162,6 +173,9 @@ class ImageOut(Out):
     sha256: str
     native: bool = Field(description="False for a local upscale (final's size, not detail).")
     note: str
+    fidelity: FidelityOut | None = Field(
+        description="A final against its approved preview; null for a preview or not measured."
+    )
     downloads: DownloadsOut
 
 
@@ -191,6 +205,9 @@ class GenerationOut(Out):
     next_attempt_at: dt.datetime | None
     waiting_reason: str
     last_error: str
+    escalation_strategy: str = Field(
+        description='The way its final is made when the approval chose one; "": the project\'s.'
+    )
     attempts: list[AttemptOut]
     charges: ChargesOut
     images: list[ImageOut]
@@ -227,6 +244,19 @@ class GenerationFilters(Schema):
 
 class NoteIn(Schema):
     note: str = Field("", max_length=2000)
+
+
+class ApproveIn(NoteIn):
+    strategy: Strategy | None = Field(
+        None, description="How to make the final; null: the project's escalation strategy."
+    )
+
+
+class FinalDiffersIn(NoteIn):
+    choice: DiffersChoice = Field(
+        description="accept: deliver the held final; rerender: a new final from the preview; "
+        "upscale: deliver an upscale of the preview."
+    )
 
 
 class CommentIn(Schema):
