@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from generations.sizes import ASPECT_RATIOS, FINAL_SIZE, SIZES, pixel_size
+from generations.sizes import ASPECT_RATIOS, DEFAULT_SIZES, FINAL_SIZE, SCALE, SIZES, pixel_size
 from generations.strategies import Resolved, resolve
 
 HOSTED_PROVIDERS: Final = ("gemini", "openai")
@@ -68,7 +68,7 @@ class ModelEntry:
     configured_provider: str = ""  # what the registry says: "gemini", "openai" or "local"
     base_url: str = ""
     api_key_env: str = ""  # the NAME of the variable holding the key, never the key
-    sizes: tuple[str, ...] = SIZES  # every size the model renders
+    sizes: tuple[str, ...] = DEFAULT_SIZES  # every size the model renders
     aspect_ratios: tuple[str, ...] = ASPECT_RATIOS
     preview_sizes: tuple[str, ...] = ("1K", "2K")
     final_size: str = FINAL_SIZE  # what approval renders; the largest size it has
@@ -84,6 +84,10 @@ class ModelEntry:
     max_input_images: int = 0
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
     simulated_because: str = ""  # why a hosted model renders locally ("" = it does not)
+    # Cross-model previews: the other models whose approved previews may become this
+    # model's finals (made from the preview, sent as an input image). A model's own
+    # previews always may; see `pairing_refusal`.
+    preview_models: tuple[str, ...] = ()
 
     @property
     def simulated(self) -> bool:
@@ -108,8 +112,8 @@ class ModelEntry:
         """The (width, height) this model returns for a request."""
         if aspect_ratio in self.pixels_1k:
             width, height = self.pixels_1k[aspect_ratio]
-            scale = 2 ** _SIZE_ORDER[size]
-            return width * scale, height * scale
+            scale = SCALE[size]
+            return int(width * scale), int(height * scale)
         return pixel_size(aspect_ratio=aspect_ratio, size=size)
 
 
@@ -130,7 +134,7 @@ def _entry(key: str, raw: Mapping[str, Any]) -> ModelEntry:
     provider = _text(raw, "provider", where)
     if provider not in PROVIDERS:
         raise ImproperlyConfigured(f"{where}: provider must be one of {', '.join(PROVIDERS)}.")
-    sizes = _choices(raw.get("sizes", SIZES), SIZES, "sizes", where)
+    sizes = _choices(raw.get("sizes", DEFAULT_SIZES), SIZES, "sizes", where)
     final_size = str(raw.get("final_size", max(sizes, key=_SIZE_ORDER.__getitem__)))
     default_previews = [s for s in sizes if s != final_size] or [final_size]
     preview_sizes = _choices(
@@ -173,6 +177,7 @@ def _entry(key: str, raw: Mapping[str, Any]) -> ModelEntry:
             where,
             minimum=1,
         ),
+        preview_models=_keys(raw.get("preview_models", ()), key, where),
     )
     if provider in HOSTED_PROVIDERS:
         _check_hosted(entry, where)
@@ -263,6 +268,14 @@ def _choices(value: Any, allowed: tuple[str, ...], what: str, where: str) -> tup
     return chosen
 
 
+def _keys(value: Any, own: str, where: str) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(item, str) and item for item in value):
+        raise ImproperlyConfigured(f"{where}: preview_models is a list of model keys.")
+    # Other entries may not be configured (an override removed one): pairing_refusal
+    # names them then, and the submit form never offers them.
+    return tuple(dict.fromkeys(item for item in value if item != own))
+
+
 def _pixels(value: Mapping[str, Any], where: str) -> dict[str, tuple[int, int]]:
     try:
         return {ratio: (int(size[0]), int(size[1])) for ratio, size in value.items()}
@@ -281,3 +294,46 @@ def escalation(*, asked: str, model_key: str) -> Resolved:
     except LookupError:
         return resolve(asked, takes_input_images=False, model_label=model_key)
     return resolve(asked, takes_input_images=model.takes_input_images, model_label=model.label)
+
+
+# --- cross-model previews ---------------------------------------------------------------
+
+
+def final_models_for(preview_key: str) -> list[ModelEntry]:
+    """The models whose finals previews of `preview_key` may become, in settings order:
+    the model itself, and every model that declares it among its `preview_models` (and
+    takes input images, so its final is made from the approved preview)."""
+    return [
+        model
+        for model in all_models()
+        if model.key == preview_key
+        or (preview_key in model.preview_models and model.takes_input_images)
+    ]
+
+
+def pairing_refusal(*, preview_key: str, final_key: str) -> str:
+    """Why previews on `preview_key` may not feed finals on `final_key` ("" = they may).
+
+    Only the final model's entry can allow a pair (`preview_models`), and only when it
+    takes input images: a final made from the prompt on another model would be a fresh
+    picture, not the one approved."""
+    if not final_key or final_key == preview_key:
+        return ""
+    try:
+        final = get_model(final_key)
+    except LookupError:
+        return "Choose one of the listed final models."
+    try:
+        preview = get_model(preview_key)
+    except LookupError:
+        return "Choose one of the listed models."
+    if preview_key not in final.preview_models:
+        allowed = [m.label for m in all_models() if m.key in final.preview_models]
+        also = f" (it takes previews from {', '.join(allowed)})" if allowed else ""
+        return f"{final.label} finals cannot be made from {preview.label} previews{also}."
+    if not final.takes_input_images:
+        return (
+            f"{final.label} takes no input images, so its finals cannot be made from "
+            f"another model's previews."
+        )
+    return ""

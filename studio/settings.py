@@ -326,6 +326,7 @@ STUDIO_KICK_STALE_SECONDS = env_int("STUDIO_KICK_STALE_SECONDS", 60)
 # Per-resolution attempt policy; override any part with JSON, e.g.
 # {"4K": {"timeout": 900, "tries": 4, "base_delay": 90}}
 STUDIO_ATTEMPT_POLICY: dict[str, dict[str, float]] = {
+    "512": {"timeout": 60, "tries": 2, "base_delay": 15},
     "1K": {"timeout": 60, "tries": 2, "base_delay": 15},
     "2K": {"timeout": 180, "tries": 2, "base_delay": 30},
     "4K": {"timeout": 660, "tries": 3, "base_delay": 60},
@@ -381,13 +382,16 @@ STUDIO_MODELS: dict[str, dict[str, Any]] = {
         "sizes": ["1K", "2K", "4K"],
         "preview_sizes": ["1K", "2K"],
         "final_size": "4K",
+        # Cross-model previews: Nano Banana 2 previews (512 $0.045, 1K $0.067) may become
+        # Pro 4K finals, made from the approved preview (DESIGN.md, "Default price list").
+        "preview_models": ["nano-banana-2"],
     },
     "nano-banana-2": {
         **_GEMINI,
         "label": "Nano Banana 2 (Gemini 3.1 Flash Image)",
         "model_id": "gemini-3.1-flash-image",
-        "sizes": ["1K", "2K", "4K"],
-        "preview_sizes": ["1K", "2K"],
+        "sizes": ["512", "1K", "2K", "4K"],
+        "preview_sizes": ["512", "1K", "2K"],
         "final_size": "4K",
     },
     # 1K only: its "final" is 1K too (catalog: can_escalate is False), and it takes no

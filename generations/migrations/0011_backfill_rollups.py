@@ -2,8 +2,9 @@
 generation's first preview charge, and the daily roll-ups, recounted from the ledger
 (generations.spend.rollups; afterwards `manage.py spend_rollup_check` reports no drift).
 
-The recount is the app's own (rollups_rebuild): it reads only the columns it names, so
-it still runs on a fresh database after later migrations change these models."""
+The recount is the app's own (rollups_rebuild), which reads the roll-ups' current
+columns: since 0021 added columns to the savings roll-up's key, the recount runs there
+(after them), not here."""
 
 from django.db import migrations
 from django.db.models import OuterRef, Subquery
@@ -14,10 +15,7 @@ def backfill(apps, schema_editor):
     Submission = apps.get_model("generations", "Submission")
     model_of = Submission.objects.filter(generations=OuterRef("generation_id")).values("model_key")
     Attempt.objects.filter(model_key="").update(model_key=Subquery(model_of[:1]))
-
-    from generations.spend.rollups import rollups_rebuild
-
-    rollups_rebuild()
+    # previewed_at and the roll-ups: recounted by 0021_cross_model (rollups_rebuild).
 
 
 class Migration(migrations.Migration):

@@ -83,7 +83,10 @@ class Submission(models.Model):
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="submissions"
     )
     prompt = models.TextField(max_length=4000)
+    # The model the previews are rendered on; the final may be another one (cross-model
+    # previews, generations.catalog.pairing_refusal): "" = the same model.
     model_key = models.CharField(max_length=64)
+    final_model_key = models.CharField(max_length=64, blank=True)
     aspect_ratio = models.CharField(max_length=8)
     preview_size = models.CharField(max_length=4)
     final_size = models.CharField(max_length=4, default="4K")
@@ -110,6 +113,15 @@ class Submission(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.pk} {self.prompt[:40]}"
+
+    @property
+    def final_model(self) -> str:
+        """The model key the final is rendered (and priced) on."""
+        return self.final_model_key or self.model_key
+
+    def model_of(self, phase: str) -> str:
+        """The model key of a phase's attempts: the preview model, or the final's."""
+        return self.final_model if phase == "final" else self.model_key
 
 
 class Generation(models.Model):

@@ -348,8 +348,10 @@ class SpendPersonRollup(RollupSums):
 
 class SavingsRollup(models.Model):
     """The work of a day — generations whose first preview was charged that local day —
-    per project × designer × model × final size: how many were previewed, approved and
-    delivered (their state now), and what their whole ledger cost, whenever charged."""
+    per project × designer × path (preview model × preview size → final model × final
+    size): how many were previewed, approved and delivered (their state now), and what
+    their whole ledger cost, whenever charged. `model_key` is the final's model (whose
+    price "every variant straight at the final size" uses)."""
 
     time_zone = models.CharField(max_length=64)
     day = models.DateField()
@@ -359,6 +361,8 @@ class SavingsRollup(models.Model):
     )
     model_key = models.CharField(max_length=64)
     final_size = models.CharField(max_length=4)
+    preview_model_key = models.CharField(max_length=64, default="")
+    preview_size = models.CharField(max_length=4, default="")
     previewed = models.IntegerField(default=0)
     approved = models.IntegerField(default=0)
     delivered = models.IntegerField(default=0)
@@ -369,8 +373,17 @@ class SavingsRollup(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["time_zone", "day", "project", "designer", "model_key", "final_size"],
-                name="savings_rollup_key",
+                fields=[
+                    "time_zone",
+                    "day",
+                    "project",
+                    "designer",
+                    "model_key",
+                    "final_size",
+                    "preview_model_key",
+                    "preview_size",
+                ],
+                name="savings_rollup_path_key",
             )
         ]
 

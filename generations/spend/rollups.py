@@ -7,9 +7,10 @@ and `manage.py spend_rollup_check [--rebuild]` recomputes the roll-ups from them
 - SpendRollup: the ledger's sums per local day × project × model × size × lane;
 - SpendPersonRollup: the same sums per local day × project × person;
 - SavingsRollup: the work of a day — generations whose first preview was charged that
-  day (Generation.previewed_at) — per project × designer × model × final size: how many
-  are previewed / approved / delivered now, and what their whole ledger cost (every row,
-  whenever charged, counted on the day the work was previewed).
+  day (Generation.previewed_at) — per project × designer × path (the final's model and
+  size, the preview's model and size: cross-model previews): how many are previewed /
+  approved / delivered now, and what their whole ledger cost (every row, whenever
+  charged, counted on the day the work was previewed).
 
 They change in the transaction of the write that changes their source: a ledger insert
 (LedgerEntry.save, and ledger_charge_attempt when its insert happened) and a state move
@@ -42,7 +43,7 @@ from django.db.models import (
     Sum,
     Value,
 )
-from django.db.models.functions import Coalesce, TruncDate
+from django.db.models.functions import Coalesce, NullIf, TruncDate
 from django.utils import timezone
 
 from generations.models import (
@@ -166,7 +167,10 @@ def _increment(
 _SPEND_KEY: Final = "time_zone, day, project_id, model_key, size, lane"
 # Matches the expression of the unique index spend_person_rollup_key.
 _PERSON_KEY: Final = "time_zone, day, project_id, (COALESCE(user_id, 0))"
-_SAVINGS_KEY: Final = "time_zone, day, project_id, designer_id, model_key, final_size"
+_SAVINGS_KEY: Final = (
+    "time_zone, day, project_id, designer_id, model_key, final_size, preview_model_key, "
+    "preview_size"
+)
 
 
 def entry_sums(entry: LedgerEntry) -> dict[str, int]:
@@ -208,7 +212,9 @@ _GENERATION_KEY: Final = (
     "project_id",
     "submission__created_by_id",
     "submission__model_key",
+    "submission__final_model_key",
     "submission__final_size",
+    "submission__preview_size",
 )
 
 
@@ -218,8 +224,12 @@ def _savings_key(generation: dict[str, Any], previewed_at: dt.datetime) -> dict[
         "day": timezone.localdate(previewed_at),
         "project_id": generation["project_id"],
         "designer_id": generation["submission__created_by_id"],
-        "model_key": generation["submission__model_key"],
+        # The final's model ("" on the submission = the preview's), then the preview's.
+        "model_key": generation["submission__final_model_key"]
+        or generation["submission__model_key"],
         "final_size": generation["submission__final_size"],
+        "preview_model_key": generation["submission__model_key"],
+        "preview_size": generation["submission__preview_size"],
     }
 
 
@@ -322,7 +332,16 @@ _TABLES: Final[dict[str, tuple[_Rollup, tuple[str, ...]]]] = {
     "spend by person": (SpendPersonRollup, ("time_zone", "day", "project_id", "user_id")),
     "savings": (
         SavingsRollup,
-        ("time_zone", "day", "project_id", "designer_id", "model_key", "final_size"),
+        (
+            "time_zone",
+            "day",
+            "project_id",
+            "designer_id",
+            "model_key",
+            "final_size",
+            "preview_model_key",
+            "preview_size",
+        ),
     ),
 }
 
@@ -449,12 +468,24 @@ def _recount(*, first: Any) -> dict[str, _Rows]:
     spend = _grouped(ledger.values(*by_model).annotate(**_LEDGER_SUMS), by_model, here)
     people = _grouped(ledger.values(*by_person).annotate(**_LEDGER_SUMS), by_person, here)
 
-    work = ("day", "project_id", "designer_id", "model_key", "final_size")
+    work = (
+        "day",
+        "project_id",
+        "designer_id",
+        "model_key",
+        "final_size",
+        "preview_model_key",
+        "preview_size",
+    )
     cohort = {
         "day": TruncDate("first", tzinfo=tz),
         "designer_id": F("submission__created_by_id"),
-        "model_key": F("submission__model_key"),
+        "model_key": Coalesce(
+            NullIf(F("submission__final_model_key"), Value("")), F("submission__model_key")
+        ),
         "final_size": F("submission__final_size"),
+        "preview_model_key": F("submission__model_key"),
+        "preview_size": F("submission__preview_size"),
     }
     counts = (
         Generation.objects.annotate(first=first)
