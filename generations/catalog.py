@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
 from generations.sizes import ASPECT_RATIOS, DEFAULT_SIZES, FINAL_SIZE, SCALE, SIZES, pixel_size
-from generations.strategies import Resolved, resolve
+from generations.strategies import Resolved, Strategy, resolve
 
 HOSTED_PROVIDERS: Final = ("gemini", "openai")
 PROVIDERS: Final = ("local", *HOSTED_PROVIDERS)
@@ -285,15 +285,34 @@ def _pixels(value: Mapping[str, Any], where: str) -> dict[str, tuple[int, int]]:
         ) from None
 
 
-def escalation(*, asked: str, model_key: str) -> Resolved:
+def escalation(*, asked: str, model_key: str, preview_key: str = "") -> Resolved:
     """The escalation strategy a final of `model_key` will use when `asked` is asked for
     ("" = the default): from the preview falls back to prompt + seed for a model that
-    takes no input images (or one no longer configured), with a note saying so."""
+    takes no input images (or one no longer configured), with a note saying so.
+
+    A final on another model than its previews (`preview_key`, cross-model previews) is
+    made from the approved preview even when the prompt is asked for: the prompt and seed
+    on another model would be another picture than the one approved."""
     try:
         model = get_model(model_key)
     except LookupError:
         return resolve(asked, takes_input_images=False, model_label=model_key)
-    return resolve(asked, takes_input_images=model.takes_input_images, model_label=model.label)
+    resolved = resolve(asked, takes_input_images=model.takes_input_images, model_label=model.label)
+    if (
+        preview_key
+        and preview_key != model_key
+        and model.takes_input_images
+        and resolved.strategy == Strategy.FROM_PROMPT
+    ):
+        return Resolved(
+            asked=resolved.asked,
+            strategy=Strategy.FROM_PREVIEW,
+            note=(
+                f"Its previews come from another model, so the {model.label} final is made "
+                "from the approved preview, not from the prompt alone."
+            ),
+        )
+    return resolved
 
 
 # --- cross-model previews ---------------------------------------------------------------

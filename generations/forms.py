@@ -72,7 +72,16 @@ class ModelSelect(forms.Select):
             return option
         option["attrs"]["data-aspect-ratios"] = " ".join(model.aspect_ratios)
         option["attrs"]["data-preview-sizes"] = " ".join(model.preview_sizes)
+        # The final models its previews may feed ("" = the same model; catalog pairs).
+        finals = [m.key for m in catalog.final_models_for(model.key) if m.key != model.key]
+        option["attrs"]["data-final-models"] = " ".join(["", *finals])
         return option
+
+
+def _final_model_choices() -> list[tuple[str, str]]:
+    """"The same model" and every model that takes another model's previews."""
+    finals = [(m.key, m.label) for m in catalog.all_models() if m.preview_models]
+    return [("", "Same as the preview"), *finals]
 
 
 class VariantsField(forms.IntegerField):
@@ -97,6 +106,10 @@ class SubmissionForm(forms.Form):
     aspect_ratio = forms.ChoiceField(label="Aspect ratio", choices=_aspect_choices)
     preview_size = forms.ChoiceField(label="Preview size", choices=_size_choices)
     variants = VariantsField(label="Variants")
+    # Cross-model previews: the final on another model (the catalogue says which pairs).
+    final_model_key = forms.ChoiceField(
+        label="Final on", choices=_final_model_choices, required=False
+    )
 
     def __init__(self, *args: Any, project: Project | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -104,6 +117,11 @@ class SubmissionForm(forms.Form):
             # Only the models the project allows (the service checks it too).
             self.fields["model_key"].choices = [  # type: ignore[attr-defined]
                 (model.key, model.label) for model in project_models(project)
+            ]
+            self.fields["final_model_key"].choices = [  # type: ignore[attr-defined]
+                (key, label)
+                for key, label in _final_model_choices()
+                if not key or key in project.allowed_models
             ]
 
     @staticmethod

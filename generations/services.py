@@ -58,11 +58,15 @@ def submission_create(
     variants: int,
     parent: Generation | None = None,
     seed: int | None = None,
+    final_model_key: str = "",
 ) -> Submission:
     """Queue one preview per variant; the cards exist (and are kicked) at once. `seed`
-    (a revision that keeps its parent's) is the first variant's; the others draw theirs."""
+    (a revision that keeps its parent's) is the first variant's; the others draw theirs.
+    `final_model_key` ("" = `model_key`): the model approved previews become finals on
+    (cross-model previews, as the catalogue allows the pair)."""
     actor = require_project_role(user, Action.SUBMIT, project)
     prompt = prompt_clean(prompt)
+    final_model_key = final_model_key or model_key
     submission_validate(
         project=project,
         prompt=prompt,
@@ -70,6 +74,7 @@ def submission_create(
         aspect_ratio=aspect_ratio,
         preview_size=preview_size,
         variants=variants,
+        final_model_key=final_model_key,
     )
     now = timezone.now()
     with transaction.atomic():
@@ -78,6 +83,7 @@ def submission_create(
             created_by=user,
             prompt=prompt,
             model_key=model_key,
+            final_model_key=final_model_key,
             aspect_ratio=aspect_ratio,
             preview_size=preview_size,
             final_size=project.final_size,
@@ -152,10 +158,17 @@ def submission_validate(
     aspect_ratio: str,
     preview_size: str,
     variants: int,
+    final_model_key: str = "",
 ) -> None:
     """What a submission asks for, checked against the catalogue and the project's rules
-    (the submit form, revisions and every row of a batch): ValidationError by field."""
+    (the submit form, revisions and every row of a batch): ValidationError by field.
+    With a `final_model_key` other than `model_key`, the pair must be one the catalogue
+    declares (catalog.pairing_refusal) and the final model must make the project's
+    finals; the preview model then only has to preview."""
     errors: dict[str, str] = {}
+    cross = bool(final_model_key) and final_model_key != model_key
+    if cross:
+        errors.update(_pair_errors(project, model_key=model_key, final_model_key=final_model_key))
     if not prompt:
         errors["prompt"] = "Write a prompt."
     try:
@@ -165,7 +178,7 @@ def submission_validate(
     else:
         if project.allowed_models and model_key not in project.allowed_models:
             errors["model_key"] = f"{project.name} does not allow {model.label}."
-        elif not _bigger_or_same(model.final_size, project.final_size):
+        elif not cross and not _bigger_or_same(model.final_size, project.final_size):
             # e.g. a 1K-only model: its "final" would be another preview, paid twice.
             errors["model_key"] = (
                 f"{model.label} renders at most {model.final_size}, so it cannot make "
@@ -183,6 +196,21 @@ def submission_validate(
         errors["variants"] = f"Ask for 1 to {MAX_VARIANTS} variants."
     if errors:
         raise ValidationError(errors)
+
+
+def _pair_errors(project: Project, *, model_key: str, final_model_key: str) -> dict[str, str]:
+    refusal = catalog.pairing_refusal(preview_key=model_key, final_key=final_model_key)
+    if refusal:
+        return {"final_model_key": refusal}
+    final = catalog.get_model(final_model_key)
+    if project.allowed_models and final_model_key not in project.allowed_models:
+        return {"final_model_key": f"{project.name} does not allow {final.label}."}
+    if not _bigger_or_same(final.final_size, project.final_size):
+        return {
+            "final_model_key": f"{final.label} renders at most {final.final_size}, so it "
+            f"cannot make {project.name}'s {project.final_size} finals."
+        }
+    return {}
 
 
 def _bigger_or_same(size: str, than: str) -> bool:
@@ -247,6 +275,7 @@ def generation_revise(
         user=user,
         prompt=prompt,
         model_key=original.model_key,
+        final_model_key=original.final_model,
         aspect_ratio=aspect_ratio or original.aspect_ratio,
         preview_size=preview_size or original.preview_size,
         variants=variants,

@@ -33,10 +33,12 @@ UPSCALE_PROVIDER = "upscale"
 
 def plan(generation: Generation) -> Resolved:
     """The strategy this generation's final will use: the approval's, else the project's,
-    as the model allows."""
+    as the final's model allows (a final on another model than its previews is made from
+    the approved preview)."""
     return catalog.escalation(
         asked=generation.escalation_strategy or generation.project.escalation_strategy,
-        model_key=generation.submission.model_key,
+        model_key=generation.submission.final_model,
+        preview_key=generation.submission.model_key,
     )
 
 

@@ -147,7 +147,8 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
     submission = generation.submission
     size = _size_of(submission, phase)
     policy = policy_for(size)
-    model = catalog.get_model(submission.model_key)
+    # The phase's model: a final may be rendered on another model than its previews.
+    model = catalog.get_model(submission.model_of(phase))
     strategy, preview = "", None
     if phase is Phase.FINAL:
         strategy = escalation.plan(generation).strategy
@@ -190,7 +191,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
                 size=size,
                 provider=escalation.UPSCALE_PROVIDER if upscale else model.provider,
                 model_id=escalation.UPSCALE_PROVIDER if upscale else model.model_id,
-                model_key=generation.submission.model_key,
+                model_key=model.key,
                 lease_token=token,
                 worker=worker[:200],
                 started_at=now,

@@ -37,11 +37,12 @@ from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from generations import catalog, dispatch
 from generations.models import Generation, RateLimitCall, RateLimitState
-from generations.states import QUEUED
+from generations.states import QUEUED, State
 
 logger = logging.getLogger(__name__)
 
@@ -511,9 +512,15 @@ def generation_wake_waiter(*, model_key: str) -> int | None:
     """A slot of `model_key` just freed: bring the job that has waited longest for one
     forward to now and kick it, instead of leaving the slot idle until its next poll."""
     now = timezone.now()
+    # The phase's model: a final may be rendered on another model than its previews.
+    on_model = Q(state=State.PREVIEW_QUEUED, submission__model_key=model_key) | Q(
+        Q(submission__final_model_key=model_key)
+        | Q(submission__final_model_key="", submission__model_key=model_key),
+        state=State.FINAL_QUEUED,
+    )
     waiting = Generation.objects.filter(
+        on_model,
         state__in=QUEUED,
-        submission__model_key=model_key,
         waiting_reason=WAITING_MESSAGES[Reason.CONCURRENCY],
         next_attempt_at__gt=now,
     )

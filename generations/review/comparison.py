@@ -244,7 +244,8 @@ def _state_cell(image: Image) -> Cell:
 
 
 def _model_cell(image: Image) -> Cell:
-    model_key = image.generation.submission.model_key
+    # The image's own model (a final may come from another model than its preview).
+    model_key = image.model_key or image.generation.submission.model_key
     try:
         label = catalog.get_model(model_key).label.split(" (")[0]
     except LookupError:

@@ -51,7 +51,8 @@ def generation_approve(
     generation.escalation_strategy = strategy
     resolved = catalog.escalation(
         asked=strategy or generation.project.escalation_strategy,
-        model_key=generation.submission.model_key,
+        model_key=generation.submission.final_model,
+        preview_key=generation.submission.model_key,
     )
     reason = note.strip() or "approved"
     if strategy or resolved.fell_back:
@@ -112,7 +113,11 @@ def final_differs_decide(
             reason=f"accepted the final that differs from the approved preview{measured}{said}",
         )
     strategy = Strategy.FROM_PREVIEW if choice == DiffersChoice.RERENDER else Strategy.UPSCALE
-    resolved = catalog.escalation(asked=strategy, model_key=generation.submission.model_key)
+    resolved = catalog.escalation(
+        asked=strategy,
+        model_key=generation.submission.final_model,
+        preview_key=generation.submission.model_key,
+    )
     if resolved.fell_back:
         raise ValidationError({"choice": resolved.note + " Accept it or deliver the upscale."})
     generation.escalation_strategy = strategy  # the new round's reservation prices by it

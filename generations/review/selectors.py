@@ -70,11 +70,14 @@ def review_batch(*, pk: int, projects: list[Project]) -> Batch | None:
     )
 
 
-def approval_price(*, model_key: str, final_size: str, strategy: str = "") -> Decimal | None:
-    """What approving one preview costs: the price in force now of its final made by
+def approval_price(
+    *, model_key: str, final_size: str, strategy: str = "", preview_key: str = ""
+) -> Decimal | None:
+    """What approving one preview costs: the price in force now of its final (on
+    `model_key`, the final's model; `preview_key` the previews' when another) made by
     `strategy` ("" = the default; as the model allows), input images included — what the
     approval reserves against the budget (None when the price list has no entry)."""
-    resolved = catalog.escalation(asked=strategy, model_key=model_key)
+    resolved = catalog.escalation(asked=strategy, model_key=model_key, preview_key=preview_key)
     return pricing.final_price(
         model_key=model_key, size=final_size, strategy=resolved.strategy
     ).total
@@ -110,10 +113,12 @@ def escalation_of(
     project_strategy: str,
     images: dict[tuple[str, str], Decimal],
     inputs: dict[str, Decimal],
+    preview_key: str = "",
 ) -> Escalation:
+    """`model_key`: the final's model; `preview_key`: the previews' (cross-model)."""
     options = []
     for strategy in Strategy:
-        resolved = catalog.escalation(asked=strategy, model_key=model_key)
+        resolved = catalog.escalation(asked=strategy, model_key=model_key, preview_key=preview_key)
         price = pricing.final_price_from(
             model_key=model_key,
             size=final_size,
@@ -122,21 +127,25 @@ def escalation_of(
             inputs=inputs,
         ).total
         options.append(StrategyOption(strategy.value, strategy.label, price, resolved.note))
-    default = catalog.escalation(asked=project_strategy, model_key=model_key)
+    default = catalog.escalation(
+        asked=project_strategy, model_key=model_key, preview_key=preview_key
+    )
     return Escalation(default, options)
 
 
 def approval_escalation(*, submission: Submission, project: Project) -> Escalation:
     """`escalation_of` for one submission (the generation page): two queries."""
     size = submission.final_size
-    images = pricing.prices_in_force({(submission.model_key, size), (UPSCALE_PRICE_KEY, size)})
-    inputs = pricing.input_image_prices({submission.model_key})
+    final = submission.final_model
+    images = pricing.prices_in_force({(final, size), (UPSCALE_PRICE_KEY, size)})
+    inputs = pricing.input_image_prices({final})
     return escalation_of(
-        model_key=submission.model_key,
+        model_key=final,
         final_size=size,
         project_strategy=project.escalation_strategy,
         images=images,
         inputs=inputs,
+        preview_key=submission.model_key,
     )
 
 
@@ -221,10 +230,10 @@ def review_queue(
     shown = rows[:cut]
     # Prices and budgets for the whole page at once, not a lookup per group.
     prices = pricing.prices_in_force(
-        {(g.submission.model_key, g.submission.final_size) for g in shown}
+        {(g.submission.final_model, g.submission.final_size) for g in shown}
         | {(UPSCALE_PRICE_KEY, g.submission.final_size) for g in shown}
     )
-    inputs = pricing.input_image_prices({g.submission.model_key for g in shown})
+    inputs = pricing.input_image_prices({g.submission.final_model for g in shown})
     left = budgets.headrooms({(g.project_id, g.submission.created_by_id) for g in shown})
     groups: list[ReviewGroup] = []
     for generation in shown:
@@ -233,11 +242,12 @@ def review_queue(
             continue
         submission = generation.submission
         escalation = escalation_of(
-            model_key=submission.model_key,
+            model_key=submission.final_model,
             final_size=submission.final_size,
             project_strategy=generation.project.escalation_strategy,
             images=prices,
             inputs=inputs,
+            preview_key=submission.model_key,
         )
         budget = left.get((generation.project_id, submission.created_by_id))
         groups.append(ReviewGroup(submission, [generation], escalation.price, budget, escalation))

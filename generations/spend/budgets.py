@@ -229,10 +229,11 @@ def final_unit(generation: Generation) -> Decimal:
     submission = generation.submission
     resolved = catalog.escalation(
         asked=generation.escalation_strategy or generation.project.escalation_strategy,
-        model_key=submission.model_key,
+        model_key=submission.final_model,
+        preview_key=submission.model_key,
     )
     price = pricing.final_price(
-        model_key=submission.model_key, size=submission.final_size, strategy=resolved.strategy
+        model_key=submission.final_model, size=submission.final_size, strategy=resolved.strategy
     )
     return price.total or ZERO
 
@@ -523,8 +524,16 @@ class Estimate:
     preview_size: str
     final_size: str
     preview_unit: Decimal | None
-    final_unit: Decimal | None
+    final_unit: Decimal | None  # the final's image plus the input images it sends
     budget: Standing | None
+    # The pair (cross-model previews): the models' labels, the same one when not paired.
+    preview_model: str = ""
+    final_model: str = ""
+    final_note: str = ""  # how the final will be made, when not as asked
+
+    @property
+    def cross_model(self) -> bool:
+        return self.preview_model != self.final_model
 
     @property
     def previews(self) -> Decimal | None:
@@ -545,18 +554,43 @@ class Estimate:
 
 
 def submission_estimate(
-    *, project: Any, user: User, model_key: str, preview_size: str, variants: int
+    *,
+    project: Any,
+    user: User,
+    model_key: str,
+    preview_size: str,
+    variants: int,
+    final_model_key: str = "",
 ) -> Estimate:
+    """Previews on `model_key` now; finals later on `final_model_key` ("" = the same),
+    priced as the approval will reserve them (`final_unit`): by the project's escalation
+    strategy as the final's model allows, input images included."""
+    final_model_key = final_model_key or model_key
     final_size = project.final_size
-    prices = pricing.prices_in_force({(model_key, preview_size), (model_key, final_size)})
+    resolved = catalog.escalation(
+        asked=project.escalation_strategy, model_key=final_model_key, preview_key=model_key
+    )
+    final = pricing.final_price(
+        model_key=final_model_key, size=final_size, strategy=resolved.strategy
+    )
     return Estimate(
         variants=variants,
         preview_size=preview_size,
         final_size=final_size,
-        preview_unit=prices.get((model_key, preview_size)),
-        final_unit=prices.get((model_key, final_size)),
+        preview_unit=pricing.list_price(model_key=model_key, size=preview_size),
+        final_unit=final.total,
         budget=headroom(project_id=project.pk, user_id=user.pk),
+        preview_model=_label(model_key),
+        final_model=_label(final_model_key),
+        final_note=resolved.note,
     )
+
+
+def _label(model_key: str) -> str:
+    try:
+        return catalog.get_model(model_key).label
+    except LookupError:
+        return model_key
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,8 @@ def ledger_charge_attempt(
     """Charge one provider call, once. Returns the charge (the existing one when the
     attempt was already charged). Call it inside the transaction of the state move."""
     submission = generation.submission
-    model_key = submission.model_key
+    # The model of the attempt's phase (cross-model previews: the final's is another).
+    model_key = attempt.model_key or submission.model_of(attempt.phase)
     # An upscale (no model call) is charged at its own entry of the list, under its key.
     if attempt.strategy == Strategy.UPSCALE:
         model_key = UPSCALE_PRICE_KEY

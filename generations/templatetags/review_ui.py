@@ -30,9 +30,10 @@ def unread_notifications(context: template.Context) -> int:
 @register.filter
 def approval_price(submission: Submission) -> Decimal | None:
     return review_selectors.approval_price(
-        model_key=submission.model_key,
+        model_key=submission.final_model,
         final_size=submission.final_size,
         strategy=submission.project.escalation_strategy,
+        preview_key=submission.model_key,
     )
 
 

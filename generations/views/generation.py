@@ -284,7 +284,9 @@ def _context(
         "escalation": escalation,
         # A held final can be re-rendered from the preview only by a model that takes it.
         "can_rerender": not catalog.escalation(
-            asked=Strategy.FROM_PREVIEW, model_key=submission.model_key
+            asked=Strategy.FROM_PREVIEW,
+            model_key=submission.final_model,
+            preview_key=submission.model_key,
         ).fell_back,
         "budget": budgets.headroom(
             project_id=generation.project_id, user_id=submission.created_by_id

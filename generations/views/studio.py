@@ -121,6 +121,7 @@ def _estimate(
         model_key=str(values["model_key"]),
         preview_size=str(values["preview_size"]),
         variants=variants,
+        final_model_key=str(values.get("final_model_key") or ""),
     )
 
 

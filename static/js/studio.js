@@ -17,11 +17,13 @@
     if (button) button.parentElement.remove();
   });
 
-  // Grey out the aspect ratios and preview sizes the chosen model does not offer.
+  // Grey out the aspect ratios, preview sizes and final models the chosen model does not
+  // offer (its previews feed only the final models the catalogue pairs with it).
   function followModel(select) {
     var option = select.options[select.selectedIndex];
     if (!option || !select.form) return;
-    [["aspect_ratio", option.dataset.aspectRatios], ["preview_size", option.dataset.previewSizes]]
+    [["aspect_ratio", option.dataset.aspectRatios], ["preview_size", option.dataset.previewSizes],
+     ["final_model_key", option.dataset.finalModels]]
       .forEach(function (pair) {
         var target = select.form.elements[pair[0]];
         if (!target || pair[1] === undefined) return;
