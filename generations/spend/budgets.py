@@ -530,6 +530,7 @@ class Estimate:
     preview_model: str = ""
     final_model: str = ""
     final_note: str = ""  # how the final will be made, when not as asked
+    final_inputs: int = 0  # input images the final sends (the approved preview)
 
     @property
     def cross_model(self) -> bool:
@@ -583,6 +584,7 @@ def submission_estimate(
         preview_model=_label(model_key),
         final_model=_label(final_model_key),
         final_note=resolved.note,
+        final_inputs=final.input_images,
     )
 
 

@@ -73,8 +73,10 @@ def test_the_defaults_are_the_three_nano_bananas_and_a_local_renderer(defaults, 
 def test_pro_and_2_preview_at_1k_or_2k_and_escalate_to_4k(defaults, gemini_key):
     for key in ("nano-banana-pro", "nano-banana-2"):
         model = catalog.get_model(key)
-        assert model.sizes == ("1K", "2K", "4K")
-        assert model.preview_sizes == ("1K", "2K")
+        # Nano Banana 2 also previews at 512 (DESIGN.md's price list: $0.045).
+        small = ("512",) if key == "nano-banana-2" else ()
+        assert model.sizes == (*small, "1K", "2K", "4K")
+        assert model.preview_sizes == (*small, "1K", "2K")
         assert (model.final_size, model.can_escalate, model.sends_image_size) == ("4K", True, True)
         assert len(model.aspect_ratios) == 10
         assert model.pixel_size(aspect_ratio="16:9", size="4K") == (5504, 3072)
