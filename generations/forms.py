@@ -79,7 +79,7 @@ class ModelSelect(forms.Select):
 
 
 def _final_model_choices() -> list[tuple[str, str]]:
-    """"The same model" and every model that renders finals bigger than its previews; the
+    """The same model, and every model that renders finals bigger than its previews; the
     page greys out those the chosen preview model does not feed (the service says why)."""
     finals = [(m.key, m.label) for m in catalog.all_models() if m.can_escalate]
     return [("", "Same as the preview"), *finals]
