@@ -24,7 +24,7 @@ from typing import Any, Final, TypeVar
 
 from django.db import connection, transaction
 from django.db.models import Count, F, Model, Q, QuerySet, Sum, Value
-from django.db.models.functions import Coalesce, Trunc
+from django.db.models.functions import Coalesce, NullIf, Trunc
 from django.utils import timezone
 
 from generations.models import (
@@ -33,6 +33,7 @@ from generations.models import (
     Lane,
     LedgerEntry,
     PriceEntry,
+    PriceKind,
     Project,
     SavingsRollup,
     SpendPersonRollup,
@@ -40,6 +41,7 @@ from generations.models import (
 )
 from generations.permissions import administered_projects, is_site_admin
 from generations.spend import rollups
+from generations.spend.money import money
 from generations.spend.rollups import APPROVED_STATES, DELIVERED_STATES, ZERO, from_e4
 from generations.types import User
 
@@ -374,6 +376,72 @@ class SavingsModel:
 
 
 @dataclass
+class SavingsPath:
+    """One preview→final path (cross-model previews): previews on `preview_model_key` at
+    `preview_size`, finals on `model_key` at `final_size`; against every previewed variant
+    rendered straight at the final size on the final's model."""
+
+    preview_model_key: str
+    preview_size: str
+    model_key: str  # the final's model
+    final_size: str
+    previewed: int = 0
+    approved: int = 0
+    delivered: int = 0
+    actual: Decimal = ZERO
+    simulated: Decimal = ZERO
+    waste: Decimal = ZERO
+    final_price: Decimal | None = None  # the final model's, standard lane
+    attempts_per_success: Decimal | None = None  # the final model's at the final size
+
+    @property
+    def cross_model(self) -> bool:
+        return self.preview_model_key != self.model_key
+
+    @property
+    def direct(self) -> Decimal | None:
+        if self.final_price is None or self.attempts_per_success is None:
+            return None
+        return (self.previewed * self.final_price * self.attempts_per_success).quantize(ZERO)
+
+    @property
+    def saved(self) -> Decimal | None:
+        return None if self.direct is None else self.direct - self.actual
+
+    @property
+    def saved_share(self) -> Decimal | None:
+        return None if not self.direct or self.saved is None else self.saved / self.direct
+
+    @property
+    def formula(self) -> str:
+        """The comparison written out, with this path's own figures."""
+        if self.direct is None or self.saved is None:
+            return f"No {self.final_size} price for {self.model_key}: not compared."
+        per = self.attempts_per_success or Decimal(1)
+        return (
+            f"{self.previewed} previewed × {money(self.final_price)} ({self.model_key} "
+            f"{self.final_size}) × {per:.2f} billed calls per success = "
+            f"{money(self.direct)} straight at {self.final_size}; actual {money(self.actual)}; "
+            f"saved {money(self.direct)} − {money(self.actual)} = {money(self.saved)}"
+        )
+
+
+@dataclass
+class SavingsLane:
+    """Charges of the range in one lane, next to the same images at the standard lane's
+    price (what the lane itself saved: nothing for the standard lane)."""
+
+    lane: str
+    images: int = 0
+    paid: Decimal = ZERO
+    at_standard: Decimal | None = ZERO  # None: a model × size without both prices
+
+    @property
+    def saved(self) -> Decimal | None:
+        return None if self.at_standard is None else self.at_standard - self.paid
+
+
+@dataclass
 class SavingsPerson:
     username: str
     previewed: int = 0
@@ -394,6 +462,8 @@ class Savings:
     models: list[SavingsModel] = field(default_factory=list)
     people: list[SavingsPerson] = field(default_factory=list)
     waste_in_range: Decimal = ZERO
+    paths: list[SavingsPath] = field(default_factory=list)
+    lanes: list[SavingsLane] = field(default_factory=list)
 
     @property
     def previewed(self) -> int:
@@ -470,24 +540,42 @@ def savings_report(*, user: User, filters: ReportFilter, from_ledger: bool = Fal
     """
     if not from_ledger and rollups.rollups_ready():
         work = _work_rollups(user=user, filters=filters)
-        waste = _rollups_in_scope(SpendRollup, user=user, filters=filters).aggregate(
-            waste=Coalesce(Sum("waste_e4"), 0)
-        )["waste"]
-        return _savings_report(work, waste_in_range=from_e4(waste), filters=filters)
-    with _aggregating():
-        waste = ledger_in_scope(user=user, filters=filters).aggregate(waste=_sum(Q(waste=True)))
-        work = _work_ledger(user=user, filters=filters)
-        return _savings_report(work, waste_in_range=waste["waste"], filters=filters)
+        in_range = _rollups_in_scope(SpendRollup, user=user, filters=filters)
+        waste = in_range.aggregate(waste=Coalesce(Sum("waste_e4"), 0))["waste"]
+        lanes = (
+            (model, size, lane, images, from_e4(paid))
+            for model, size, lane, images, paid in in_range.values_list("model_key", "size", "lane")
+            .annotate(Sum("images"), Sum("charges_e4"))
+            .order_by()
+        )
+        savings = _savings_report(work, waste_in_range=from_e4(waste), filters=filters)
+    else:
+        with _aggregating():
+            in_range = ledger_in_scope(user=user, filters=filters)
+            waste = in_range.aggregate(waste=_sum(Q(waste=True)))
+            work = _work_ledger(user=user, filters=filters)
+            savings = _savings_report(work, waste_in_range=waste["waste"], filters=filters)
+            lanes = (
+                in_range.filter(_CHARGE)
+                .values_list("model_key", "size", "lane")
+                .annotate(n=Count("created_at"), paid=_sum())
+                .order_by()
+            )
+    savings.lanes = _lanes(lanes, at=savings.priced_at)
+    return savings
 
 
-# model, final size, designer; previewed, approved, delivered; actual, simulated, waste
-_Work = Iterable[tuple[str, str, str, int, int, int, Decimal, Decimal, Decimal]]
+# final model, final size, preview model, preview size, designer; previewed, approved,
+# delivered; actual, simulated, waste
+_Work = Iterable[tuple[str, str, str, str, str, int, int, int, Decimal, Decimal, Decimal]]
 
 
 def _work_rollups(*, user: User, filters: ReportFilter) -> _Work:
     rows = (
         _rollups_in_scope(SavingsRollup, user=user, filters=filters)
-        .values_list("model_key", "final_size", "designer__username")
+        .values_list(
+            "model_key", "final_size", "preview_model_key", "preview_size", "designer__username"
+        )
         .annotate(
             Sum("previewed"),
             Sum("approved"),
@@ -522,11 +610,16 @@ def _work_ledger(*, user: User, filters: ReportFilter) -> _Work:
         )
         .values("generation_id")
     )
-    # One row per model × final size × designer (a few hundred at most), for both tables.
+    # One row per path × designer (a few hundred at most), for every table.
     counts = (
         Generation.objects.filter(pk__in=cohort)
+        .annotate(final_model=_FINAL_MODEL)
         .values_list(
-            "submission__model_key", "submission__final_size", "submission__created_by__username"
+            "final_model",
+            "submission__final_size",
+            "submission__model_key",
+            "submission__preview_size",
+            "submission__created_by__username",
         )
         .annotate(
             previewed=Count("id"),
@@ -539,9 +632,12 @@ def _work_ledger(*, user: User, filters: ReportFilter) -> _Work:
         yield (*key, previewed, approved, delivered, ZERO, ZERO, ZERO)
     actual = (
         LedgerEntry.objects.filter(generation_id__in=cohort)
+        .annotate(final_model=_FINAL_MODEL_OF_ROW)
         .values_list(
-            "generation__submission__model_key",
+            "final_model",
             "generation__submission__final_size",
+            "generation__submission__model_key",
+            "generation__submission__preview_size",
             "generation__submission__created_by__username",
         )
         .annotate(net=_sum(), simulated=_sum(Q(simulated=True)), waste=_sum(Q(waste=True)))
@@ -554,27 +650,101 @@ def _work_ledger(*, user: User, filters: ReportFilter) -> _Work:
 def _savings_report(work: _Work, *, waste_in_range: Decimal, filters: ReportFilter) -> Savings:
     priced_at = min(filters.end, timezone.now())
     models: dict[tuple[str, str], SavingsModel] = {}
+    paths: dict[tuple[str, str, str, str], SavingsPath] = {}
     people: dict[str, SavingsPerson] = {}
-    for model_key, final_size, username, previewed, approved, delivered, net, sim, waste in work:
+    for (
+        model_key,
+        final_size,
+        preview_model_key,
+        preview_size,
+        username,
+        previewed,
+        approved,
+        delivered,
+        net,
+        sim,
+        waste,
+    ) in work:
         model = models.setdefault((model_key, final_size), SavingsModel(model_key, final_size))
+        key = (preview_model_key or model_key, preview_size, model_key, final_size)
+        path = paths.setdefault(key, SavingsPath(*key))
         person = people.setdefault(username, SavingsPerson(username))
-        for row in (model, person):
+        for row in (model, path, person):
             row.previewed += previewed
             row.approved += approved
             row.delivered += delivered
-        model.actual += net
-        model.simulated += sim
-        model.waste += waste
+        for row in (model, path):
+            row.actual += net
+            row.simulated += sim
+            row.waste += waste
         person.spend += net
         person.waste += waste
     _price_and_rate(list(models.values()), at=priced_at)
+    for path in paths.values():
+        final = models[(path.model_key, path.final_size)]
+        path.final_price, path.attempts_per_success = final.final_price, final.attempts_per_success
     return Savings(
         filters=filters,
         priced_at=priced_at,
         models=sorted(models.values(), key=lambda m: (-m.actual, m.model_key)),
         people=sorted(people.values(), key=lambda p: (-p.spend, p.username)),
         waste_in_range=waste_in_range,
+        paths=sorted(
+            paths.values(),
+            key=lambda p: (p.model_key, p.final_size, p.preview_model_key, p.preview_size),
+        ),
     )
+
+
+# The final's model of a generation's submission ("" there = the preview's model).
+_FINAL_MODEL: Final = Coalesce(
+    NullIf(F("submission__final_model_key"), Value("")), F("submission__model_key")
+)
+_FINAL_MODEL_OF_ROW: Final = Coalesce(
+    NullIf(F("generation__submission__final_model_key"), Value("")),
+    F("generation__submission__model_key"),
+)
+
+
+def _lanes(
+    rows: Iterable[tuple[str, str, str, int, Decimal]], *, at: dt.datetime
+) -> list[SavingsLane]:
+    """Charges by lane, and what the same images cost at the standard lane's price: a
+    lane's charges × standard price ÷ the lane's price for that model × size (the list in
+    force at `at`; a model × size without both prices leaves the figure unknown)."""
+    grouped = [row for row in rows if row[3] or row[4]]
+    keys = {(model, size) for model, size, *_ in grouped}
+    prices: dict[tuple[str, str, str], Decimal] = {}
+    entries = (
+        PriceEntry.objects.filter(
+            model_key__in={model for model, _ in keys},
+            size__in={size for _, size in keys},
+            kind=PriceKind.IMAGE,
+            effective_from__lte=at,
+        )
+        .order_by("model_key", "size", "lane", "-effective_from")
+        .values_list("model_key", "size", "lane", "usd_per_image")
+    )
+    for model_key, size, lane, usd in entries:
+        prices.setdefault((model_key, size, lane), usd)
+    lanes: dict[str, SavingsLane] = {}
+    for model_key, size, lane, images, paid in grouped:
+        row = lanes.setdefault(lane, SavingsLane(lane))
+        row.images += images
+        row.paid += paid
+        if lane == Lane.STANDARD or row.at_standard is None:
+            row.at_standard = None if row.at_standard is None else row.at_standard + paid
+            continue
+        standard = prices.get((model_key, size, Lane.STANDARD))
+        own = prices.get((model_key, size, lane))
+        row.at_standard = (
+            None if standard is None or not own else row.at_standard + paid * standard / own
+        )
+    for row in lanes.values():
+        if row.at_standard is not None:
+            row.at_standard = row.at_standard.quantize(ZERO)
+    order = {lane: rank for rank, lane in enumerate(Lane.values)}
+    return sorted(lanes.values(), key=lambda row: (order.get(row.lane, 99), row.lane))
 
 
 def _price_and_rate(models: list[SavingsModel], *, at: dt.datetime) -> None:

@@ -259,6 +259,17 @@ def _savings_rows(savings: reports.Savings) -> Iterator[list[Any]]:
     for p in savings.people:
         yield ["person", p.username, "", p.previewed, p.approved, p.delivered, p.spend, "",
                p.waste, "", "", "", "", "", ""]  # fmt: skip
+    for path in savings.paths:
+        yield [
+            "path", f"{path.preview_model_key} {path.preview_size} → {path.model_key}",
+            path.final_size, path.previewed, path.approved, path.delivered, path.actual,
+            path.simulated, path.waste, path.final_price, "", "", "",
+            path.attempts_per_success, path.direct,
+        ]  # fmt: skip
+    for lane in savings.lanes:
+        # images, what was paid, and (last column) the same images at the standard price
+        yield ["lane", lane.lane, "", lane.images, "", "", lane.paid, "", "", "", "", "", "",
+               "", lane.at_standard]  # fmt: skip
     yield [
         "total", "", "", savings.previewed, savings.approved, savings.delivered,
         savings.actual, savings.simulated, savings.waste, "", "", "", "", "", savings.direct,
