@@ -419,7 +419,7 @@ class SavingsPath:
             return f"No {self.final_size} price for {self.model_key}: not compared."
         per = self.attempts_per_success or Decimal(1)
         return (
-            f"{self.previewed} previewed × {money(self.final_price)} ({self.model_key} "
+            f"{self.previewed} previewed × {money(self.final_price or 0)} ({self.model_key} "
             f"{self.final_size}) × {per:.2f} billed calls per success = "
             f"{money(self.direct)} straight at {self.final_size}; actual {money(self.actual)}; "
             f"saved {money(self.direct)} − {money(self.actual)} = {money(self.saved)}"
@@ -538,25 +538,26 @@ def savings_report(*, user: User, filters: ReportFilter, from_ledger: bool = Fal
 
     The work and its cost come from the savings roll-up, or the ledger (module docstring).
     """
+    lanes: Iterable[tuple[Any, ...]]
     if not from_ledger and rollups.rollups_ready():
         work = _work_rollups(user=user, filters=filters)
-        in_range = _rollups_in_scope(SpendRollup, user=user, filters=filters)
-        waste = in_range.aggregate(waste=Coalesce(Sum("waste_e4"), 0))["waste"]
-        lanes = (
+        rolled = _rollups_in_scope(SpendRollup, user=user, filters=filters)
+        waste = rolled.aggregate(waste=Coalesce(Sum("waste_e4"), 0))["waste"]
+        savings = _savings_report(work, waste_in_range=from_e4(waste), filters=filters)
+        lanes = [
             (model, size, lane, images, from_e4(paid))
-            for model, size, lane, images, paid in in_range.values_list("model_key", "size", "lane")
+            for model, size, lane, images, paid in rolled.values_list("model_key", "size", "lane")
             .annotate(Sum("images"), Sum("charges_e4"))
             .order_by()
-        )
-        savings = _savings_report(work, waste_in_range=from_e4(waste), filters=filters)
+        ]
     else:
         with _aggregating():
-            in_range = ledger_in_scope(user=user, filters=filters)
-            waste = in_range.aggregate(waste=_sum(Q(waste=True)))
+            rows = ledger_in_scope(user=user, filters=filters)
+            in_range = rows.aggregate(waste=_sum(Q(waste=True)))
             work = _work_ledger(user=user, filters=filters)
-            savings = _savings_report(work, waste_in_range=waste["waste"], filters=filters)
-            lanes = (
-                in_range.filter(_CHARGE)
+            savings = _savings_report(work, waste_in_range=in_range["waste"], filters=filters)
+            lanes = list(
+                rows.filter(_CHARGE)
                 .values_list("model_key", "size", "lane")
                 .annotate(n=Count("created_at"), paid=_sum())
                 .order_by()
@@ -706,9 +707,7 @@ _FINAL_MODEL_OF_ROW: Final = Coalesce(
 )
 
 
-def _lanes(
-    rows: Iterable[tuple[str, str, str, int, Decimal]], *, at: dt.datetime
-) -> list[SavingsLane]:
+def _lanes(rows: Iterable[tuple[Any, ...]], *, at: dt.datetime) -> list[SavingsLane]:
     """Charges by lane, and what the same images cost at the standard lane's price: a
     lane's charges × standard price ÷ the lane's price for that model × size (the list in
     force at `at`; a model × size without both prices leaves the figure unknown)."""

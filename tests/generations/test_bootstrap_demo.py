@@ -7,11 +7,14 @@ import re
 from decimal import Decimal
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
 from django.urls import reverse
 
 from generations.models import Budget, Membership, Project, Role
+from generations.spend import reports
+from generations.spend.reports import ReportFilter
 
 pytestmark = pytest.mark.django_db
 
@@ -48,3 +51,27 @@ def test_the_demo_project_starts_with_a_monthly_budget_an_admin_may_remove():
     budget.delete()
     _bootstrap()
     assert not Budget.objects.filter(project=project).exists()
+
+
+def test_the_demo_has_a_savings_history_with_a_path_that_saves_beside_one_that_does_not():
+    _bootstrap()
+    _bootstrap()  # idempotent: the history is written once
+    admin = get_user_model().objects.get(username="admin")
+    project = Project.objects.get(slug="savings-demo")
+    assert project.submissions.count() == 2
+
+    savings = reports.savings_report(user=admin, filters=ReportFilter.default(project=project))
+
+    cheap, pro = savings.paths
+    assert (cheap.preview_model_key, cheap.preview_size, cheap.model_key) == (
+        "nano-banana-2",
+        "512",
+        "nano-banana-pro",
+    )
+    # 4 × $0.045 previews + one batch Pro 4K final from the preview: $0.12 + $0.0006.
+    assert (cheap.previewed, cheap.approved, cheap.actual) == (4, 1, Decimal("0.3006"))
+    assert cheap.direct == pro.direct == Decimal("0.96")
+    assert cheap.saved > 0 > pro.saved
+    assert pro.actual == Decimal("1.2593")  # 4 × $0.134 + 3 × ($0.24 + $0.0011)
+    assert [lane.lane for lane in savings.lanes] == ["standard", "batch"]
+    assert savings.lanes[1].saved == Decimal("0.1206")

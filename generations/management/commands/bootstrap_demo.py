@@ -1,5 +1,7 @@
-"""Create the demo project and its three people for `make run`. Idempotent: passwords are
-printed once, when a user is created (or when --reset-passwords asks for new ones)."""
+"""Create the demo project and its three people for `make run`, and a second project with
+a savings history (generations.spend.demo: a preview→final path that saves beside one that
+does not, for the savings page). Idempotent: passwords are printed once, when a user is
+created (or when --reset-passwords asks for new ones)."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 
 from generations.models import Budget, BudgetPeriod, Membership, Project, Role
+from generations.spend.demo import PROJECT_NAME, savings_demo_seed
 
 DEMO_PEOPLE = (
     ("designer", Role.DESIGNER, False),
@@ -43,16 +46,20 @@ class Command(BaseCommand):
             )
         users = get_user_model()
         lines = []
+        people = {}
         for username, role, is_staff in DEMO_PEOPLE:
             user, created = users.objects.get_or_create(
                 username=username, defaults={"is_staff": is_staff, "is_superuser": is_staff}
             )
             Membership.objects.get_or_create(project=project, user=user, role=role)
+            people[username] = user
             if created or reset_passwords:
                 password = secrets.token_urlsafe(9)
                 user.set_password(password)
                 user.save()
                 lines.append(f"  {username:<9} {password:<14} ({role.label.lower()})")
+        if savings_demo_seed(designer=people["designer"], admin=people["admin"]):
+            self.stdout.write(f"Savings history: {PROJECT_NAME} (see Spend → Savings as admin).")
         if lines:
             self.stdout.write("Demo users (passwords are shown this once):")
             self.stdout.write("\n".join(lines))
