@@ -65,7 +65,7 @@ def generations_recent(*, user: User, project: Project, page: int | str | None =
     return Paginator(queryset, CARDS_PER_PAGE).get_page(page)
 
 
-SUBMIT_SETTINGS = ("model_key", "aspect_ratio", "preview_size", "variants")
+SUBMIT_SETTINGS = ("model_key", "aspect_ratio", "preview_size", "variants", "final_model_key")
 
 
 def submission_settings_last(*, user: User, project: Project) -> dict[str, Any]:
@@ -77,7 +77,11 @@ def submission_settings_last(*, user: User, project: Project) -> dict[str, Any]:
         .values(*SUBMIT_SETTINGS)
         .first()
     )
-    return dict(last) if last else {}
+    if not last:
+        return {}
+    if last["final_model_key"] == last["model_key"]:
+        last["final_model_key"] = ""  # the form's "same as the preview"
+    return dict(last)
 
 
 def generations_of_submission(*, user: User, submission: Submission) -> list[Generation]:

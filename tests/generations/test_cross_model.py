@@ -250,3 +250,17 @@ def test_a_cross_model_final_is_made_from_the_preview_even_when_the_prompt_is_as
     assert Reservation.objects.get(generation=generation, phase=Phase.FINAL).amount_usd == (
         PRO_4K + PRO_INPUT
     )
+
+
+def test_the_review_queue_shows_the_pair_and_prices_the_approval_on_the_final_model(
+    client, designer, reviewer, project
+):
+    generation = _submit(designer, project, variants=1).generations.get()
+    jobs.generation_render(generation_id=generation.pk, worker="w")
+    client.force_login(reviewer)
+
+    page = _text(client.get(reverse("review")))
+
+    assert re.search(r"Nano Banana 2[^·]*→ Nano Banana Pro", page)
+    # Pro 4K from the preview: $0.24 + $0.0011 (NB2's own 4K would be $0.15).
+    assert "$0.24" in page and "$0.15" not in page
