@@ -163,7 +163,7 @@ class RowChecker:
         if not preview_size:
             errors.append("No preview size.")
         elif preview_size not in SIZES:
-            sizes = " or ".join(PREVIEW_SIZES)
+            sizes = f"{', '.join(PREVIEW_SIZES[:-1])} or {PREVIEW_SIZES[-1]}"
             errors.append(f"Unknown preview size “{preview_size}” (use {sizes}).")
         if model_key in self._models and aspect_ratio and preview_size in SIZES:
             errors.extend(self._rules(model_key, aspect_ratio, preview_size))

@@ -78,7 +78,7 @@ def test_bad_rows_are_refused_one_by_one_with_reasons(project):
     assert why[2] == ["The prompt is empty."]
     assert why[3] == ["Variants must be a whole number from 1 to 4, not “9”."]
     assert why[4][0].startswith("Unknown model “dall-e” (known: ")
-    assert why[5] == ["Unknown preview size “3K” (use 1K or 2K)."]
+    assert why[5] == ["Unknown preview size “3K” (use 512, 1K or 2K)."]
     assert why[6] == [
         "Nano Banana Pro (Gemini 3 Pro Image) (local simulation) does not preview at 4K."
     ]
