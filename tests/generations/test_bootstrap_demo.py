@@ -13,7 +13,7 @@ from django.test import Client
 from django.urls import reverse
 
 from generations.models import Budget, Membership, Project, Role
-from generations.spend import reports
+from generations.spend import reports, rollups
 from generations.spend.reports import ReportFilter
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +75,5 @@ def test_the_demo_has_a_savings_history_with_a_path_that_saves_beside_one_that_d
     assert pro.actual == Decimal("1.2593")  # 4 × $0.134 + 3 × ($0.24 + $0.0011)
     assert [lane.lane for lane in savings.lanes] == ["standard", "batch"]
     assert savings.lanes[1].saved == Decimal("0.1206")
+    # The roll-ups it wrote are what a recount of its ledger gives.
+    assert rollups.rollups_check().clean

@@ -13,10 +13,17 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from generations import catalog, services
-from generations.models import Attempt, LedgerEntry, Phase, Reservation, Submission
+from generations.models import (
+    Attempt,
+    LedgerEntry,
+    Phase,
+    Reservation,
+    SavingsRollup,
+    Submission,
+)
 from generations.rendering import jobs
 from generations.review.decisions import generation_approve
-from generations.spend import budgets
+from generations.spend import budgets, rollups
 from generations.states import State
 from generations.strategies import Strategy
 
@@ -232,6 +239,16 @@ def test_previews_and_the_final_run_and_are_charged_on_their_own_models(
     assert (images["final"].model_key, images["final"].width) == (PRO, 2048)
     # Fidelity compares the final with the approved preview, whatever model made it.
     assert images["final"].fidelity_ssim > project.fidelity_threshold
+    # The savings roll-up counts it on its path, as a recount of the ledger does.
+    path = SavingsRollup.objects.get()
+    assert (path.preview_model_key, path.preview_size, path.model_key, path.final_size) == (
+        NB2,
+        "512",
+        PRO,
+        "2K",
+    )
+    assert (path.previewed, path.approved, path.delivered) == (1, 1, 1)
+    assert rollups.rollups_check().clean
 
 
 def test_a_cross_model_final_is_made_from_the_preview_even_when_the_prompt_is_asked(
