@@ -85,6 +85,12 @@ class SubmissionIn(Schema):
         None, description="Default: the model's largest preview size below the project's final."
     )
     variants: int = Field(1, ge=1, le=MAX_VARIANTS)
+    final_model_key: str | None = Field(
+        None,
+        description="The model approved previews become finals on (cross-model previews: a "
+        "pair the catalogue declares, e.g. nano-banana-2 previews for nano-banana-pro "
+        "finals). Default: the preview's model.",
+    )
 
 
 class SubmissionBatchIn(Schema):
@@ -103,6 +109,7 @@ class SubmissionOut(Out):
     project: str
     prompt: str
     model_key: str
+    final_model_key: str
     aspect_ratio: str
     preview_size: str
     final_size: str
@@ -183,6 +190,7 @@ class SubmissionBrief(Out):
     id: int
     prompt: str
     model_key: str
+    final_model_key: str
     aspect_ratio: str
     preview_size: str
     final_size: str

@@ -74,6 +74,7 @@ def _fields(project: Project, payload: SubmissionIn) -> dict[str, Any]:
         "preview_size": payload.preview_size
         or projects.project_default_preview_size(project, model_key),
         "variants": payload.variants,
+        "final_model_key": payload.final_model_key or "",
     }
 
 

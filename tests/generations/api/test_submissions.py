@@ -89,3 +89,23 @@ def test_a_batch_the_budget_cannot_hold_is_409_and_nothing_is_queued(api_as, pro
     assert error_of(response) == (409, "budget_exceeded")
     assert not Submission.objects.exists()
     assert api_as(designer).post(f"{SUBMIT}/batch", {"submissions": [one, one]}).status_code == 201
+
+
+def test_a_submission_may_pair_cheap_previews_with_another_models_finals(api_as, project, designer):
+    pair = {"prompt": "a fox", "model_key": "nano-banana-2", "preview_size": "512"}
+    response = api_as(designer).post(SUBMIT, {**pair, "final_model_key": "nano-banana-pro"})
+    assert response.status_code == 201
+    body = response.json()
+    assert (body["model_key"], body["preview_size"], body["final_model_key"]) == (
+        "nano-banana-2", "512", "nano-banana-pro",
+    )  # fmt: skip
+    # Without one, the final is on the preview's model.
+    same = api_as(designer).post(SUBMIT, {"prompt": "a fox", "model_key": "nano-banana-2"})
+    assert same.json()["final_model_key"] == "nano-banana-2"
+    # The reverse pair is not declared: refused on the field, nothing queued.
+    refused = api_as(designer).post(
+        SUBMIT, {"prompt": "x", "model_key": "nano-banana-pro", "final_model_key": "nano-banana-2"}
+    )
+    assert error_of(refused) == (422, "invalid")
+    assert "finals cannot be made from" in refused.json()["error"]["fields"]["final_model_key"][0]
+    assert Submission.objects.count() == 2
