@@ -77,3 +77,19 @@ def test_the_demo_has_a_savings_history_with_a_path_that_saves_beside_one_that_d
     assert savings.lanes[1].saved == Decimal("0.1206")
     # The roll-ups it wrote are what a recount of its ledger gives.
     assert rollups.rollups_check().clean
+
+
+def test_the_demo_savings_page_explains_both_paths_and_the_history_project_renders():
+    _bootstrap()
+    admin = Client()
+    admin.force_login(get_user_model().objects.get(username="admin"))
+
+    html = admin.get("/spend/savings/?project=savings-demo").content.decode()
+
+    assert 'data-path="nano-banana-2 512 → nano-banana-pro 4K"' in html
+    assert "actual $0.30; saved $0.96 − $0.30 = $0.66" in html
+    assert "actual $1.26; saved $0.96 − $1.26 = −$0.30" in html
+    assert 'data-lane="batch"' in html
+    studio = admin.get(reverse("project", args=["savings-demo"]))
+    assert studio.status_code == 200
+    assert "Nano Banana 2 → Nano Banana Pro" in " ".join(studio.content.decode().split())
