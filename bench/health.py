@@ -74,7 +74,7 @@ def seed(total: int) -> None:
     models = "ARRAY[" + ",".join(f"'{m}'" for m in MODELS) + "]"
     # 4K: ~50 % success, 10 % 429s, latency ~ 3–10 min; 1K: ~95 %, 2 % 429s, 15–30 s.
     # Success is better from 01:00 to 07:00 UTC (the hours off-peak learns).
-    sql = f"""
+    sql = f"""  # noqa: S608 - constants of this script, no input
     INSERT INTO {table} (generation_id, number, phase, size, provider, model_id, model_key,
         lease_token, worker, started_at, finished_at, outcome, latency_ms, error_kind,
         error_message, provider_meta, strategy, input_images)

@@ -602,5 +602,19 @@ def paused_until_subquery(now: dt.datetime) -> Subquery:
     )
 
 
+def model_pause_lift(*, model_key: str) -> int:
+    """An admin raised the quota: end the model's pause now and bring its waiting jobs
+    forward (the sweeper kicks them). Returns how many jobs were waiting."""
+    now = timezone.now()
+    with transaction.atomic():
+        ModelPause.objects.filter(model_key=model_key, until__gt=now).update(until=now)
+        return Generation.objects.filter(
+            state__in=QUEUED,
+            submission__model_key=model_key,
+            waiting_reason=WAITING_MESSAGES[Reason.QUOTA],
+            next_attempt_at__gt=now,
+        ).update(next_attempt_at=now, kicked_at=None)
+
+
 def pause_decision(paused_until: dt.datetime, *, now: dt.datetime) -> Decision:
     return Decision(False, Reason.QUOTA, (paused_until - now).total_seconds())

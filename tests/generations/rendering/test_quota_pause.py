@@ -175,3 +175,15 @@ def test_the_quota_resets_at_the_configured_time_of_day(settings, now, setting, 
     at = dt.datetime.fromisoformat(now).replace(tzinfo=dt.UTC)
 
     assert limits.quota_reset_after(at) == dt.datetime.fromisoformat(reset).replace(tzinfo=dt.UTC)
+
+
+def test_an_admin_who_raised_the_quota_lifts_the_pause(provider_server, designer, project):
+    provider_server.script(gemini_daily_quota(), gemini_ok())
+    generation = submit(designer, project)
+    assert render(generation) == State.PREVIEW_QUEUED
+
+    assert limits.model_pause_lift(model_key=MODEL_KEY) == 1
+
+    assert limits.model_paused_until(MODEL_KEY) is None
+    assert generations_sweep().kicked == 1
+    assert render(generation) == State.IN_REVIEW
