@@ -74,7 +74,7 @@ def seed(total: int) -> None:
     models = "ARRAY[" + ",".join(f"'{m}'" for m in MODELS) + "]"
     # 4K: ~50 % success, 10 % 429s, latency ~ 3–10 min; 1K: ~95 %, 2 % 429s, 15–30 s.
     # Success is better from 01:00 to 07:00 UTC (the hours off-peak learns).
-    sql = f"""  # noqa: S608 - constants of this script, no input
+    sql = f"""
     INSERT INTO {table} (generation_id, number, phase, size, provider, model_id, model_key,
         lease_token, worker, started_at, finished_at, outcome, latency_ms, error_kind,
         error_message, provider_meta, strategy, input_images)
@@ -100,7 +100,7 @@ def seed(total: int) -> None:
             now() - random() * interval '40 days' + (g.id * 0)::int * interval '1 s' AS at,
             random() AS r) base
     ) s
-    """
+    """  # noqa: S608 - constants of this script, no input
     with connection.cursor() as cursor:
         cursor.execute(sql)
 
