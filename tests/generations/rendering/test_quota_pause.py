@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from generations.models import Attempt, ModelPause, Notification, RateLimitState
@@ -187,3 +188,17 @@ def test_an_admin_who_raised_the_quota_lifts_the_pause(provider_server, designer
     assert limits.model_paused_until(MODEL_KEY) is None
     assert generations_sweep().kicked == 1
     assert render(generation) == State.IN_REVIEW
+
+
+def test_the_admins_notice_opens_the_provider_health_page(
+    client, provider_server, designer, project
+):
+    admin = UserFactory(username="root", is_superuser=True)
+    provider_server.script(gemini_daily_quota())
+    render(submit(designer, project))
+    note = Notification.objects.get(recipient=admin, kind=Notification.Kind.MODEL_PAUSED)
+    client.force_login(admin)
+
+    opened = client.post(reverse("notification_open", args=[note.pk]))
+
+    assert opened.url == reverse("provider_health")
