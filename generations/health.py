@@ -28,6 +28,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from django.conf import settings
+from django.core.cache import cache
 from django.db import connection
 from django.db.models import Aggregate, Count, FloatField, Q, QuerySet
 from django.db.models.functions import ExtractHour
@@ -199,6 +201,30 @@ def health_cells(
 ) -> dict[_Key, Cell]:
     """Every model × size's figures over [start, end): all hours (hour None) and, with
     `by_hour`, each hour of the day in TIME_ZONE."""
+    return _computed(start, end, model_key, size, by_hour)
+
+
+def recent_cells(
+    *, span: dt.timedelta, model_key: str = "", size: str = "", by_hour: bool = True
+) -> dict[_Key, Cell]:
+    """health_cells over the last `span`, kept STUDIO_HEALTH_CACHE_SECONDS in this
+    process's cache: the month reads every attempt of it (docs/benchmarks.md)."""
+    ttl = settings.STUDIO_HEALTH_CACHE_SECONDS
+    key = f"studio:health:{span.total_seconds():.0f}:{model_key}:{size}:{int(by_hour)}"
+    if ttl > 0:
+        found = cache.get(key)
+        if found is not None:
+            return dict(found)
+    end = timezone.now()
+    cells = _computed(end - span, end, model_key, size, by_hour)
+    if ttl > 0:
+        cache.set(key, cells, ttl)
+    return cells
+
+
+def _computed(
+    start: dt.datetime, end: dt.datetime, model_key: str, size: str, by_hour: bool
+) -> dict[_Key, Cell]:
     attempts = _attempts(start=start, end=end)
     if model_key:
         attempts = attempts.filter(model_key=model_key)
@@ -225,7 +251,7 @@ def provider_health(
     label, span = WINDOWS[window]
     end = now or timezone.now()
     start = end - span
-    cells = health_cells(start=start, end=end)
+    cells = recent_cells(span=span) if now is None else health_cells(start=start, end=end)
     labels = {model.key: model.label for model in catalog.all_models()}
     order = {key: index for index, key in enumerate(labels)}
     series: dict[tuple[str, str], Series] = {}
@@ -292,10 +318,13 @@ class ApprovalFigure:
 def approval_figure(*, model_key: str, size: str, now: dt.datetime | None = None) -> ApprovalFigure:
     """What a reviewer reads before approving a final: the last 7 days of that model at
     the final's size."""
-    end = now or timezone.now()
-    cells = health_cells(
-        start=end - WINDOWS["7d"][1], end=end, model_key=model_key, size=size, by_hour=False
-    )
+    span = WINDOWS["7d"][1]
+    if now is None:
+        cells = recent_cells(span=span, model_key=model_key, size=size, by_hour=False)
+    else:
+        cells = health_cells(
+            start=now - span, end=now, model_key=model_key, size=size, by_hour=False
+        )
     try:
         label = catalog.get_model(model_key).label
     except LookupError:
@@ -370,8 +399,7 @@ def best_hours(
     """The `hours` contiguous hours of the day (wrapping at midnight) whose measured
     first-try success at `size` over the last 30 days is highest, or None when too few
     hours have enough tries to tell."""
-    end = now or timezone.now()
-    cells = health_cells(start=end - WINDOWS["30d"][1], end=end, model_key=model_key, size=size)
+    cells = _month(model_key=model_key, size=size, now=now)
     by_hour = {
         int(key[2]): cell for key, cell in cells.items() if key[2] is not None and cell.trusted
     }
@@ -393,8 +421,7 @@ def window_success(
 ) -> tuple[Cell, Cell]:
     """(the chosen hours, every hour) over the last 30 days: what the off-peak choice
     promises against the day as a whole."""
-    end = now or timezone.now()
-    cells = health_cells(start=end - WINDOWS["30d"][1], end=end, model_key=model_key, size=size)
+    cells = _month(model_key=model_key, size=size, now=now)
     chosen = set(hours)
     inside = Cell()
     for key, cell in cells.items():
@@ -403,3 +430,10 @@ def window_success(
             inside.refused += cell.refused
             inside.made += cell.made
     return inside, cells.get((model_key, size, None)) or Cell()
+
+
+def _month(*, model_key: str, size: str, now: dt.datetime | None) -> dict[_Key, Cell]:
+    span = WINDOWS["30d"][1]
+    if now is None:
+        return recent_cells(span=span, model_key=model_key, size=size)
+    return health_cells(start=now - span, end=now, model_key=model_key, size=size)

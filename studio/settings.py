@@ -461,6 +461,11 @@ STUDIO_LIMITS_POLL_SECONDS = env_int("STUDIO_LIMITS_POLL_SECONDS", 15)
 # midnight Pacific time.
 STUDIO_QUOTA_RESET = os.environ.get("STUDIO_QUOTA_RESET", "00:00 America/Los_Angeles")
 
+# Provider health figures (generations.health) are kept this long per process: the 30-day
+# figures read every attempt of the month (seconds at a million), and every approval
+# screen shows a line of them. 0: computed on every request.
+STUDIO_HEALTH_CACHE_SECONDS = env_int("STUDIO_HEALTH_CACHE_SECONDS", 300)
+
 # --- Off-peak finals (generations.offpeak) -----------------------------------------------
 # Per model key, the hours (in TIME_ZONE) when its finals succeed best, as
 # {"nano-banana-pro": "01:00-06:00"}; a model not named here uses the hours learned from

@@ -3,6 +3,7 @@ for the people who may see the admin reports (site staff and project admins)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -32,5 +33,6 @@ def provider_health(request: HtmxHttpRequest) -> HttpResponse:
             "rows": [(series, health.hour_chart(series)) for series in report.series],
             "min_tries": health.MIN_TRIES,
             "zone": timezone.get_default_timezone_name(),
+            "cache_minutes": round(settings.STUDIO_HEALTH_CACHE_SECONDS / 60),
         },
     )

@@ -164,3 +164,17 @@ def test_the_approval_point_shows_the_models_figure_for_the_final(client, attemp
 def test_a_model_without_calls_says_so_at_approval(project):
     figure = health.approval_figure(model_key="nano-banana-2", size="4K")
     assert figure.text == "Nano Banana 2 4K: no tries measured this week."
+
+
+def test_the_figures_are_kept_for_a_while_then_computed_again(settings, attempts, project):
+    from django.core.cache import cache
+
+    settings.STUDIO_HEALTH_CACHE_SECONDS = 300
+    cache.clear()
+    first = health.approval_figure(model_key=MODEL, size="4K").cell
+    generation = Generation.objects.first()
+    _calls(generation, at=timezone.now() - dt.timedelta(minutes=5), latency_s=100)
+
+    assert health.approval_figure(model_key=MODEL, size="4K").cell.made == first.made  # kept
+    cache.clear()  # as when the time is up
+    assert health.approval_figure(model_key=MODEL, size="4K").cell.made == first.made + 1
