@@ -147,7 +147,7 @@ def bench(total: int, runs: int, keep: bool) -> list[str]:
         rows.append(("the page /health/?window=30d (8 charts), test client", p50, low))
         settings.STUDIO_HEALTH_CACHE_SECONDS = 300
         p50, low, response = timed(lambda: client.get("/health/?window=30d"), runs)
-        rows.append(("the same page, figures from the cache (STUDIO_HEALTH_CACHE_SECONDS)", p50, low))
+        rows.append(("the same page, figures from the cache", p50, low))
         return [
             f"PostgreSQL: {total:,} attempts over 40 days; {runs} runs; load average "
             f"{os.getloadavg()[0]:.1f}.",
