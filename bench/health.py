@@ -85,7 +85,7 @@ def seed(total: int) -> None:
              ELSE 'server_error' END,
         '', '{{}}'::jsonb, '', 0
     FROM generations_generation g CROSS JOIN generate_series(1, {per}) n
-    CROSS JOIN LATERAL (
+    CROSS JOIN LATERAL (  -- it names g and n, so it is drawn again for every row
         SELECT size, model_key, at, r,
             CASE WHEN size = '4K' THEN
                 CASE WHEN extract(hour FROM at AT TIME ZONE 'UTC') BETWEEN 1 AND 6
@@ -97,7 +97,7 @@ def seed(total: int) -> None:
         FROM (SELECT
             CASE WHEN random() < 0.5 THEN '4K' ELSE '1K' END AS size,
             ({models})[1 + floor(random() * 4)::int] AS model_key,
-            now() - random() * interval '40 days' + (g.id * 0)::int * interval '1 s' AS at,
+            now() - random() * interval '40 days' + (g.id * 0 + n * 0) * interval '1 s' AS at,
             random() AS r) base
     ) s
     """  # noqa: S608 - constants of this script, no input
