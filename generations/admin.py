@@ -19,6 +19,7 @@ from generations.models import (
     Image,
     LedgerEntry,
     Membership,
+    ModelPause,
     Notification,
     PriceEntry,
     PriceKind,
@@ -26,6 +27,7 @@ from generations.models import (
     Reservation,
     Transition,
 )
+from generations.rendering import limits
 from generations.spend import ledger, pricing
 
 
@@ -117,6 +119,25 @@ class NotificationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
+
+
+@admin.register(ModelPause)
+class ModelPauseAdmin(admin.ModelAdmin):
+    """Models paused for a used-up daily quota. Lifting a pause (after raising the quota)
+    is the one action; the rows are made by the workers."""
+
+    list_display = ["model_key", "until", "reason", "created_at"]
+    readonly_fields = [field.name for field in ModelPause._meta.fields]
+    actions = ["lift"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    @admin.action(description="Lift the pause now (the quota was raised)")
+    def lift(self, request: HttpRequest, queryset: Any) -> None:
+        for key in sorted(set(queryset.values_list("model_key", flat=True))):
+            jobs = limits.model_pause_lift(model_key=key)
+            self.message_user(request, f"{key}: pause lifted; {jobs} waiting job(s) resume.")
 
 
 # --- Spend ------------------------------------------------------------------------------

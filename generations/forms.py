@@ -8,7 +8,7 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from generations import catalog
+from generations import catalog, offpeak
 from generations.models import (
     BudgetPeriod,
     FallbackPolicy,
@@ -154,6 +154,8 @@ class ApproveForm(forms.Form):
     strategy = forms.ChoiceField(
         label="Final", choices=[("", "The project's"), *Strategy.choices], required=False
     )
+    # When the final runs: now, or in the model's good hours (generations.offpeak).
+    lane = forms.ChoiceField(label="When", choices=offpeak.LANES, required=False)
 
 
 class FinalDiffersForm(forms.Form):
@@ -203,6 +205,7 @@ class DecisionForm(forms.Form):
     )
     # How an approval makes the final; empty = the project's escalation strategy.
     strategy = forms.ChoiceField(choices=[("", "The project's"), *Strategy.choices], required=False)
+    lane = forms.ChoiceField(choices=offpeak.LANES, required=False)  # now or off-peak
 
 
 class CommentForm(forms.Form):

@@ -5,6 +5,7 @@ from generations.views import (
     compare,
     gallery,
     generation,
+    health,
     live,
     media,
     notifications,
@@ -98,6 +99,8 @@ urlpatterns = [
     # The quality-drift report (issue 7): staff and project admins only.
     path("quality/", quality.quality_drift, name="quality_drift"),
     path("quality/drift.csv", quality.quality_drift_csv, name="quality_drift_csv"),
+    # Provider health (issue 15): staff and project admins only.
+    path("health/", health.provider_health, name="provider_health"),
     # Spend (issue 6): reports, CSV exports and the price list, for admins.
     path("spend/", reports.spend_report, name="spend_report"),
     path("spend/savings/", reports.savings_report, name="spend_savings"),

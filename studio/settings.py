@@ -460,6 +460,23 @@ STUDIO_MODEL_LIMITS: dict[str, dict[str, int | None]] = json.loads(
 # A job waiting for a busy slot looks again after at most this long (a freed slot also
 # wakes the longest waiter at once).
 STUDIO_LIMITS_POLL_SECONDS = env_int("STUDIO_LIMITS_POLL_SECONDS", 15)
+# A daily quota used up (Gemini's 429 with a PerDay quota) pauses the model for every
+# worker until the quota's day ends: "HH:MM Area/City", by default Google's reset,
+# midnight Pacific time.
+STUDIO_QUOTA_RESET = os.environ.get("STUDIO_QUOTA_RESET", "00:00 America/Los_Angeles")
+
+# Provider health figures (generations.health) are kept this long per process: the 30-day
+# figures read every attempt of the month (seconds at a million), and every approval
+# screen shows a line of them. 0: computed on every request.
+STUDIO_HEALTH_CACHE_SECONDS = env_int("STUDIO_HEALTH_CACHE_SECONDS", 300)
+
+# --- Off-peak finals (generations.offpeak) -----------------------------------------------
+# Per model key, the hours (in TIME_ZONE) when its finals succeed best, as
+# {"nano-banana-pro": "01:00-06:00"}; a model not named here uses the hours learned from
+# provider health (its best 4K first-try success over the last 30 days), if measured.
+STUDIO_OFFPEAK_WINDOWS: dict[str, str] = json.loads(os.environ.get("STUDIO_OFFPEAK_WINDOWS", "{}"))
+# An off-peak final runs at the latest this many hours after its approval.
+STUDIO_OFFPEAK_MAX_WAIT_HOURS = env_int("STUDIO_OFFPEAK_MAX_WAIT_HOURS", 12)
 # Image checks and renditions running at once per worker process (~1 CPU s and ~110 MiB
 # per 4K); a threads worker's other calls wait their turn. 0: the number of CPUs.
 STUDIO_IMAGE_WORK_CONCURRENCY = env_int("STUDIO_IMAGE_WORK_CONCURRENCY", 0)

@@ -19,6 +19,8 @@ def _fast_isolated_settings(settings, tmp_path):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # With a Redis limiter (CI), a cooldown or slot left by one test must not reach the next.
     settings.STUDIO_LIMITS_KEY_PREFIX = f"test-limits:{uuid.uuid4().hex}"
+    # Provider health figures are computed afresh in each test (tests of the cache set it).
+    settings.STUDIO_HEALTH_CACHE_SECONDS = 0
 
 
 @pytest.fixture

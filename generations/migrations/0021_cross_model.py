@@ -20,7 +20,7 @@ def recount(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("generations", "0017_prompt_trigram"),
+        ("generations", "0020_provider_health"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

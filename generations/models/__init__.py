@@ -16,6 +16,7 @@ from generations.models.core import (
     Transition,
 )
 from generations.models.limits import (
+    ModelPause,
     RateLimitCall,
     RateLimitState,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "Image",
     "Favourite",
     "RateLimitState",
+    "ModelPause",
     "RateLimitCall",
     "Comment",
     "Notification",

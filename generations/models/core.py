@@ -154,6 +154,9 @@ class Generation(models.Model):
     # The approval's escalation strategy ("" = the project's), set when the final is
     # queued (approval, or a reviewer's choice on a final that differs).
     escalation_strategy = models.CharField(max_length=16, choices=Strategy.choices, blank=True)
+    # An off-peak final (generations.offpeak): queued, but no worker takes it before this
+    # time (the model's good hours, or the deadline the reviewer saw). Set by the approval.
+    not_before = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "variant"]

@@ -40,3 +40,23 @@ class RateLimitCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model_key} call {self.holder}"
+
+
+class ModelPause(models.Model):
+    """A model no worker may call until `until`: the provider said its daily quota is used
+    up (generations.rendering.limits.model_pause). One row per model and quota window, so
+    workers that hit the quota at once make one pause and one notice to the admins."""
+
+    model_key = models.CharField(max_length=64)
+    until = models.DateTimeField()
+    reason = models.CharField(max_length=300)
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-until"]
+        constraints = [
+            models.UniqueConstraint(fields=["model_key", "until"], name="unique_model_pause")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model_key} paused until {self.until:%Y-%m-%d %H:%M}"

@@ -71,6 +71,7 @@ class Notification(models.Model):
         BUDGET_THRESHOLD = "budget_threshold", "Budget threshold reached"
         QUALITY_DRIFT = "quality_drift", "Quality drift"
         WEBHOOK_DISABLED = "webhook_disabled", "Webhook endpoint disabled"
+        MODEL_PAUSED = "model_paused", "Model paused (daily quota)"
 
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"

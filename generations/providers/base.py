@@ -150,9 +150,14 @@ class RateLimited(ProviderError):
 
 
 class QuotaExhausted(ProviderError):
-    """A daily quota: retrying today will not help."""
+    """No quota left (an account without credit): retrying will not help."""
 
     kind = "quota_exhausted"
+
+
+class DailyQuotaExhausted(QuotaExhausted):
+    """A per-day quota used up: nothing helps until it resets, when everything does. The
+    worker pauses the model for every job until then (generations.rendering.limits)."""
 
 
 class Overloaded(ProviderError):

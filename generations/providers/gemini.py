@@ -32,13 +32,13 @@ from generations.providers import http, inputs
 from generations.providers.base import (
     AuthFailed,
     ContentBlocked,
+    DailyQuotaExhausted,
     InputImage,
     InvalidRequest,
     MalformedResponse,
     NoImage,
     Overloaded,
     ProviderError,
-    QuotaExhausted,
     RateLimited,
     RenderRequest,
     RenderResult,
@@ -277,9 +277,9 @@ def error_for(raw: http.RawResponse, *, model: ModelEntry, key: str | None) -> P
     details = [d for d in error.get("details") or [] if isinstance(d, dict)]
     code = raw.status
     if code == httpx.codes.TOO_MANY_REQUESTS:
-        daily = [q for q in _quota_ids(details) if "PerDay" in q]
+        daily = [q for q in _quota_ids(details) if _per_day(q)]
         if daily:
-            return QuotaExhausted(
+            return DailyQuotaExhausted(
                 f"Gemini's daily quota {daily[0]} for {model.model_id} is used up; retrying "
                 f"today will not help. An admin must raise the quota or wait for the reset."
             )
@@ -319,13 +319,24 @@ def _retry_delay(details: list[dict[str, Any]]) -> float | None:
 
 
 def _quota_ids(details: list[dict[str, Any]]) -> list[str]:
+    """Each violated quota's id, else its metric. A daily one reads e.g. quotaId
+    "GenerateRequestsPerDayPerProjectPerModel" (or "…-FreeTier"), quotaMetric
+    "generativelanguage.googleapis.com/generate_requests_per_model_per_day"."""
     ids: list[str] = []
     for detail in details:
         if detail.get("@type") == _QUOTA_FAILURE:
             for violation in detail.get("violations") or []:
                 if isinstance(violation, dict):
-                    ids.append(str(violation.get("quotaId") or violation.get("quotaMetric") or ""))
+                    quota_id, metric = violation.get("quotaId"), violation.get("quotaMetric")
+                    if quota_id and not _per_day(str(quota_id)) and _per_day(str(metric or "")):
+                        quota_id = metric  # the metric says per day where the id does not
+                    ids.append(str(quota_id or metric or ""))
     return ids
+
+
+def _per_day(quota: str) -> bool:
+    lowered = quota.lower()
+    return "perday" in lowered or "per_day" in lowered
 
 
 def _invalid_key(details: list[dict[str, Any]]) -> bool:

@@ -29,6 +29,7 @@ from generations.imaging import codec, fidelity, renditions, workload
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.providers import provider_for
 from generations.providers.base import (
+    DailyQuotaExhausted,
     MalformedResponse,
     Provider,
     ProviderError,
@@ -133,16 +134,28 @@ def _close_idle_db_connections() -> None:
 
 def _claim(generation_id: int, *, worker: str) -> Claim | None:
     # The designer comes in the same query: the preview's notes to reviewers name them.
-    generation = (
+    now = timezone.now()
+    # And the end of a pause of its model (a used-up daily quota), in the same query.
+    generation: Generation | None = (
         Generation.objects.select_related("submission__created_by", "project")
+        .annotate(phase_model_key=limits.phase_model_key())
+        .annotate(paused_until=limits.paused_until_subquery(now))
         .filter(pk=generation_id)
         .first()
     )
-    now = timezone.now()
     if generation is None or generation.state not in QUEUED:
         return None  # a duplicate or stale kick: someone else has it, or it moved on
     if generation.next_attempt_at and generation.next_attempt_at > now:
         return None  # still backing off; the sweeper kicks it when it is due
+    if generation.not_before and generation.not_before > now:
+        return None  # an off-peak final before its hours; the sweeper kicks it then
+    paused_until = getattr(generation, "paused_until", None)
+    if paused_until is not None:
+        # The model's daily quota is used up: wait for the reset, using nothing.
+        limits.generation_wait(
+            generation=generation, decision=limits.pause_decision(paused_until, now=now)
+        )
+        return None
     phase = Phase(phase_of(generation.state))
     submission = generation.submission
     size = _size_of(submission, phase)
@@ -420,14 +433,9 @@ def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> 
                 reason=f"attempt {attempt.number} failed unbilled ({error.kind})",
             )
     cause = f"attempt {attempt.number} failed ({error.kind}): {error.message}"
-    if isinstance(error, RateLimited):
-        # Slow the whole model down for every worker, not just this job.
-        limits.report_rate_limited(
-            model_key=claim.model.key,
-            retry_after=error.retry_after,
-            call_started=attempt.started_at,
-        )
     try:
+        if isinstance(error, RateLimited | DailyQuotaExhausted):
+            return _requeue_uncounted(claim, error, cause=cause)
         if error.retryable and generation.tries_used < claim.policy.tries:
             return _requeue(
                 generation,
@@ -455,6 +463,47 @@ def _record_failure(claim: Claim, error: ProviderError, *, latency_s: float) -> 
         return "discarded"  # cancelled (or reaped) while it rendered
 
 
+def _requeue_uncounted(claim: Claim, error: ProviderError, *, cause: str) -> str:
+    """The provider refused to take the call (429), so it says nothing about the job: the
+    try is given back and the job waits with every other job of the model — for the shared
+    cooldown after a rate limit, for the reset after a used-up daily quota (the model is
+    paused for every worker, and the admins told once)."""
+    generation, attempt = claim.generation, claim.attempt
+    key = claim.model.key
+    if isinstance(error, DailyQuotaExhausted):
+        until = limits.model_pause(model_key=key, reason=error.message)
+        delay_s = max((until - timezone.now()).total_seconds(), 0.0)
+        resets = timezone.localtime(until).strftime("%Y-%m-%d %H:%M %Z")
+        why = clauses(cause, f"the model is paused until {resets}; the try is not counted")
+        waiting = limits.WAITING_MESSAGES[limits.Reason.QUOTA]
+    else:
+        # Slow the whole model down for every worker, not just this job.
+        cooldown = limits.report_rate_limited(
+            model_key=key, retry_after=error.retry_after, call_started=attempt.started_at
+        )
+        if cooldown is None:
+            # A model without shared limits: this job's own backoff, growing with its
+            # attempts (its tries are not counted, so they cannot grow it).
+            cooldown = backoff_seconds(
+                claim.policy, tries_used=attempt.number, retry_after=error.retry_after
+            )
+        delay_s = cooldown
+        why = clauses(cause, "the try is not counted")
+        waiting = limits.WAITING_MESSAGES[limits.Reason.COOLDOWN]
+    return _requeue(
+        generation,
+        claim.phase,
+        actor=Actor.WORKER,
+        lease_token=attempt.lease_token,
+        attempt=attempt.number,
+        delay_s=delay_s,
+        reason=why,
+        waiting=waiting,
+        last_error=error.message,
+        tries_used=max(generation.tries_used - 1, 0),
+    )
+
+
 def _requeue(
     generation: Generation,
     phase: Phase,
@@ -466,9 +515,18 @@ def _requeue(
     reason: str,
     waiting: str,
     last_error: str,
+    tries_used: int | None = None,
 ) -> str:
     due = timezone.now() + dt.timedelta(seconds=delay_s)
     target = _NEXT[phase][2]
+    changes: dict[str, Any] = {
+        "next_attempt_at": due,
+        "waiting_reason": waiting,
+        "last_error": last_error,
+        "kicked_at": None,
+    }
+    if tries_used is not None:  # a try given back (the provider never took the call)
+        changes["tries_used"] = tries_used
     try:
         flow.apply(
             generation,
@@ -477,12 +535,7 @@ def _requeue(
             lease_token=lease_token,
             attempt=attempt,
             reason=clauses(reason, f"next try in {delay_s:.0f} s") if delay_s >= 1 else reason,
-            changes={
-                "next_attempt_at": due,
-                "waiting_reason": waiting,
-                "last_error": last_error,
-                "kicked_at": None,
-            },
+            changes=changes,
         )
     except budgets.BudgetExceeded as refusal:
         # A billed attempt used up the reservation and the budget has no room for another

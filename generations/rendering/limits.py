@@ -31,18 +31,21 @@ import logging
 import math
 import random
 import time
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, OuterRef, Q, Subquery, When
 from django.utils import timezone
 
 from generations import catalog, dispatch
-from generations.models import Generation, RateLimitCall, RateLimitState
-from generations.states import QUEUED, State
+from generations.models import Generation, ModelPause, Notification, RateLimitCall, RateLimitState
+from generations.notifications import notify_people
+from generations.states import State
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +66,7 @@ class Reason(enum.StrEnum):
     COOLDOWN = "cooldown"
     CONCURRENCY = "concurrency"
     RPM = "rpm"
+    QUOTA = "quota"  # a daily quota used up: paused until it resets (ModelPause)
 
 
 # What a waiting job's card says (the UI adds "next try in …"). Fixed strings: waking the
@@ -71,6 +75,7 @@ WAITING_MESSAGES = {
     Reason.COOLDOWN: f"{WAITING_FOR_RATE_LIMIT}: the provider asked us to slow down",
     Reason.CONCURRENCY: f"{WAITING_FOR_RATE_LIMIT}: every slot for this model is busy",
     Reason.RPM: f"{WAITING_FOR_RATE_LIMIT}: this model's requests per minute are used up",
+    Reason.QUOTA: "Paused: this model's daily quota is used up until it resets",
 }
 
 
@@ -472,17 +477,20 @@ def call_finished(*, model_key: str, holder: str) -> None:
 
 def report_rate_limited(
     *, model_key: str, retry_after: float | None, call_started: dt.datetime
-) -> None:
+) -> float | None:
+    """A 429: cool the model down for every worker. Returns the shared cooldown in
+    seconds, or None when the model is not limited (or the limiter is down)."""
     if limits_for(model_key).unlimited:
-        return
+        return None
     try:
         cooldown = get_limiter().penalize(
             model_key, retry_after=retry_after, call_started=call_started.timestamp()
         )
     except _redis_errors():
         logger.warning("rate limiter unavailable; %s's 429 is not shared", model_key)
-        return
+        return None
     logger.info("%s answered 429: every worker holds off for %.0f s", model_key, cooldown)
+    return cooldown
 
 
 def generation_wait(*, generation: Generation, decision: Decision) -> bool:
@@ -496,8 +504,9 @@ def generation_wait(*, generation: Generation, decision: Decision) -> bool:
         # The earliest slot *expiry* is only the worst case: slots are usually released
         # far sooner (and wake a waiter), so poll again after a while anyway.
         wait_s = min(wait_s, settings.STUDIO_LIMITS_POLL_SECONDS)
-    # A little jitter so the waiters of one window do not all come back in one instant.
-    wait_s = max(wait_s, 0.0) + random.uniform(0, 0.1 * wait_s + 0.5)
+    # A little jitter so the waiters of one window do not all come back in one instant
+    # (at most a minute: a pause of hours must not turn into one of hours and more).
+    wait_s = max(wait_s, 0.0) + random.uniform(0, min(0.1 * wait_s + 0.5, 60.0))
     moved = Generation.objects.filter(
         pk=generation.pk, version=generation.version, state=generation.state
     ).update(
@@ -513,14 +522,8 @@ def generation_wake_waiter(*, model_key: str) -> int | None:
     forward to now and kick it, instead of leaving the slot idle until its next poll."""
     now = timezone.now()
     # The phase's model: a final may be rendered on another model than its previews.
-    on_model = Q(state=State.PREVIEW_QUEUED, submission__model_key=model_key) | Q(
-        Q(submission__final_model_key=model_key)
-        | Q(submission__final_model_key="", submission__model_key=model_key),
-        state=State.FINAL_QUEUED,
-    )
     waiting = Generation.objects.filter(
-        on_model,
-        state__in=QUEUED,
+        _queued_on(model_key),
         waiting_reason=WAITING_MESSAGES[Reason.CONCURRENCY],
         next_attempt_at__gt=now,
     )
@@ -530,3 +533,110 @@ def generation_wake_waiter(*, model_key: str) -> int | None:
         return None
     transaction.on_commit(lambda: dispatch.kick(pk))
     return pk
+
+
+# --- daily quotas: a pause of the model for every worker ----------------------------------
+
+
+def quota_reset_after(now: dt.datetime) -> dt.datetime:
+    """When a daily quota used up at `now` resets: the next STUDIO_QUOTA_RESET ("HH:MM
+    Area/City", Google's midnight Pacific by default), as an aware UTC time."""
+    clock, _, zone_name = settings.STUDIO_QUOTA_RESET.strip().partition(" ")
+    hours, _, minutes = clock.partition(":")
+    zone = zoneinfo.ZoneInfo(zone_name.strip() or "America/Los_Angeles")
+    local = now.astimezone(zone)
+    reset = local.replace(hour=int(hours), minute=int(minutes or 0), second=0, microsecond=0)
+    if reset <= local:
+        # The wall clock of the next day (a daylight-saving day is 23 or 25 hours long).
+        reset = (reset + dt.timedelta(days=1)).replace(tzinfo=zone)
+    return reset.astimezone(dt.UTC)
+
+
+def model_paused_until(model_key: str, *, now: dt.datetime | None = None) -> dt.datetime | None:
+    now = now or timezone.now()
+    return (
+        ModelPause.objects.filter(model_key=model_key, until__gt=now)
+        .order_by("-until")
+        .values_list("until", flat=True)
+        .first()
+    )
+
+
+def model_pause(*, model_key: str, reason: str, now: dt.datetime | None = None) -> dt.datetime:
+    """The provider said the model's daily quota is used up: no worker calls it until the
+    quota resets. The first worker to say so makes the pause and tells the site admins
+    once; the others (racing, or later the same day) find it made. Returns its end."""
+    now = now or timezone.now()
+    until = quota_reset_after(now)
+    try:
+        with transaction.atomic():
+            ModelPause.objects.create(
+                model_key=model_key, until=until, reason=reason[:300], created_at=now
+            )
+            admins = (
+                get_user_model()
+                .objects.filter(Q(is_staff=True) | Q(is_superuser=True), is_active=True)
+                .values_list("pk", flat=True)
+            )
+            resets = timezone.localtime(until).strftime("%Y-%m-%d %H:%M %Z")
+            notify_people(
+                recipients=admins,
+                kind=Notification.Kind.MODEL_PAUSED,
+                text=(
+                    f"{model_key} is paused until {resets}: {reason} Its jobs wait and "
+                    f"resume on their own when the quota resets."
+                ),
+            )
+    except IntegrityError:
+        pass  # another worker paused it for this window first (and told the admins)
+    logger.warning("%s: daily quota used up; paused for every worker until %s", model_key, until)
+    return until
+
+
+def _queued_on(model_key: str) -> Q:
+    """Generations queued for a call to `model_key`: previews of its submissions, and
+    finals rendered on it (a final may render on another model than its previews)."""
+    return Q(state=State.PREVIEW_QUEUED, submission__model_key=model_key) | Q(
+        Q(submission__final_model_key=model_key)
+        | Q(submission__final_model_key="", submission__model_key=model_key),
+        state=State.FINAL_QUEUED,
+    )
+
+
+def phase_model_key() -> Case:
+    """A queued generation's model for the phase it waits for: a final may render on
+    another model than its previews (cross-model previews)."""
+    return Case(
+        When(
+            Q(state=State.FINAL_QUEUED) & ~Q(submission__final_model_key=""),
+            then=F("submission__final_model_key"),
+        ),
+        default=F("submission__model_key"),
+    )
+
+
+def paused_until_subquery(now: dt.datetime) -> Subquery:
+    """The end of the pause of a generation's model, for the claim's own query (which
+    annotates `phase_model_key`)."""
+    return Subquery(
+        ModelPause.objects.filter(model_key=OuterRef("phase_model_key"), until__gt=now)
+        .order_by("-until")
+        .values("until")[:1]
+    )
+
+
+def model_pause_lift(*, model_key: str) -> int:
+    """An admin raised the quota: end the model's pause now and bring its waiting jobs
+    forward (the sweeper kicks them). Returns how many jobs were waiting."""
+    now = timezone.now()
+    with transaction.atomic():
+        ModelPause.objects.filter(model_key=model_key, until__gt=now).update(until=now)
+        return Generation.objects.filter(
+            _queued_on(model_key),
+            waiting_reason=WAITING_MESSAGES[Reason.QUOTA],
+            next_attempt_at__gt=now,
+        ).update(next_attempt_at=now, kicked_at=None)
+
+
+def pause_decision(paused_until: dt.datetime, *, now: dt.datetime) -> Decision:
+    return Decision(False, Reason.QUOTA, (paused_until - now).total_seconds())

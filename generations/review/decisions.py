@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import models, transaction
 from django.utils import timezone
 
-from generations import catalog, flow, services
+from generations import catalog, flow, offpeak, services
 from generations.models import Generation, Image, Phase, Transition
 from generations.notifications import review_required
 from generations.permissions import Action, require
@@ -34,10 +34,11 @@ MAX_NOTE_CHARS = 500  # the approve form's note
 
 
 def generation_approve(
-    *, generation_id: int, user: User, note: str = "", strategy: str = ""
+    *, generation_id: int, user: User, note: str = "", strategy: str = "", lane: str = ""
 ) -> Generation:
     """Approve, reserving the final at its strategy's price. `strategy` overrides the
-    project's escalation strategy for this final ("" = the project's)."""
+    project's escalation strategy for this final ("" = the project's). `lane` "offpeak"
+    holds the queued final for the model's good hours, up to a deadline (offpeak)."""
     if len(note) > MAX_NOTE_CHARS:
         # Refused whole: a paid approval never goes through with its note dropped.
         raise ValidationError(
@@ -57,18 +58,32 @@ def generation_approve(
     reason = note.strip() or "approved"
     if strategy or resolved.fell_back:
         reason += f"; final {resolved.strategy.label.lower()}"
+    changes: dict[str, Any] = {
+        "tries_used": 0,
+        "last_error": "",
+        "waiting_reason": "",
+        "escalation_strategy": strategy,
+        "not_before": None,
+    }
+    # --- off-peak lane (issue 15) ---
+    if lane and lane not in (offpeak.NOW, offpeak.OFF_PEAK):
+        raise ValidationError({"lane": "Choose now or off-peak."})
+    if lane == offpeak.OFF_PEAK:
+        plan = offpeak.offpeak_plan(
+            model_key=generation.submission.model_key, size=generation.submission.final_size
+        )
+        if plan is None:
+            raise ValidationError(
+                {"lane": "No good hours are known for this model yet: approve it now."}
+            )
+        reason += f"; off-peak lane — {plan.text}"
+        if plan.runs_at > timezone.now():
+            changes.update(
+                not_before=plan.runs_at, next_attempt_at=plan.runs_at, waiting_reason=plan.waiting
+            )
+    # --- end off-peak lane ---
     return _decide(
-        generation,
-        State.FINAL_QUEUED,
-        actor=actor,
-        user=user,
-        reason=reason,
-        changes={
-            "tries_used": 0,
-            "last_error": "",
-            "waiting_reason": "",
-            "escalation_strategy": strategy,
-        },
+        generation, State.FINAL_QUEUED, actor=actor, user=user, reason=reason, changes=changes
     )
 
 

@@ -75,11 +75,12 @@ def generation_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     valid = form.is_valid()
     note = form.cleaned_data["note"] if valid else ""
     strategy = form.cleaned_data["strategy"] if valid else ""
+    lane = form.cleaned_data["lane"] if valid else ""
     return _act(
         request,
         pk,
         lambda: decisions.generation_approve(
-            generation_id=pk, user=request.user, note=note, strategy=strategy
+            generation_id=pk, user=request.user, note=note, strategy=strategy, lane=lane
         ),
         success="Approved: the 4K final is queued.",
         form=("approve_form", form),

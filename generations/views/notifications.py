@@ -37,6 +37,8 @@ def notification_open(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         raise Http404("No such notification.") from exc
     if notification.kind == Notification.Kind.QUALITY_DRIFT:
         return redirect("quality_drift")
+    if notification.kind == Notification.Kind.MODEL_PAUSED:
+        return redirect("provider_health")
     if notification.kind == Notification.Kind.WEBHOOK_DISABLED:
         return redirect("webhooks_home")
     if notification.generation_id is None:

@@ -85,15 +85,20 @@ def test_a_503_then_success_lands_in_review_through_a_real_worker(
     assert SECRET not in hosted_worker.logs()
 
 
-def test_a_used_up_daily_quota_fails_at_once_through_a_real_worker(
+def test_a_used_up_daily_quota_pauses_the_model_through_a_real_worker(
     hosted_worker, provider_server, project, designer
 ):
     provider_server.script(gemini_daily_quota())
     generation = _submit(project, designer)
 
-    wait_for(lambda: _state(generation) == State.PREVIEW_FAILED, timeout=60, what="failure")
+    wait_for(
+        lambda: Generation.objects.get(pk=generation.pk).waiting_reason.startswith("Paused"),
+        timeout=60,
+        what="the pause",
+    )
 
     stored = Generation.objects.get(pk=generation.pk)
+    assert stored.state == State.PREVIEW_QUEUED and stored.tries_used == 0
     assert "daily quota GenerateRequestsPerDayPerProjectPerModel" in stored.last_error
     attempt = Attempt.objects.get(generation=generation)
     assert (attempt.error_kind, attempt.retryable) == ("quota_exhausted", False)

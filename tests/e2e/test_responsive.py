@@ -112,6 +112,7 @@ def pages(studio: Studio) -> dict[str, str]:
         "webhook": f"/p/{slug}/webhooks/{studio.webhook}/",
         "api-tokens": "/settings/tokens/",
         "quality": "/quality/",
+        "provider health": "/health/?window=30d",
         "notifications": "/notifications/",
     }
 

@@ -5,17 +5,20 @@ each phase and on which model, and the estimate the submit form shows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
+from django.utils import timezone
 
 from generations import catalog, services
 from generations.models import (
     Attempt,
     LedgerEntry,
+    ModelPause,
     Phase,
     Reservation,
     SavingsRollup,
@@ -281,3 +284,33 @@ def test_the_review_queue_shows_the_pair_and_prices_the_approval_on_the_final_mo
     assert re.search(r"Nano Banana 2[^·]*→ Nano Banana Pro", page)
     # Pro 4K from the preview: $0.24 + $0.0011 (NB2's own 4K would be $0.15).
     assert "$0.24" in page and "$0.15" not in page
+
+
+# --- a paused model (a used-up daily quota) holds the phases that call it ---------------
+
+
+def test_a_pause_of_the_final_model_holds_the_final_and_not_the_previews(
+    designer, reviewer, project
+):
+    now = timezone.now()
+    ModelPause.objects.create(
+        model_key=PRO, until=now + dt.timedelta(hours=3), reason="daily quota", created_at=now
+    )
+    generation = _submit(designer, project, variants=1).generations.get()
+    # The previews render on Nano Banana 2, which is not paused.
+    assert jobs.generation_render(generation_id=generation.pk, worker="w") == State.IN_REVIEW
+    generation_approve(generation_id=generation.pk, user=reviewer)
+
+    # The final calls Nano Banana Pro: it waits for the reset, using no attempt.
+    assert jobs.generation_render(generation_id=generation.pk, worker="w") == "skipped"
+    generation.refresh_from_db()
+    assert generation.state == State.FINAL_QUEUED
+    assert generation.next_attempt_at >= now + dt.timedelta(hours=3) - dt.timedelta(seconds=5)
+    assert not generation.attempts.filter(phase=Phase.FINAL).exists()
+
+    ModelPause.objects.filter(model_key=PRO).update(until=now)
+    generation.next_attempt_at = None
+    generation.save(update_fields=["next_attempt_at"])
+    assert jobs.generation_render(generation_id=generation.pk, worker="w") == State.DELIVERED
+    final = generation.attempts.get(phase=Phase.FINAL)
+    assert final.model_key == PRO

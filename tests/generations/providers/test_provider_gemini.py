@@ -26,6 +26,7 @@ from generations.providers.base import (
     ESCALATION_INSTRUCTION,
     AuthFailed,
     ContentBlocked,
+    DailyQuotaExhausted,
     InputImage,
     InputRole,
     InvalidRequest,
@@ -516,6 +517,41 @@ def test_a_used_up_daily_quota_is_not_retried_and_names_the_quota(gemini, provid
     assert "admin" in caught.value.message
 
 
+def test_a_daily_quota_named_only_by_its_metric_is_still_daily(gemini, provider_server):
+    # As Gemini answers a free tier: the per-minute and per-day quotas in one answer, the
+    # day one's id with a suffix; or the metric alone saying per_day.
+    body = {
+        "error": {
+            "code": 429,
+            "status": "RESOURCE_EXHAUSTED",
+            "message": "You exceeded your current quota.",
+            "details": [
+                {
+                    "@type": "type.googleapis.com/google.rpc.QuotaFailure",
+                    "violations": [
+                        {
+                            "quotaMetric": "generativelanguage.googleapis.com/"
+                            "generate_content_free_tier_requests",
+                            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier",
+                        },
+                        {
+                            "quotaMetric": "generativelanguage.googleapis.com/"
+                            "generate_requests_per_model_per_day",
+                            "quotaId": "GenerateRequestsPerProjectPerModel",
+                        },
+                    ],
+                }
+            ],
+        }
+    }
+    provider_server.script(json_reply(body, status=429))
+
+    with pytest.raises(DailyQuotaExhausted) as caught:
+        gemini.render(make_request())
+
+    assert "generate_requests_per_model_per_day" in caught.value.message
+
+
 @pytest.mark.parametrize(
     ("reply", "error", "retryable", "words"),
     [
@@ -655,13 +691,8 @@ PATHS = [
         ["rate_limited", ""],
         "",
     ),
-    (
-        "daily-quota",
-        [gemini_daily_quota()],
-        State.PREVIEW_FAILED,
-        ["quota_exhausted"],
-        "daily quota GenerateRequestsPerDay",
-    ),
+    # A daily quota pauses the model until it resets: tests/generations/rendering/
+    # test_quota_pause.py.
     (
         "503-twice",
         [gemini_unavailable(), gemini_unavailable()],
@@ -774,7 +805,8 @@ def test_a_429_backs_off_for_at_least_the_retry_delay(model, provider_server, de
 
     stored = reload(generation)
     assert stored.next_attempt_at >= before + dt.timedelta(seconds=37)
-    assert stored.waiting_reason == "Retrying after rate limited"
+    assert stored.waiting_reason.startswith("Waiting for rate limit")
+    assert stored.tries_used == 0  # a 429 uses up no try
 
 
 @pytest.mark.django_db

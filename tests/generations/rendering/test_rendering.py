@@ -318,7 +318,9 @@ def test_a_retry_after_hint_is_honoured(designer, project):
     assert stored.state == State.PREVIEW_QUEUED
     assert before + dt.timedelta(seconds=120) <= stored.next_attempt_at
     assert stored.next_attempt_at <= after + dt.timedelta(seconds=120)
-    assert stored.waiting_reason == "Retrying after rate limited"
+    # Waiting like every job of the model after a 429, with its try given back.
+    assert stored.waiting_reason.startswith("Waiting for rate limit")
+    assert stored.tries_used == 0
 
 
 def test_a_non_retryable_error_fails_the_preview_at_once(designer, project):
