@@ -70,7 +70,7 @@ def generation_approve(
         raise ValidationError({"lane": "Choose now or off-peak."})
     if lane == offpeak.OFF_PEAK:
         plan = offpeak.offpeak_plan(
-            model_key=generation.submission.model_key, size=generation.submission.final_size
+            model_key=generation.submission.final_model, size=generation.submission.final_size
         )
         if plan is None:
             raise ValidationError(
