@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from generations import catalog, flow, services
+from generations.lanes import ECONOMY_WAIT, Lane
 from generations.models import Generation, Image, Phase, Transition
 from generations.notifications import review_required
 from generations.permissions import Action, require
@@ -34,10 +35,12 @@ MAX_NOTE_CHARS = 500  # the approve form's note
 
 
 def generation_approve(
-    *, generation_id: int, user: User, note: str = "", strategy: str = ""
+    *, generation_id: int, user: User, note: str = "", strategy: str = "", lane: str = ""
 ) -> Generation:
-    """Approve, reserving the final at its strategy's price. `strategy` overrides the
-    project's escalation strategy for this final ("" = the project's)."""
+    """Approve, reserving the final at its strategy's price in its lane. `strategy`
+    overrides the project's escalation strategy for this final, `lane` the project's
+    default lane (now, or economy: the Batch API at half price, up to 24 h; "" = the
+    project's)."""
     if len(note) > MAX_NOTE_CHARS:
         # Refused whole: a paid approval never goes through with its note dropped.
         raise ValidationError(
@@ -45,6 +48,8 @@ def generation_approve(
         )
     if strategy and strategy not in Strategy.values:
         raise ValidationError({"strategy": "Choose one of the listed ways to make the final."})
+    if lane and lane not in Lane.values:
+        raise ValidationError({"lane": "Choose now or the economy lane."})
     generation = services.generation_load(generation_id)
     actor = require(user, Action.APPROVE, generation)
     # On the object too: the reservation (in flow.apply) prices the final by it.
@@ -53,9 +58,24 @@ def generation_approve(
         asked=strategy or generation.project.escalation_strategy,
         model_key=generation.submission.model_key,
     )
+    # --- the lane (issue 15: the economy lane) ---
+    final_lane, lane_note = catalog.final_lane(
+        asked=lane,
+        default=generation.project.final_lane,
+        model_key=generation.submission.model_key,
+        strategy=resolved.strategy,
+    )
+    if lane == Lane.BATCH and lane_note:
+        # Asked for by name: refused rather than silently sent now at the full price.
+        raise ValidationError({"lane": lane_note})
+    generation.final_lane = final_lane  # the reservation prices the final in its lane
     reason = note.strip() or "approved"
     if strategy or resolved.fell_back:
         reason += f"; final {resolved.strategy.label.lower()}"
+    if final_lane == Lane.BATCH:
+        reason += f"; economy lane (Batch API, half price, {ECONOMY_WAIT})"
+    elif lane_note:
+        reason += f"; now, not the project's economy lane: {lane_note}"
     return _decide(
         generation,
         State.FINAL_QUEUED,
@@ -67,6 +87,7 @@ def generation_approve(
             "last_error": "",
             "waiting_reason": "",
             "escalation_strategy": strategy,
+            "final_lane": final_lane,
         },
     )
 
@@ -116,6 +137,7 @@ def final_differs_decide(
     if resolved.fell_back:
         raise ValidationError({"choice": resolved.note + " Accept it or deliver the upscale."})
     generation.escalation_strategy = strategy  # the new round's reservation prices by it
+    generation.final_lane = Lane.STANDARD  # the reviewer is waiting on it: made now
     with transaction.atomic():
         moved = flow.apply(
             generation,
@@ -129,6 +151,7 @@ def final_differs_decide(
                 "last_error": "",
                 "waiting_reason": "",
                 "escalation_strategy": strategy,
+                "final_lane": Lane.STANDARD,
             },
         )
         if final is not None:
@@ -193,14 +216,31 @@ def generation_auto_approve(*, generation: Generation) -> Generation | None:
     the two. Returns None when the project requires review."""
     if generation.state != State.IN_REVIEW or review_required(generation.project_id):
         return None
+    # The project's default lane, where the model has it (else now).
+    resolved = catalog.escalation(
+        asked=generation.project.escalation_strategy, model_key=generation.submission.model_key
+    )
+    final_lane, _ = catalog.final_lane(
+        asked="",
+        default=generation.project.final_lane,
+        model_key=generation.submission.model_key,
+        strategy=resolved.strategy,
+    )
+    generation.final_lane = final_lane
     try:
         with transaction.atomic():  # a savepoint: over budget, the preview stays recorded
             return flow.apply(
                 generation,
                 State.FINAL_QUEUED,
                 actor=Actor.SYSTEM,
-                reason="approved automatically: the project does not require review",
-                changes={"tries_used": 0, "last_error": "", "waiting_reason": ""},
+                reason="approved automatically: the project does not require review"
+                + ("; economy lane" if final_lane == Lane.BATCH else ""),
+                changes={
+                    "tries_used": 0,
+                    "last_error": "",
+                    "waiting_reason": "",
+                    "final_lane": final_lane,
+                },
             )
     except budgets.BudgetExceeded as refused:
         # Left in review with the reason on its card, for a person to decide.
