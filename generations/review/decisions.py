@@ -32,6 +32,8 @@ DECISIONS: dict[str, str] = {
 
 
 MAX_NOTE_CHARS = 500  # the approve form's note
+# What an economy final's card says until the poller sends it in a batch job.
+ECONOMY_QUEUED = "Economy lane: goes in the next Batch API job (half price, up to 24 h)"
 
 
 def generation_approve(
@@ -85,7 +87,7 @@ def generation_approve(
         changes={
             "tries_used": 0,
             "last_error": "",
-            "waiting_reason": "",
+            "waiting_reason": ECONOMY_QUEUED if final_lane == Lane.BATCH else "",
             "escalation_strategy": strategy,
             "final_lane": final_lane,
         },

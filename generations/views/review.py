@@ -73,7 +73,14 @@ def review_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     else:
         decision, comment = form.cleaned_data["decision"], form.cleaned_data["comment"]
         try:
-            _decide(request.user, pk, decision, comment, form.cleaned_data["strategy"])
+            _decide(
+                request.user,
+                pk,
+                decision,
+                comment,
+                form.cleaned_data["strategy"],
+                form.cleaned_data["lane"],
+            )
         except ValidationError as invalid:
             error = " ".join(invalid.messages)
         except (TransitionError, PermissionDenied) as refused:
@@ -127,9 +134,13 @@ def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
     return render_partials(request, TEMPLATE, ["bulk-bar", "oob-items", "queue-count"], context)
 
 
-def _decide(user: User, pk: int, decision: str, comment: str, strategy: str = "") -> Generation:
+def _decide(
+    user: User, pk: int, decision: str, comment: str, strategy: str = "", lane: str = ""
+) -> Generation:
     if decision == "approve":
-        return generation_approve(generation_id=pk, user=user, note=comment, strategy=strategy)
+        return generation_approve(
+            generation_id=pk, user=user, note=comment, strategy=strategy, lane=lane
+        )
     if decision == "changes":
         return generation_request_changes(generation_id=pk, user=user, comment=comment)
     return generation_reject(generation_id=pk, user=user, comment=comment)

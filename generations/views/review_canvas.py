@@ -62,7 +62,7 @@ def review_canvas_decide(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     else:
         decision, comment = form.cleaned_data["decision"], form.cleaned_data["comment"]
         try:
-            _decide(request.user, pk, decision, comment)
+            _decide(request.user, pk, decision, comment, lane=form.cleaned_data["lane"])
         except ValidationError as invalid:
             error = " ".join(invalid.messages)
         except (TransitionError, PermissionDenied) as refused:
