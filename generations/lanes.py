@@ -27,7 +27,7 @@ class Lane(models.TextChoices):
 ECONOMY_PROVIDERS: Final = frozenset({"gemini", "local"})
 # What the approval screens say about the wait (Google: "target turnaround 24 hours,
 # in the majority of cases much quicker").
-ECONOMY_WAIT: Final = "up to 24 h (Batch API target; usually sooner)"
+ECONOMY_WAIT: Final = "up to 24 h, usually sooner"
 
 
 def lane_label(lane: str) -> str:

@@ -90,7 +90,9 @@ def generation_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 def _approved_message(lane: str) -> str:
     if lane == Lane.BATCH:
-        return f"Approved: the final goes by the economy lane (Batch API, {ECONOMY_WAIT})."
+        return (
+            f"Approved: the final goes by the economy lane (Batch API, half price, {ECONOMY_WAIT})."
+        )
     return "Approved: the 4K final is queued."
 
 

@@ -55,7 +55,7 @@ def test_approving_into_the_economy_lane_reserves_half_and_says_so(
         reverse("generation_approve", args=[generation.pk]), {"lane": "batch"}, follow=True
     )
     html = response.content.decode()
-    assert "the final goes by the economy lane (Batch API, up to 24 h" in html
+    assert "the final goes by the economy lane (Batch API, half price, up to 24 h" in html
     generation.refresh_from_db()
     assert (generation.state, generation.final_lane) == (State.FINAL_QUEUED, Lane.BATCH)
     assert "Economy lane: goes in the next Batch API job" in generation.waiting_reason
