@@ -15,6 +15,7 @@ job (how a lost job is found by its displayName).
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import re
 import threading
@@ -30,6 +31,12 @@ _GET = re.compile(r"^/(v1|v1beta)/batches/(\d+)$")
 _LIST = re.compile(r"^/(v1|v1beta)/batches$")
 _DOWNLOAD = re.compile(r"^/download/(v1|v1beta)/files/(batch-\d+-responses):download$")
 _TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.GenerateContentBatch"
+
+
+@functools.lru_cache(maxsize=8)
+def _png_b64(width: int, height: int) -> str:
+    """One real PNG per size, made once (a 2K PNG takes Pillow a while)."""
+    return base64.b64encode(png_bytes(width, height)).decode("ascii")
 
 
 @dataclass
@@ -75,6 +82,16 @@ class FakeBatchService:
             if request.method == "GET" and _LIST.match(request.path):
                 self.lists += 1
                 return json_reply({"operations": [self._operation(j) for j in self.jobs]})
+            if request.method == "GET" and request.path == "/__stats":
+                # What the service was asked, for a benchmark running it in a process of its own.
+                stats = {
+                    "creates": self.creates,
+                    "polls": self.polls,
+                    "lists": self.lists,
+                    "downloads": self.downloads,
+                    "items": sum(len(job.requests) for job in self.jobs),
+                }
+                return json_reply(stats)
             if request.method == "GET" and (match := _DOWNLOAD.match(request.path)):
                 self.downloads += 1
                 number = int(match.group(2).split("-")[1])
@@ -159,7 +176,7 @@ class FakeBatchService:
         width, height = pixel_size(
             aspect_ratio=config["aspectRatio"], size=config.get("imageSize", "1K")
         )
-        data = base64.b64encode(png_bytes(width, height)).decode("ascii")
+        data = _png_b64(width, height)
         return {
             "response": {
                 "candidates": [
