@@ -376,6 +376,9 @@ STUDIO_ECONOMY_MAX_ITEMS = env_int("STUDIO_ECONOMY_MAX_ITEMS", 100)
 STUDIO_ECONOMY_JOB_LEASE_SECONDS = env_int("STUDIO_ECONOMY_JOB_LEASE_SECONDS", 600)
 STUDIO_ECONOMY_LEASE_SECONDS = env_int("STUDIO_ECONOMY_LEASE_SECONDS", 50 * 3600)
 STUDIO_ECONOMY_CALL_TIMEOUT_SECONDS = env_int("STUDIO_ECONOMY_CALL_TIMEOUT_SECONDS", 120)
+# Seconds one poller run spends storing a job's results before it leaves the rest to the
+# next run (the control worker also runs the sweeper).
+STUDIO_ECONOMY_STORE_SECONDS = env_int("STUDIO_ECONOMY_STORE_SECONDS", 20)
 # Google's current SDK calls /v1/…, older ones /v1beta/… (DESIGN.md): configurable.
 STUDIO_GEMINI_API_VERSION = os.environ.get("STUDIO_GEMINI_API_VERSION", "v1beta")
 # The local provider's simulation of the Batch API (no key): a job is pending for the first

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -334,6 +335,9 @@ def _store(
 ) -> None:
     """Record each item's outcome once; then the job is stored."""
     running = {str(a.lease_token): a for a in _running(job)}
+    # The poller shares the control worker with the sweeper: a big job is stored over
+    # several runs (each records what is still missing), not in one long run.
+    deadline = time.monotonic() + settings.STUDIO_ECONOMY_STORE_SECONDS
     if status.state == JobState.SUCCEEDED:
         try:
             for key, outcome in provider.results(status):
@@ -344,6 +348,9 @@ def _store(
                 del outcome
                 report.stored += 1
                 pause_at("economy_item", job.key)
+                if time.monotonic() > deadline and running:
+                    _release(job, token)  # the next run goes on where this one stopped
+                    return
         except ProviderError as error:
             # The results could not be read (a download cut short): the next run reads
             # them again and records what is still missing.

@@ -386,3 +386,17 @@ def test_asking_for_the_economy_lane_with_an_upscale_is_refused(
             generation_id=generation.pk, user=reviewer, strategy="upscale", lane=Lane.BATCH
         )
     assert hosted.reload(generation).state == State.IN_REVIEW
+
+
+def test_a_big_job_is_stored_over_several_runs_each_result_once(
+    settings, designer, reviewer, project, provider_server, batch
+):
+    generations = _approved(designer, reviewer, project, provider_server, variants=3)
+    settings.STUDIO_ECONOMY_STORE_SECONDS = -1  # out of time after every item
+    _poll()
+    _poll()
+    stored = [_poll().stored for _ in range(3)]
+    assert stored == [1, 1, 1]  # the job's results read again, only the missing recorded
+    assert _states(generations) == [State.DELIVERED] * 3
+    assert EconomyJob.objects.get().status == EconomyJob.Status.STORED
+    assert LedgerEntry.objects.filter(kind="charge", phase=Phase.FINAL).count() == 3
