@@ -44,7 +44,7 @@ from typing import Final
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from generations import catalog, dispatch, flow
@@ -466,13 +466,11 @@ def _job_lease() -> dt.timedelta:
     return dt.timedelta(seconds=settings.STUDIO_ECONOMY_JOB_LEASE_SECONDS)
 
 
-def _free(jobs_: Iterable[EconomyJob]) -> list[EconomyJob]:
+def _free(jobs_: QuerySet[EconomyJob]) -> list[EconomyJob]:
+    """Jobs no poller holds (at most 200 a run; the rest wait for the next run)."""
     now = timezone.now()
-    return [
-        job
-        for job in list(jobs_)[:200]
-        if job.lease_expires_at is None or job.lease_expires_at < now
-    ]
+    free = Q(lease_expires_at__isnull=True) | Q(lease_expires_at__lt=now)
+    return list(jobs_.filter(free)[:200])
 
 
 def _take(job: EconomyJob) -> uuid.UUID | None:
