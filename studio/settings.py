@@ -371,6 +371,10 @@ STUDIO_ECONOMY_JOB_POLL_SECONDS = env_int("STUDIO_ECONOMY_JOB_POLL_SECONDS", 60)
 # Items per job, at most (a job's inlined requests also stay under the model's request
 # limit, max_request_bytes: 20 MB for Gemini).
 STUDIO_ECONOMY_MAX_ITEMS = env_int("STUDIO_ECONOMY_MAX_ITEMS", 100)
+# A job's inlined answer (every image, base64, in one JSON document) is read in one piece:
+# jobs are sized so it stays under this (~2 bytes per pixel: a 4K final is ~33 MB, so
+# five 4K finals a job), below the 256 MB a provider answer may weigh.
+STUDIO_ECONOMY_MAX_RESPONSE_BYTES = env_int("STUDIO_ECONOMY_MAX_RESPONSE_BYTES", 192 * 2**20)
 # A poller's hold on a job (create, poll, store), and an economy final's lease: Gemini
 # expires a job after 48 h, so a final not back in 50 h is the reaper's.
 STUDIO_ECONOMY_JOB_LEASE_SECONDS = env_int("STUDIO_ECONOMY_JOB_LEASE_SECONDS", 600)

@@ -69,6 +69,7 @@ logger = logging.getLogger(__name__)
 
 # Base64 makes an input image 4/3 of its bytes; the JSON around a request is small.
 _REQUEST_OVERHEAD: Final = 4096
+_ANSWER_BYTES_PER_PIXEL: Final = 2  # a PNG's ~1.5 bytes per pixel, as base64
 _DUE_SCAN: Final = 5000  # due finals looked at per run (the rest wait for the next run)
 _OPEN: Final = (EconomyJob.Status.PENDING, EconomyJob.Status.RUNNING)
 _ENDED: Final = (
@@ -162,8 +163,13 @@ def _send_due(report: PollReport, provider_for: ProviderFor) -> None:
 def _chunks(generations: list[Generation], model: catalog.ModelEntry) -> Iterable[list[Generation]]:
     """Jobs of at most STUDIO_ECONOMY_MAX_ITEMS items whose inlined requests stay under the
     model's request limit (Gemini: 20 MB), estimated from the approved previews' sizes
-    (an input image larger than the limit is downscaled to fit by the provider)."""
+    (an input image larger than the limit is downscaled to fit by the provider), and whose
+    inlined answer — every image, base64, in one JSON document — stays readable in one
+    piece: under STUDIO_ECONOMY_MAX_RESPONSE_BYTES, at ~2 bytes per pixel (a PNG of ~1.5
+    bytes per pixel, 4/3 of it as base64). A 4K final is ~33 MB of answer."""
     limit = model.max_request_bytes
+    answer_limit = settings.STUDIO_ECONOMY_MAX_RESPONSE_BYTES
+    answer = 0
     previews = dict(
         Generation.objects.filter(
             pk__in=[g.pk for g in generations], images__phase=Phase.PREVIEW
@@ -175,11 +181,20 @@ def _chunks(generations: list[Generation], model: catalog.ModelEntry) -> Iterabl
         strategy = escalation.plan(generation).strategy
         inline = (previews.get(generation.pk) or 0) if strategy == Strategy.FROM_PREVIEW else 0
         item = min(4 * -(-inline // 3) + _REQUEST_OVERHEAD, limit)
-        if chunk and (len(chunk) >= settings.STUDIO_ECONOMY_MAX_ITEMS or weight + item > limit):
+        width, height = model.pixel_size(
+            aspect_ratio=generation.submission.aspect_ratio, size=generation.submission.final_size
+        )
+        out = width * height * _ANSWER_BYTES_PER_PIXEL
+        if chunk and (
+            len(chunk) >= settings.STUDIO_ECONOMY_MAX_ITEMS
+            or weight + item > limit
+            or answer + out > answer_limit
+        ):
             yield chunk
-            chunk, weight = [], 0
+            chunk, weight, answer = [], 0, 0
         chunk.append(generation)
         weight += item
+        answer += out
     if chunk:
         yield chunk
 

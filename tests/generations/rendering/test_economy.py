@@ -400,3 +400,17 @@ def test_a_big_job_is_stored_over_several_runs_each_result_once(
     assert _states(generations) == [State.DELIVERED] * 3
     assert EconomyJob.objects.get().status == EconomyJob.Status.STORED
     assert LedgerEntry.objects.filter(kind="charge", phase=Phase.FINAL).count() == 3
+
+
+def test_jobs_are_sized_so_their_inlined_answer_stays_readable(
+    settings, designer, reviewer, project, provider_server, batch
+):
+    # Room for two 2K answers (~8 MiB each as base64) per job.
+    settings.STUDIO_ECONOMY_MAX_RESPONSE_BYTES = 2 * 2048 * 2048 * 2
+    generations = _approved(designer, reviewer, project, provider_server, variants=3)
+    report = _poll()
+    assert (report.created, report.sent) == (2, 3)
+    assert [len(job.requests) for job in batch.jobs] == [2, 1]
+    for _ in range(2):
+        _poll()
+    assert _states(generations) == [State.DELIVERED] * 3
