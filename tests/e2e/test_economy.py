@@ -18,7 +18,7 @@ from generations.lanes import Lane
 from generations.models import EconomyJob, Generation, Image, LedgerEntry, Phase
 from generations.review.decisions import generation_approve
 from generations.states import State
-from tests.e2e.conftest import VIEWPORT, screenshot, wait_for
+from tests.e2e.conftest import FILESYSTEM_BROKER, VIEWPORT, screenshot, wait_for
 from tests.support.batch_server import FakeBatchService
 from tests.support.factories import PASSWORD
 from tests.support.provider_server import FakeProviderServer, gemini_ok
@@ -58,7 +58,8 @@ def economy_env(provider_server, settings, monkeypatch, project) -> dict[str, st
     return {
         "STUDIO_MODELS": json.dumps({"nano-banana-pro": override}),
         KEY_ENV: SECRET,
-        "STUDIO_ECONOMY_POLL_SECONDS": "1",
+        # The filesystem broker hands a worker about one message a second (conftest).
+        "STUDIO_ECONOMY_POLL_SECONDS": "3" if FILESYSTEM_BROKER else "1",
         "STUDIO_ECONOMY_JOB_POLL_SECONDS": "1",
         "STUDIO_ECONOMY_JOB_LEASE_SECONDS": "3",
     }
