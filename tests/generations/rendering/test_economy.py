@@ -414,3 +414,16 @@ def test_jobs_are_sized_so_their_inlined_answer_stays_readable(
     for _ in range(2):
         _poll()
     assert _states(generations) == [State.DELIVERED] * 3
+
+
+def test_the_api_version_is_configuration(
+    settings, designer, reviewer, project, provider_server, batch
+):
+    settings.STUDIO_GEMINI_API_VERSION = "v1"  # Google's current SDK; older ones v1beta
+    generations = _approved(designer, reviewer, project, provider_server, variants=1)
+    for _ in range(3):
+        _poll()
+    assert _states(generations) == [State.DELIVERED]
+    batch_paths = [r.path for r in provider_server.requests if "batch" in r.path]
+    assert batch_paths[0] == "/v1/models/gemini-3-pro-image:batchGenerateContent"
+    assert batch_paths[1:] == ["/v1/batches/1", "/v1/batches/1"]
