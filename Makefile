@@ -58,6 +58,7 @@ bench: $(VENV)/.installed-dev
 	$(PY) bench/ingest.py
 	$(PY) bench/batch.py --runs 3
 	$(PY) bench/fidelity.py --runs 7
+	$(PY) bench/economy.py
 
 # The API's OpenAPI document, committed so that changes to the API show in review; a test
 # (tests/generations/api/test_openapi.py) fails when it differs from what the API serves.

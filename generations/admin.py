@@ -15,6 +15,7 @@ from generations.models import (
     Attempt,
     Budget,
     Comment,
+    EconomyJob,
     Generation,
     Image,
     LedgerEntry,
@@ -317,3 +318,30 @@ class PriceEntryAdmin(admin.ModelAdmin):
         if not change:
             obj.created_by = request.user
         super().save_model(request, obj, form, change)
+
+
+@admin.register(EconomyJob)
+class EconomyJobAdmin(admin.ModelAdmin):
+    """The economy lane's batch jobs, read-only: the poller alone writes them."""
+
+    list_display = [
+        "key",
+        "model_key",
+        "status",
+        "provider_state",
+        "items",
+        "polls",
+        "recorded_at",
+        "stored_at",
+    ]
+    list_filter = ["status", "model_key"]
+    search_fields = ["key", "provider_job"]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

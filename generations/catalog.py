@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from generations.lanes import ECONOMY_PROVIDERS, Lane
 from generations.sizes import ASPECT_RATIOS, DEFAULT_SIZES, FINAL_SIZE, SCALE, SIZES, pixel_size
 from generations.strategies import Resolved, Strategy, resolve
 
@@ -356,3 +357,30 @@ def pairing_refusal(*, preview_key: str, final_key: str) -> str:
             f"another model's previews."
         )
     return ""
+
+
+def economy_refusal(*, model_key: str, strategy: str) -> str:
+    """Why a final of `model_key` made by `strategy` (as resolved) cannot go by the economy
+    lane, or "" when it can: the lane is Gemini's Batch API (or the local provider's
+    simulation of it), and an upscale calls no model at all."""
+    if strategy == Strategy.UPSCALE:
+        return "An upscale calls no model, so it has no economy lane."
+    try:
+        model = get_model(model_key)
+    except LookupError:
+        return f"{model_key} is no longer configured."
+    if model.configured_provider not in ECONOMY_PROVIDERS:
+        return f"{model.label} has no batch API here: only Gemini models go by the economy lane."
+    return ""
+
+
+def final_lane(*, asked: str, default: str, model_key: str, strategy: str) -> tuple[Lane, str]:
+    """The lane a final will go by: the one asked for ("" = the project's `default`), and
+    a note when it cannot be the economy lane (then it goes now, at the standard price).
+    Asking for the economy lane explicitly where there is none is the caller's refusal."""
+    wanted = Lane(asked or default or Lane.STANDARD)
+    if wanted == Lane.BATCH:
+        refusal = economy_refusal(model_key=model_key, strategy=strategy)
+        if refusal:
+            return Lane.STANDARD, refusal
+    return wanted, ""

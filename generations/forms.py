@@ -9,6 +9,7 @@ from django import forms
 from django.conf import settings
 
 from generations import catalog, offpeak
+from generations.lanes import Lane
 from generations.models import (
     BudgetPeriod,
     FallbackPolicy,
@@ -154,8 +155,9 @@ class ApproveForm(forms.Form):
     strategy = forms.ChoiceField(
         label="Final", choices=[("", "The project's"), *Strategy.choices], required=False
     )
-    # When the final runs: now, or in the model's good hours (generations.offpeak).
-    lane = forms.ChoiceField(label="When", choices=offpeak.LANES, required=False)
+    # The lane: now, economy (the Batch API) or off-peak (now's price, in the model's good
+    # hours: generations.offpeak); empty = the project's default lane.
+    lane = forms.ChoiceField(label="Lane", choices=offpeak.APPROVAL_LANES, required=False)
 
 
 class FinalDiffersForm(forms.Form):
@@ -205,7 +207,8 @@ class DecisionForm(forms.Form):
     )
     # How an approval makes the final; empty = the project's escalation strategy.
     strategy = forms.ChoiceField(choices=[("", "The project's"), *Strategy.choices], required=False)
-    lane = forms.ChoiceField(choices=offpeak.LANES, required=False)  # now or off-peak
+    # Its lane (now, economy or off-peak); empty = the project's default.
+    lane = forms.ChoiceField(choices=offpeak.APPROVAL_LANES, required=False)
 
 
 class CommentForm(forms.Form):
@@ -275,6 +278,14 @@ class ProjectSettingsForm(forms.Form):
         help_text="Reviewers can choose another way when they approve. A model that takes "
         "no input images renders from the prompt and seed instead, and the approval says so.",
     )
+    final_lane = forms.ChoiceField(
+        label="Lane of an approved final",
+        choices=Lane.choices,
+        required=False,  # not sent: left as it is
+        widget=forms.RadioSelect,
+        help_text="Economy: Gemini's Batch API, half the price, up to 24 h (Gemini models "
+        "only; others render now). Reviewers can pick the other lane when they approve.",
+    )
     fidelity_threshold = forms.FloatField(
         label="Fidelity threshold",
         min_value=0,
@@ -298,6 +309,7 @@ class ProjectSettingsForm(forms.Form):
             "fallback_policy": project.fallback_policy,
             "escalation_strategy": project.escalation_strategy,
             "fidelity_threshold": project.fidelity_threshold,
+            "final_lane": project.final_lane,
         }
 
 

@@ -19,10 +19,15 @@ from django.conf import settings
 from django.utils import timezone
 
 from generations import health
+from generations.lanes import Lane
 
 # The lanes a reviewer chooses between at approval (the economy lane adds its own).
 NOW, OFF_PEAK = "now", "offpeak"
 LANES = [(NOW, "Now"), (OFF_PEAK, "Off-peak")]
+# What an approval may ask for: the project's default (""), a lane of the price list (now,
+# economy), "now" as said before the economy lane came, or off-peak (now's price, later).
+APPROVAL_LANES = [("", "The project's"), *Lane.choices, (NOW, "Now"), (OFF_PEAK, "Off-peak")]
+APPROVAL_LANE_VALUES = frozenset({*Lane.values, NOW, OFF_PEAK})
 
 
 @dataclass(frozen=True)

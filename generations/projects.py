@@ -14,6 +14,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from generations import catalog
+from generations.lanes import Lane
 from generations.models import FallbackPolicy, Membership, Project, Role
 from generations.permissions import Action, require_project_role
 from generations.sizes import SIZES
@@ -67,6 +68,7 @@ def project_settings_update(
     fallback_policy: str,
     escalation_strategy: str = "",
     fidelity_threshold: float | None = None,
+    final_lane: str = "",
 ) -> Project:
     require_project_role(user, Action.MANAGE_SETTINGS, project)
     configured = [model.key for model in catalog.all_models()]
@@ -92,6 +94,9 @@ def project_settings_update(
     escalation_strategy = escalation_strategy or project.escalation_strategy
     if escalation_strategy not in Strategy.values:
         errors["escalation_strategy"] = "Choose one of the listed ways to make a final."
+    final_lane = final_lane or project.final_lane
+    if final_lane not in Lane.values:
+        errors["final_lane"] = "Choose now or the economy lane."
     if fidelity_threshold is None:
         fidelity_threshold = project.fidelity_threshold
     elif not 0 <= fidelity_threshold <= 1:
@@ -108,8 +113,10 @@ def project_settings_update(
     project.fallback_policy = fallback_policy
     project.escalation_strategy = escalation_strategy
     project.fidelity_threshold = fidelity_threshold
+    project.final_lane = final_lane
     project.save(
         update_fields=[
+            "final_lane",
             "escalation_strategy",
             "fidelity_threshold",
             "allowed_models",

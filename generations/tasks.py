@@ -10,6 +10,7 @@ from generations.batches.services import batch_drafts_prune as drafts_prune
 from generations.batches.services import batch_kick
 from generations.imaging.renditions import image_renditions_make
 from generations.quality.drift import drift_alerts_send
+from generations.rendering.economy import economy_poll as economy_lane_poll
 from generations.rendering.jobs import generation_render
 from generations.rendering.sweeper import generations_sweep
 from generations.webhooks.delivery import webhook_deliver
@@ -84,3 +85,22 @@ def batch_drafts_prune() -> None:
     deleted = drafts_prune()
     if deleted:
         logger.info("deleted %s batch plans nobody queued", deleted)
+
+
+@shared_task(ignore_result=True)
+def economy_poll() -> None:
+    """The economy lane's one poller (beat, control queue): reconcile, send, poll, store."""
+    report = economy_lane_poll()
+    if report.created or report.reconciled or report.ended or report.stored:
+        logger.info(
+            "economy lane: %s jobs created (%s finals), %s reconciled, %s polls, %s ended, "
+            "%s results recorded",
+            report.created,
+            report.sent,
+            report.reconciled,
+            report.polled,
+            report.ended,
+            report.stored,
+        )
+    for error in report.errors:
+        logger.warning("economy lane: %s", error)

@@ -362,6 +362,47 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
+# --- The economy lane (generations.rendering.economy): Gemini's Batch API ------------------
+# One poller, driven by beat on the control queue: it sends due economy finals in batch
+# jobs, reconciles jobs a crash left recorded but not known to be created, polls open
+# jobs and stores their results.
+STUDIO_ECONOMY_POLL_SECONDS = env_int("STUDIO_ECONOMY_POLL_SECONDS", 30)
+# How often one job is asked how it is doing (the Batch API's turnaround is hours).
+STUDIO_ECONOMY_JOB_POLL_SECONDS = env_int("STUDIO_ECONOMY_JOB_POLL_SECONDS", 60)
+# Items per job, at most (a job's inlined requests also stay under the model's request
+# limit, max_request_bytes: 20 MB for Gemini).
+STUDIO_ECONOMY_MAX_ITEMS = env_int("STUDIO_ECONOMY_MAX_ITEMS", 100)
+# A job's inlined answer (every image, base64, in one JSON document) is read in one piece:
+# jobs are sized so it stays under this (~2 bytes per pixel: a 4K final is ~33 MB, so
+# five 4K finals a job), below the 256 MB a provider answer may weigh.
+STUDIO_ECONOMY_MAX_RESPONSE_BYTES = env_int("STUDIO_ECONOMY_MAX_RESPONSE_BYTES", 192 * 2**20)
+# A poller's hold on a job (create, poll, store), and an economy final's lease: Gemini
+# expires a job after 48 h, so a final not back in 50 h is the reaper's.
+STUDIO_ECONOMY_JOB_LEASE_SECONDS = env_int("STUDIO_ECONOMY_JOB_LEASE_SECONDS", 600)
+STUDIO_ECONOMY_LEASE_SECONDS = env_int("STUDIO_ECONOMY_LEASE_SECONDS", 50 * 3600)
+STUDIO_ECONOMY_CALL_TIMEOUT_SECONDS = env_int("STUDIO_ECONOMY_CALL_TIMEOUT_SECONDS", 120)
+# Seconds one poller run spends storing a job's results before it leaves the rest to the
+# next run (the control worker also runs the sweeper).
+STUDIO_ECONOMY_STORE_SECONDS = env_int("STUDIO_ECONOMY_STORE_SECONDS", 20)
+# Google's current SDK calls /v1/…, older ones /v1beta/… (DESIGN.md): configurable.
+STUDIO_GEMINI_API_VERSION = os.environ.get("STUDIO_GEMINI_API_VERSION", "v1beta")
+# The local provider's simulation of the Batch API (no key): a job is pending for the first
+# quarter of this many seconds, then running, then succeeded; each item fails on its own
+# with this probability (a retryable error, as Gemini's per-item errors).
+STUDIO_LOCAL_ECONOMY_SECONDS = float(os.environ.get("STUDIO_LOCAL_ECONOMY_SECONDS", "40"))
+STUDIO_LOCAL_ECONOMY_FAILURE_RATE = float(
+    os.environ.get("STUDIO_LOCAL_ECONOMY_FAILURE_RATE", "0.1")
+)
+STUDIO_LOCAL_ECONOMY_DIR = os.environ.get("STUDIO_LOCAL_ECONOMY_DIR") or str(
+    VAR_DIR / "local-batches"
+)
+CELERY_BEAT_SCHEDULE["economy-lane-poller"] = {
+    "task": "generations.tasks.economy_poll",
+    "schedule": float(STUDIO_ECONOMY_POLL_SECONDS),
+    "options": {"expires": float(STUDIO_ECONOMY_POLL_SECONDS)},
+}
+CELERY_TASK_ROUTES["generations.tasks.economy_poll"] = {"queue": STUDIO_CONTROL_QUEUE}
+
 # The model registry (generations.catalog): what designers can pick and how each model is
 # reached. A hosted model whose key variable (api_key_env) is unset renders with the
 # local provider, labelled "(local simulation)", so `make run` needs no key. Keys are

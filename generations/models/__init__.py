@@ -15,6 +15,7 @@ from generations.models.core import (
     Submission,
     Transition,
 )
+from generations.models.economy import EconomyJob
 from generations.models.limits import (
     ModelPause,
     RateLimitCall,
@@ -83,6 +84,7 @@ __all__ = [
     "SavingsRollup",
     "DriftAlert",
     "Batch",
+    "EconomyJob",
     "WebhookEvent",
     "TEST_EVENT",
     "WebhookEndpoint",

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from generations.lanes import Lane
 from generations.states import Actor, State
 from generations.strategies import DEFAULT_THRESHOLD, Strategy
 
@@ -50,6 +51,9 @@ class Project(models.Model):
     fidelity_threshold = models.FloatField(
         default=DEFAULT_THRESHOLD, validators=[MinValueValidator(0), MaxValueValidator(1)]
     )
+    # The lane an approval sends a final by unless the reviewer picks another
+    # (generations.lanes): now, or the economy lane (Batch API, half price, up to 24 h).
+    final_lane = models.CharField(max_length=8, choices=Lane.choices, default=Lane.STANDARD)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -157,6 +161,10 @@ class Generation(models.Model):
     # An off-peak final (generations.offpeak): queued, but no worker takes it before this
     # time (the model's good hours, or the deadline the reviewer saw). Set by the approval.
     not_before = models.DateTimeField(null=True, blank=True)
+    # The lane of the final, set when it is queued (the approval's choice, else the
+    # project's): an economy final waits for the economy poller (rendering.economy),
+    # which sends it in a Batch API job; no render worker claims it.
+    final_lane = models.CharField(max_length=8, choices=Lane.choices, default=Lane.STANDARD)
 
     class Meta:
         ordering = ["-created_at", "variant"]
@@ -250,6 +258,12 @@ class Attempt(models.Model):
     # replaces): what the quality page sums by model × strategy.
     fidelity_ssim = models.FloatField(null=True, blank=True)
     fidelity_hash_distance = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The lane the call went by (charged at that lane's price), and for the economy lane
+    # the batch job that carries it (its metadata key is this attempt's lease token).
+    lane = models.CharField(max_length=8, choices=Lane.choices, default=Lane.STANDARD)
+    economy_job = models.ForeignKey(
+        "EconomyJob", null=True, blank=True, on_delete=models.PROTECT, related_name="attempts"
+    )
 
     class Meta:
         ordering = ["number"]

@@ -10,12 +10,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models.functions import Coalesce
 
+from generations.lanes import Lane
 from generations.models.core import Attempt, Generation, Phase, Project
-
-
-class Lane(models.TextChoices):
-    STANDARD = "standard", "Standard"
-    BATCH = "batch", "Batch"
 
 
 class PriceKind(models.TextChoices):

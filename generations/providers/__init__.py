@@ -7,8 +7,11 @@ from django.conf import settings
 from generations.catalog import ModelEntry
 from generations.providers import http
 from generations.providers.base import Provider
+from generations.providers.batch import BatchProvider
 from generations.providers.gemini import GeminiProvider
+from generations.providers.gemini_batch import GeminiBatchProvider
 from generations.providers.local import LocalProvider
+from generations.providers.local_batch import LocalBatchProvider
 from generations.providers.openai import OpenAIProvider
 
 
@@ -31,3 +34,13 @@ def provider_for(model: ModelEntry) -> Provider:
     if model.provider == "openai":
         return OpenAIProvider(model, client=http.shared_client(model.base_url))
     raise LookupError(f"No provider called {model.provider!r} is configured.")
+
+
+def batch_provider_for(model: ModelEntry) -> BatchProvider:
+    """The batch API (the economy lane) of this model's provider: Gemini's Batch API, or
+    the local provider's simulation of it (a hosted model without a key, `local`)."""
+    if model.provider == "local":
+        return LocalBatchProvider()
+    if model.provider == "gemini":
+        return GeminiBatchProvider(model, client=http.shared_client(model.base_url))
+    raise LookupError(f"{model.label} has no batch API: it cannot go by the economy lane.")

@@ -125,6 +125,11 @@ class GeminiProvider:
             error.meta = {**error.meta, **sent}
             raise
 
+    def fit(self, request: RenderRequest) -> tuple[RenderRequest, dict[str, Any]]:
+        """`_fit` for the Batch API (generations.providers.gemini_batch): each inlined
+        request is the same request as the standard lane's, inputs fitted the same way."""
+        return self._fit(request)
+
     def _fit(self, request: RenderRequest) -> tuple[RenderRequest, dict[str, Any]]:
         """The request with its input images made to fit the request limit, and what was
         sent (for the attempt's metadata; nothing when there are no input images)."""

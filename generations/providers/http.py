@@ -157,6 +157,21 @@ def post_multipart(
     )
 
 
+def get(
+    client: httpx.Client,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    service: str,
+    params: Mapping[str, str] | None = None,
+) -> RawResponse:
+    """GET and read the whole answer (a batch job's status, with its inlined results)."""
+    return _send(
+        client, "GET", url, headers=headers, timeout_s=timeout_s, service=service, params=params
+    )
+
+
 def _post(
     client: httpx.Client,
     url: str,
@@ -166,9 +181,24 @@ def _post(
     service: str,
     **content: Any,
 ) -> RawResponse:
+    return _send(
+        client, "POST", url, headers=headers, timeout_s=timeout_s, service=service, **content
+    )
+
+
+def _send(
+    client: httpx.Client,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str],
+    timeout_s: float,
+    service: str,
+    **content: Any,
+) -> RawResponse:
     deadline = time.monotonic() + timeout_s
     stream = client.stream(
-        "POST", url, headers=dict(headers), timeout=attempt_timeout(timeout_s), **content
+        method, url, headers=dict(headers), timeout=attempt_timeout(timeout_s), **content
     )
     with transport_errors(service, timeout_s), stream as response:
         ok = response.status_code == httpx.codes.OK

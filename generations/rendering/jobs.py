@@ -26,6 +26,7 @@ from django.utils import timezone
 from generations import catalog, flow
 from generations.chaos import pause_at
 from generations.imaging import codec, fidelity, renditions, workload
+from generations.lanes import Lane
 from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
 from generations.providers import provider_for
 from generations.providers.base import (
@@ -108,7 +109,13 @@ def generation_render(
         # work that follows is not a provider call), a failure once it is recorded (so a
         # 429 has cooled the model down before a waiter is woken).
         limits.call_finished(model_key=claim.model.key, holder=str(claim.attempt.lease_token))
-    latency_s = time.monotonic() - started
+    return claim_result_record(claim, result, latency_s=time.monotonic() - started)
+
+
+def claim_result_record(claim: Claim, result: RenderResult, *, latency_s: float) -> str:
+    """Store a claimed call's image and record the success (or, for an image that fails
+    the checks, the failure). The render worker's path, and the economy poller's for
+    each image a batch job returns (generations.rendering.economy)."""
     meta = result.meta
     try:
         with workload.image_work():  # a few at a time per process: ~90 MiB each at 4K
@@ -119,8 +126,14 @@ def generation_render(
         return _record_failure(claim, failure, latency_s=latency_s)
     finally:
         del result  # the image bytes: not held through the outcome's transaction
-    pause_at("stored", f"generation {generation_id}")
+    pause_at("stored", f"generation {claim.generation.pk}")
     return _record_success(claim, image, latency_s=latency_s, provider_meta=meta)
+
+
+def claim_failure_record(claim: Claim, error: ProviderError, *, latency_s: float) -> str:
+    """Record a claimed call's failure: retry with backoff, fall back or fail (the
+    economy poller's path for a batch item's own error, or a job that ended without it)."""
+    return _record_failure(claim, error, latency_s=latency_s)
 
 
 def _close_idle_db_connections() -> None:
@@ -157,6 +170,8 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         )
         return None
     phase = Phase(phase_of(generation.state))
+    if phase is Phase.FINAL and generation.final_lane == Lane.BATCH:
+        return None  # the economy lane: the economy poller sends it in a batch job
     submission = generation.submission
     size = _size_of(submission, phase)
     policy = policy_for(size)
@@ -750,7 +765,14 @@ def attempts_reap_cancelled() -> int:
     )
     reaped = 0
     for attempt in running.select_related("generation")[:500]:
-        if attempt.started_at + dt.timedelta(seconds=lease_seconds(attempt.size)) > now:
+        # An economy item waits in its batch job far longer than a call: its job's end
+        # records it (billed or not); only a job lost for its whole lease is reaped here.
+        lease = (
+            settings.STUDIO_ECONOMY_LEASE_SECONDS
+            if attempt.lane == Lane.BATCH
+            else lease_seconds(attempt.size)
+        )
+        if attempt.started_at + dt.timedelta(seconds=lease) > now:
             continue
         with transaction.atomic():
             _lock(attempt.generation)

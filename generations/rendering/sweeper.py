@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from generations.dispatch import kick
 from generations.imaging import renditions
+from generations.lanes import Lane
 from generations.models import Generation
 from generations.rendering.jobs import attempts_reap_cancelled, generation_reap
 from generations.spend.budgets import reservations_sweep
-from generations.states import QUEUED, RENDERING
+from generations.states import QUEUED, RENDERING, State
 
 BATCH = 500
 
@@ -50,7 +51,9 @@ def _rekick_due() -> int:
     now = timezone.now()
     stale = now - dt.timedelta(seconds=settings.STUDIO_KICK_STALE_SECONDS)
     not_recently_kicked = Q(kicked_at__isnull=True) | Q(kicked_at__lte=stale)
-    due = Generation.objects.filter(not_recently_kicked, state__in=QUEUED, next_attempt_at__lte=now)
+    due = Generation.objects.filter(
+        not_recently_kicked, state__in=QUEUED, next_attempt_at__lte=now
+    ).exclude(state=State.FINAL_QUEUED, final_lane=Lane.BATCH)  # the economy poller's
     kicked = 0
     for pk in list(due.values_list("pk", flat=True)[:BATCH]):
         # Conditional, so two sweepers never both kick the same job.

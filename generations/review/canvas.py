@@ -10,10 +10,17 @@ from decimal import Decimal
 from django.db.models import QuerySet
 from django.http import Http404
 
+from generations.lanes import Lane
 from generations.models import Generation, Project
 from generations.paging import Cursor, beyond
 from generations.permissions import visible_generations
-from generations.review.selectors import approval_price, generations_in_review, review_item
+from generations.review.selectors import (
+    LaneChoice,
+    approval_lanes,
+    approval_price,
+    generations_in_review,
+    review_item,
+)
 from generations.selectors import with_card_data
 from generations.spend import budgets
 from generations.states import State
@@ -35,6 +42,7 @@ class ReviewCanvas:
     # The tightest budget the approval would count against (None: no budget applies).
     budget: budgets.Standing | None = None
     ask: list[str] = field(default_factory=list)  # who can raise that budget
+    lanes: LaneChoice | None = None  # now or economy, each with its price and wait
 
     @property
     def waiting(self) -> bool:
@@ -121,6 +129,9 @@ def review_canvas(
             final_size=submission.final_size,
             preview_key=submission.model_key,
         )
+        canvas.lanes = approval_lanes(submission=submission, project=item.project)
+        if canvas.lanes.default == Lane.BATCH:
+            canvas.price = canvas.lanes.economy.price  # what the approval reserves
         canvas.budget = budgets.headroom(
             project_id=item.project_id, user_id=submission.created_by_id
         )

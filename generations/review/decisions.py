@@ -13,6 +13,7 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from generations import catalog, flow, offpeak, services
+from generations.lanes import ECONOMY_WAIT, Lane
 from generations.models import Generation, Image, Phase, Transition
 from generations.notifications import review_required
 from generations.permissions import Action, require
@@ -31,14 +32,17 @@ DECISIONS: dict[str, str] = {
 
 
 MAX_NOTE_CHARS = 500  # the approve form's note
+# What an economy final's card says until the poller sends it in a batch job.
+ECONOMY_QUEUED = "Economy lane: goes in the next Batch API job (half price, up to 24 h)"
 
 
 def generation_approve(
     *, generation_id: int, user: User, note: str = "", strategy: str = "", lane: str = ""
 ) -> Generation:
-    """Approve, reserving the final at its strategy's price. `strategy` overrides the
-    project's escalation strategy for this final ("" = the project's). `lane` "offpeak"
-    holds the queued final for the model's good hours, up to a deadline (offpeak)."""
+    """Approve, reserving the final at its strategy's price in its lane. `strategy`
+    overrides the project's escalation strategy for this final, `lane` the project's
+    default lane: now, economy (the Batch API at half price, up to 24 h) or off-peak (now's
+    price, held for the model's good hours up to a deadline: generations.offpeak)."""
     if len(note) > MAX_NOTE_CHARS:
         # Refused whole: a paid approval never goes through with its note dropped.
         raise ValidationError(
@@ -46,6 +50,8 @@ def generation_approve(
         )
     if strategy and strategy not in Strategy.values:
         raise ValidationError({"strategy": "Choose one of the listed ways to make the final."})
+    if lane and lane not in Lane.values:
+        raise ValidationError({"lane": "Choose now or the economy lane."})
     generation = services.generation_load(generation_id)
     actor = require(user, Action.APPROVE, generation)
     # On the object too: the reservation (in flow.apply) prices the final by it.
@@ -55,19 +61,34 @@ def generation_approve(
         model_key=generation.submission.final_model,
         preview_key=generation.submission.model_key,
     )
+    # --- the lane (issue 15): now, economy (Batch API) or off-peak (now's price, later) ---
+    if lane and lane not in offpeak.APPROVAL_LANE_VALUES:
+        raise ValidationError({"lane": "Choose now, economy or off-peak."})
+    final_lane, lane_note = catalog.final_lane(
+        asked=Lane.STANDARD if lane in (offpeak.NOW, offpeak.OFF_PEAK) else lane,
+        default=generation.project.final_lane,
+        model_key=generation.submission.final_model,
+        strategy=resolved.strategy,
+    )
+    if lane == Lane.BATCH and lane_note:
+        # Asked for by name: refused rather than silently sent now at the full price.
+        raise ValidationError({"lane": lane_note})
+    generation.final_lane = final_lane  # the reservation prices the final in its lane
     reason = note.strip() or "approved"
     if strategy or resolved.fell_back:
         reason += f"; final {resolved.strategy.label.lower()}"
+    if final_lane == Lane.BATCH:
+        reason += f"; economy lane (Batch API, half price, {ECONOMY_WAIT})"
+    elif lane_note:
+        reason += f"; now, not the project's economy lane: {lane_note}"
     changes: dict[str, Any] = {
         "tries_used": 0,
         "last_error": "",
-        "waiting_reason": "",
+        "waiting_reason": ECONOMY_QUEUED if final_lane == Lane.BATCH else "",
         "escalation_strategy": strategy,
+        "final_lane": final_lane,
         "not_before": None,
     }
-    # --- off-peak lane (issue 15) ---
-    if lane and lane not in (offpeak.NOW, offpeak.OFF_PEAK):
-        raise ValidationError({"lane": "Choose now or off-peak."})
     if lane == offpeak.OFF_PEAK:
         plan = offpeak.offpeak_plan(
             model_key=generation.submission.final_model, size=generation.submission.final_size
@@ -81,7 +102,6 @@ def generation_approve(
             changes.update(
                 not_before=plan.runs_at, next_attempt_at=plan.runs_at, waiting_reason=plan.waiting
             )
-    # --- end off-peak lane ---
     return _decide(
         generation, State.FINAL_QUEUED, actor=actor, user=user, reason=reason, changes=changes
     )
@@ -136,6 +156,7 @@ def final_differs_decide(
     if resolved.fell_back:
         raise ValidationError({"choice": resolved.note + " Accept it or deliver the upscale."})
     generation.escalation_strategy = strategy  # the new round's reservation prices by it
+    generation.final_lane = Lane.STANDARD  # the reviewer is waiting on it: made now
     with transaction.atomic():
         moved = flow.apply(
             generation,
@@ -149,6 +170,7 @@ def final_differs_decide(
                 "last_error": "",
                 "waiting_reason": "",
                 "escalation_strategy": strategy,
+                "final_lane": Lane.STANDARD,
             },
         )
         if final is not None:
@@ -213,14 +235,33 @@ def generation_auto_approve(*, generation: Generation) -> Generation | None:
     the two. Returns None when the project requires review."""
     if generation.state != State.IN_REVIEW or review_required(generation.project_id):
         return None
+    # The project's default lane, where the model has it (else now).
+    resolved = catalog.escalation(
+        asked=generation.project.escalation_strategy,
+        model_key=generation.submission.final_model,
+        preview_key=generation.submission.model_key,
+    )
+    final_lane, _ = catalog.final_lane(
+        asked="",
+        default=generation.project.final_lane,
+        model_key=generation.submission.final_model,
+        strategy=resolved.strategy,
+    )
+    generation.final_lane = final_lane
     try:
         with transaction.atomic():  # a savepoint: over budget, the preview stays recorded
             return flow.apply(
                 generation,
                 State.FINAL_QUEUED,
                 actor=Actor.SYSTEM,
-                reason="approved automatically: the project does not require review",
-                changes={"tries_used": 0, "last_error": "", "waiting_reason": ""},
+                reason="approved automatically: the project does not require review"
+                + ("; economy lane" if final_lane == Lane.BATCH else ""),
+                changes={
+                    "tries_used": 0,
+                    "last_error": "",
+                    "waiting_reason": "",
+                    "final_lane": final_lane,
+                },
             )
     except budgets.BudgetExceeded as refused:
         # Left in review with the reason on its card, for a person to decide.

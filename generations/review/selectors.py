@@ -11,6 +11,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from generations import catalog
+from generations.lanes import ECONOMY_WAIT, Lane
 from generations.models import (
     Batch,
     Comment,
@@ -26,6 +27,7 @@ from generations.permissions import visible_generations
 from generations.selectors import with_card_data
 from generations.services import MAX_VARIANTS
 from generations.spend import budgets, pricing
+from generations.spend.pricing import FinalPrice
 from generations.states import State
 from generations.strategies import UPSCALE_PRICE_KEY, Resolved, Strategy
 from generations.types import User
@@ -149,6 +151,92 @@ def approval_escalation(*, submission: Submission, project: Project) -> Escalati
     )
 
 
+# --- the lane an approval sends the final by (issue 15: the economy lane) --------------
+
+
+@dataclass(frozen=True)
+class LaneOption:
+    """One lane as the approval form offers it: its price (the final by the default
+    strategy, in that lane) and the wait to expect; `note` says why it is not offered."""
+
+    value: str  # a Lane
+    label: str
+    price: Decimal | None
+    wait: str
+    note: str = ""
+
+    @property
+    def offered(self) -> bool:
+        return not self.note
+
+
+@dataclass(frozen=True)
+class LaneChoice:
+    default: str  # the lane the approval takes unless the reviewer picks another
+    options: list[LaneOption]
+    note: str = ""  # why the project's default lane is not this final's
+
+    @property
+    def economy(self) -> LaneOption:
+        return next(o for o in self.options if o.value == Lane.BATCH)
+
+    @property
+    def saving(self) -> Decimal | None:
+        """What the economy lane saves on this final (None when it is not offered)."""
+        now, economy = self.options[0].price, self.economy.price
+        if not self.economy.offered or now is None or economy is None:
+            return None
+        return now - economy
+
+
+NOW_WAIT = "starts now"
+
+
+def lane_choice_of(
+    *,
+    model_key: str,
+    final_size: str,
+    project_lane: str,
+    strategy: str,
+    prices: dict[Lane, FinalPrice],
+) -> LaneChoice:
+    """The lanes for one final made by `strategy` (resolved), `prices` by lane."""
+    refusal = catalog.economy_refusal(model_key=model_key, strategy=strategy)
+    default, note = catalog.final_lane(
+        asked="", default=project_lane, model_key=model_key, strategy=strategy
+    )
+    options = [
+        LaneOption(Lane.STANDARD, Lane.STANDARD.label, prices[Lane.STANDARD].total, NOW_WAIT),
+        LaneOption(Lane.BATCH, Lane.BATCH.label, prices[Lane.BATCH].total, ECONOMY_WAIT, refusal),
+    ]
+    return LaneChoice(default=default, options=options, note=note)
+
+
+def approval_lanes(*, submission: Submission, project: Project, strategy: str = "") -> LaneChoice:
+    """`lane_choice_of` for one submission (the generation page, the canvas)."""
+    resolved = catalog.escalation(
+        asked=strategy or project.escalation_strategy,
+        model_key=submission.final_model,
+        preview_key=submission.model_key,
+    )
+    prices = {
+        lane: pricing.final_price(
+            model_key=submission.final_model,
+            size=submission.final_size,
+            strategy=resolved.strategy,
+            lane=lane,
+        )
+        for lane in Lane
+    }
+    return lane_choice_of(
+        model_key=submission.final_model,
+        final_size=submission.final_size,
+        project_lane=project.final_lane,
+        strategy=resolved.strategy,
+        prices=prices,
+    )
+
+
 @dataclass
 class ReviewGroup:
     """The variants of one submission (one prompt) waiting for review, side by side."""
@@ -161,6 +249,8 @@ class ReviewGroup:
     # How the final will be made (the project's strategy as the model allows), and the
     # approval form's options with their prices.
     escalation: Escalation | None = None
+    # The lanes the final can go by (now, economy) with their prices and waits.
+    lanes: LaneChoice | None = None
 
     @property
     def over_budget(self) -> bool:
@@ -234,6 +324,13 @@ def review_queue(
         | {(UPSCALE_PRICE_KEY, g.submission.final_size) for g in shown}
     )
     inputs = pricing.input_image_prices({g.submission.final_model for g in shown})
+    # The economy lane's prices of the same finals (two queries for the page).
+    economy = (
+        pricing.prices_in_force(
+            {(g.submission.final_model, g.submission.final_size) for g in shown}, lane=Lane.BATCH
+        ),
+        pricing.input_image_prices({g.submission.final_model for g in shown}, lane=Lane.BATCH),
+    )
     left = budgets.headrooms({(g.project_id, g.submission.created_by_id) for g in shown})
     groups: list[ReviewGroup] = []
     for generation in shown:
@@ -250,13 +347,44 @@ def review_queue(
             preview_key=submission.model_key,
         )
         budget = left.get((generation.project_id, submission.created_by_id))
-        groups.append(ReviewGroup(submission, [generation], escalation.price, budget, escalation))
+        lanes = _group_lanes(submission, generation.project, escalation, economy)
+        # What the approval reserves: the price in the lane it takes by default.
+        price = lanes.economy.price if lanes.default == Lane.BATCH else escalation.price
+        groups.append(ReviewGroup(submission, [generation], price, budget, escalation, lanes))
     more = len(rows) > cut
     return ReviewQueue(
         groups=groups,
         count=count,
         next=Cursor.of(shown[-1]).encode() if more and shown else None,
         continued=start is not None,
+    )
+
+
+def _group_lanes(
+    submission: Submission,
+    project: Project,
+    escalation: Escalation,
+    economy: tuple[dict[tuple[str, str], Decimal], dict[str, Decimal]],
+) -> LaneChoice:
+    """The lanes of a queue group, from prices already read for the page."""
+    strategy = escalation.default.strategy
+    images, inputs = economy
+    prices = {
+        Lane.STANDARD: FinalPrice(strategy, escalation.price),
+        Lane.BATCH: pricing.final_price_from(
+            model_key=submission.final_model,
+            size=submission.final_size,
+            strategy=strategy,
+            images=images,
+            inputs=inputs,
+        ),
+    }
+    return lane_choice_of(
+        model_key=submission.final_model,
+        final_size=submission.final_size,
+        project_lane=project.final_lane,
+        strategy=strategy,
+        prices=prices,
     )
 
 

@@ -225,7 +225,8 @@ def phase_price(*, model_key: str, size: str) -> Decimal:
 
 def final_unit(generation: Generation) -> Decimal:
     """What a generation's final is reserved at: by the escalation strategy it will use
-    (the approval's, else the project's, as the model allows), input images included."""
+    (the approval's, else the project's, as the model allows), input images included,
+    at the price of the lane it goes by."""
     submission = generation.submission
     resolved = catalog.escalation(
         asked=generation.escalation_strategy or generation.project.escalation_strategy,
@@ -233,7 +234,11 @@ def final_unit(generation: Generation) -> Decimal:
         preview_key=submission.model_key,
     )
     price = pricing.final_price(
-        model_key=submission.final_model, size=submission.final_size, strategy=resolved.strategy
+        model_key=submission.final_model,
+        size=submission.final_size,
+        strategy=resolved.strategy,
+        # The economy lane's price when the final goes by it (set by the approval).
+        lane=generation.final_lane,
     )
     return price.total or ZERO
 

@@ -93,10 +93,10 @@ def ledger_charge_attempt(
         generation_id=generation.pk, phase=attempt.phase, attempt_number=attempt.number
     )
     at = attempt.started_at if reservation is None else reservation.created_at
-    entry = pricing.price_in_force(
-        model_key=model_key, size=attempt.size, lane=Lane.STANDARD, at=at
-    )
-    inputs, inputs_note = _input_images_charge(attempt, model_key=model_key, at=at)
+    # The lane the call went by (the economy lane: the Batch API's price).
+    lane = attempt.lane or Lane.STANDARD
+    entry = pricing.price_in_force(model_key=model_key, size=attempt.size, lane=lane, at=at)
+    inputs, inputs_note = _input_images_charge(attempt, model_key=model_key, at=at, lane=lane)
     if reservation is not None:
         # The reservation is the whole price, input images included (budgets.final_unit).
         amount = reservation.amount_usd
@@ -123,7 +123,7 @@ def ledger_charge_attempt(
         model_key=model_key,
         provider=attempt.provider,
         size=attempt.size,
-        lane=Lane.STANDARD,
+        lane=lane,
         unit_price=None if unpriced else unit,
         price_entry=entry,
         amount_usd=amount,
@@ -149,14 +149,14 @@ def ledger_charge_attempt(
 
 
 def _input_images_charge(
-    attempt: Attempt, *, model_key: str, at: dt.datetime
+    attempt: Attempt, *, model_key: str, at: dt.datetime, lane: str = Lane.STANDARD
 ) -> tuple[Decimal, str]:
     """What the input images a request carried (the approved preview of a final made from
     it) cost, and the ledger's note on it. Gemini bills them as input tokens (usageMetadata
     on the attempt, to check the invoice against); the list holds one figure per image."""
     if not attempt.input_images:
         return ZERO, ""
-    entry = pricing.input_image_price(model_key=model_key, at=at)
+    entry = pricing.input_image_price(model_key=model_key, lane=lane, at=at)
     unit = entry.usd_per_image if entry is not None else ZERO
     plural = "s" if attempt.input_images != 1 else ""
     missing = "" if entry else f" (no input_image price for {model_key})"

@@ -284,17 +284,24 @@ class FinalPrice:
 
 
 def final_price(
-    *, model_key: str, size: str, strategy: str, at: dt.datetime | None = None
+    *,
+    model_key: str,
+    size: str,
+    strategy: str,
+    at: dt.datetime | None = None,
+    lane: str = Lane.STANDARD,
 ) -> FinalPrice:
     """What one final of `model_key` at `size` costs made by `strategy` (already resolved
-    for the model: generations.strategies.resolve)."""
+    for the model: generations.strategies.resolve), going by `lane` (the economy lane's
+    entries: half the standard ones as published). An upscale makes no model call: it has
+    no lane but the standard one."""
     chosen = Strategy(strategy)
     if chosen == Strategy.UPSCALE:
         return FinalPrice(chosen, list_price(model_key=UPSCALE_PRICE_KEY, size=size, at=at))
-    image = list_price(model_key=model_key, size=size, at=at)
+    image = list_price(model_key=model_key, size=size, lane=lane, at=at)
     if chosen != Strategy.FROM_PREVIEW:
         return FinalPrice(chosen, image)
-    entry = input_image_price(model_key=model_key, at=at)
+    entry = input_image_price(model_key=model_key, lane=lane, at=at)
     return FinalPrice(
         chosen, image, input_images=1, input_unit=None if entry is None else entry.usd_per_image
     )

@@ -25,10 +25,11 @@ from generations.forms import (
     RequestChangesForm,
     RevisionForm,
 )
+from generations.lanes import ECONOMY_WAIT, Lane
 from generations.models import Comment, Generation, Phase, Transition
 from generations.permissions import Action, can
 from generations.review import conversation, decisions
-from generations.review.selectors import approval_escalation
+from generations.review.selectors import approval_escalation, approval_lanes
 from generations.spend import budgets
 from generations.states import SETTLED, TRANSITIONS, State, TransitionError
 from generations.strategies import Strategy
@@ -82,9 +83,17 @@ def generation_approve(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         lambda: decisions.generation_approve(
             generation_id=pk, user=request.user, note=note, strategy=strategy, lane=lane
         ),
-        success="Approved: the 4K final is queued.",
+        success=_approved_message(lane),
         form=("approve_form", form),
     )
+
+
+def _approved_message(lane: str) -> str:
+    if lane == Lane.BATCH:
+        return (
+            f"Approved: the final goes by the economy lane (Batch API, half price, {ECONOMY_WAIT})."
+        )
+    return "Approved: the 4K final is queued."
 
 
 _DIFFERS_DONE = {
@@ -268,6 +277,7 @@ def _context(
     attempts = list(generation.attempts.all())
     charges = selectors.generation_charges(attempts=attempts)
     escalation = approval_escalation(submission=submission, project=generation.project)
+    lanes = approval_lanes(submission=submission, project=generation.project)
     context: dict[str, Any] = {
         "generation": generation,
         "submission": submission,
@@ -281,8 +291,11 @@ def _context(
         "charges": charges,
         "decision": _decision(generation),
         "lineage": selectors.generation_lineage(generation=generation),
-        "approval_price": escalation.price,
+        "approval_price": lanes.options[0].price
+        if lanes.default == Lane.STANDARD
+        else lanes.economy.price,
         "escalation": escalation,
+        "lanes": lanes,
         # A held final can be re-rendered from the preview only by a model that takes it.
         "can_rerender": not catalog.escalation(
             asked=Strategy.FROM_PREVIEW,

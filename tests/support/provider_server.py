@@ -128,6 +128,9 @@ class FakeProviderServer:
         self._lock = threading.Lock()
         self.requests: list[Recorded] = []
         self.unscripted = 0  # calls that found the script empty (each got a 500)
+        # A stateful service answering what it knows before the script is read (e.g. the
+        # Batch API: tests/support/batch_server.py); returns None for anything else.
+        self.router: Callable[[Recorded], Reply | None] | None = None
         self._stopping = threading.Event()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.fake = self
@@ -167,6 +170,12 @@ class FakeProviderServer:
         self.stop()
 
     def _next(self, request: Recorded) -> Reply:
+        if self.router is not None:
+            routed = self.router(request)
+            if routed is not None:
+                with self._lock:
+                    self.requests.append(request)
+                return routed
         with self._lock:
             self.requests.append(request)
             script = self._script.popleft() if self._script else None
@@ -190,14 +199,20 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive, so clients can reuse connections
     server: _Server
 
+    def do_GET(self) -> None:  # noqa: N802 - the http.server naming
+        self._answer("GET")
+
     def do_POST(self) -> None:  # noqa: N802 - the http.server naming
+        self._answer("POST")
+
+    def _answer(self, method: str) -> None:
         if self.headers.get("transfer-encoding", "").lower() == "chunked":
             body = self._read_chunked()
         else:
             body = self.rfile.read(int(self.headers.get("content-length") or 0))
         url = urlsplit(self.path)
         recorded = Recorded(
-            method="POST",
+            method=method,
             path=url.path,
             query=url.query,
             headers={name.lower(): value for name, value in self.headers.items()},
