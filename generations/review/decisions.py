@@ -50,8 +50,8 @@ def generation_approve(
         )
     if strategy and strategy not in Strategy.values:
         raise ValidationError({"strategy": "Choose one of the listed ways to make the final."})
-    if lane and lane not in Lane.values:
-        raise ValidationError({"lane": "Choose now or the economy lane."})
+    if lane and lane not in offpeak.APPROVAL_LANE_VALUES:
+        raise ValidationError({"lane": "Choose now, economy or off-peak."})
     generation = services.generation_load(generation_id)
     actor = require(user, Action.APPROVE, generation)
     # On the object too: the reservation (in flow.apply) prices the final by it.
@@ -62,8 +62,6 @@ def generation_approve(
         preview_key=generation.submission.model_key,
     )
     # --- the lane (issue 15): now, economy (Batch API) or off-peak (now's price, later) ---
-    if lane and lane not in offpeak.APPROVAL_LANE_VALUES:
-        raise ValidationError({"lane": "Choose now, economy or off-peak."})
     final_lane, lane_note = catalog.final_lane(
         asked=Lane.STANDARD if lane in (offpeak.NOW, offpeak.OFF_PEAK) else lane,
         default=generation.project.final_lane,
