@@ -107,4 +107,5 @@ urlpatterns = [
     path("spend/prices/<int:pk>/delete/", reports.price_entry_delete, name="price_entry_delete"),
     # No public MEDIA_URL: every image goes through this permission check.
     path("media/<int:image_id>/<str:kind>", media.image_file, name="media"),
+    path("media/u/<int:upload_id>/<str:kind>", media.upload_file, name="upload_media"),
 ]

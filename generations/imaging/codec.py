@@ -48,6 +48,7 @@ _MIME_TYPES: Final = {
 }
 # Everything a damaged file can make Pillow's decoders raise.
 _DECODE_ERRORS: Final = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
+DECODE_ERRORS: Final = _DECODE_ERRORS
 # The EXIF orientation tag (0x0112) value -> the transpose that makes the picture upright.
 _ORIENTATION: Final = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -331,6 +332,25 @@ def _resized(image: Image.Image, long_edge: int, *, copy: bool = False) -> Image
     if copy and small is image:
         small = image.copy()
     return small
+
+
+def screen_pixels(image: Image.Image) -> Image.Image:
+    """Decoded, upright pixels at the screen rendition's size (a copy): what
+    `renditions_of_screen` and `placeholder_of` take."""
+    return _resized(image, SCREEN_EDGE, copy=True)
+
+
+def placeholder_of(image: Image.Image) -> str:
+    """The ~16 px data: URI shown while renditions load, from upright pixels."""
+    return _placeholder(image)
+
+
+def web_mode(image: Image.Image) -> Image.Image:
+    return _web_mode(image)
+
+
+def orientation_transpose(image: Image.Image) -> Image.Transpose | None:
+    return _orientation(image)
 
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:

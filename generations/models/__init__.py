@@ -22,6 +22,7 @@ from generations.models.limits import (
 from generations.models.quality import (
     DriftAlert,
 )
+from generations.models.references import Reference, ReferenceRole, Upload
 from generations.models.review import (
     Comment,
     Notification,
@@ -51,6 +52,9 @@ from generations.models.webhooks import (
 )
 
 __all__ = [
+    "Reference",
+    "ReferenceRole",
+    "Upload",
     "Role",
     "FallbackPolicy",
     "Project",
