@@ -115,7 +115,8 @@ def _file_response(
 def _upload_filename(upload: Upload, kind: str, content_type: str) -> str:
     extension = _EXTENSIONS.get(content_type, "bin")
     suffix = "" if kind == "original" else f"-{kind}"
-    return f"{upload.project.slug}-upload{upload.pk}-{upload.width}x{upload.height}{suffix}.{extension}"
+    size = f"{upload.width}x{upload.height}"
+    return f"{upload.project.slug}-upload{upload.pk}-{size}{suffix}.{extension}"
 
 
 def _filename(image: Image, kind: str, content_type: str) -> str:
