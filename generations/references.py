@@ -20,6 +20,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
 from django.http import Http404
 
@@ -114,6 +115,25 @@ def upload_create_many(
     ]
 
 
+def upload_create_from_files(
+    *, project: Project, user: User, files: Sequence[UploadedFile]
+) -> list[Upload]:
+    """`upload_create_many` for files a browser sent: each one's size is checked before
+    its bytes are read into memory."""
+    require_project_role(user, Action.SUBMIT, project)
+    read: list[tuple[str, bytes]] = []
+    if len(files) > MAX_UPLOADS_AT_ONCE:
+        raise ValidationError(
+            {"references": f"Upload at most {MAX_UPLOADS_AT_ONCE} pictures at once."}
+        )
+    for file in files:
+        refusal = uploads.upload_refusal_for_size(file.size or 0, max_bytes=max_bytes())
+        if refusal:
+            raise ValidationError({"references": f"{_short(file.name or '')}: {refusal}"})
+        read.append((file.name or "", file.read()))
+    return upload_create_many(project=project, user=user, files=read)
+
+
 def upload_get(*, user: User, pk: int) -> Upload:
     """An upload the user may view (a member of its project), or 404."""
     upload = Upload.objects.select_related("project").filter(pk=pk).first()
@@ -195,6 +215,51 @@ def picture_get(*, user: User, token: str) -> Picture:
     if image is None:
         raise Http404("No such image.")
     return image
+
+
+def label_of(picture: Picture) -> str:
+    """ "Final #12", "Preview #12" or "upload “boat.jpg”": how pages and reasons name it."""
+    if isinstance(picture, Upload):
+        return f"upload “{picture.filename}”" if picture.filename else f"upload {picture.pk}"
+    return f"{picture.get_phase_display()} #{picture.generation_id}"
+
+
+def with_inputs(count: int) -> str:
+    return f" with {count} input image{'s' if count != 1 else ''}" if count else ""
+
+
+PICKABLE: Final = 24
+
+
+def pickable(*, user: User, project: Project, limit: int = PICKABLE) -> list[Picture]:
+    """What the submit form offers to pick: the project's newest uploads and images (with
+    renditions) the user may see, newest first; two queries."""
+    if acting_role(user, Action.VIEW, project=project) is None:
+        return []
+    found: list[Picture] = list(Upload.objects.filter(project=project).order_by("-pk")[:limit])
+    found += list(
+        Image.objects.select_related("generation")
+        .filter(generation__project=project, generation__in=visible_generations(user))
+        .exclude(thumbnail="")
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    found.sort(key=lambda picture: picture.created_at, reverse=True)
+    return found[:limit]
+
+
+def chosen(*, user: User, project: Project, tokens: Sequence[str]) -> list[Picture]:
+    """The pictures a form already holds, for showing them again (nothing refused: a token
+    that no longer resolves is left out)."""
+    try:
+        return pictures_resolve(user=user, project=project, tokens=tokens)
+    except ValidationError:
+        kept = []
+        for token in tokens:
+            try:
+                kept += pictures_resolve(user=user, project=project, tokens=[token])
+            except ValidationError:
+                continue
+        return kept
 
 
 def project_of(picture: Picture) -> int:

@@ -16,8 +16,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from generations import catalog, flow
-from generations.models import Generation, Phase, Project, Submission
+from generations import catalog, flow, references
+from generations.models import Generation, Phase, Project, ReferenceRole, Submission
 from generations.permissions import Action, require, require_project_role
 from generations.sizes import SIZES
 from generations.spend import budgets
@@ -58,11 +58,18 @@ def submission_create(
     variants: int,
     parent: Generation | None = None,
     seed: int | None = None,
+    pictures: Sequence[references.Picture] = (),
+    source: references.Picture | None = None,
 ) -> Submission:
     """Queue one preview per variant; the cards exist (and are kicked) at once. `seed`
-    (a revision that keeps its parent's) is the first variant's; the others draw theirs."""
+    (a revision that keeps its parent's) is the first variant's; the others draw theirs.
+
+    `pictures` are reference images (uploads or images of this project) sent, in order,
+    with every render of it; `source` is the image an edit changes (sent first). Each
+    costs the model's input_image price per render, reserved with the previews."""
     actor = require_project_role(user, Action.SUBMIT, project)
     prompt = prompt_clean(prompt)
+    inputs = list(dict.fromkeys([*([source] if source is not None else []), *pictures]))
     submission_validate(
         project=project,
         prompt=prompt,
@@ -70,7 +77,14 @@ def submission_create(
         aspect_ratio=aspect_ratio,
         preview_size=preview_size,
         variants=variants,
+        references_count=len(inputs),
     )
+    if any(references.project_of(picture) != project.pk for picture in inputs):
+        # The form resolves pictures within the project; a caller that did not is refused.
+        raise ValidationError({"references": "A reference from another project is not taken."})
+    unit = budgets.phase_price(model_key=model_key, size=preview_size)
+    if inputs:
+        unit += references.reference_terms(model_key=model_key).cost(count=len(inputs), variants=1)
     now = timezone.now()
     with transaction.atomic():
         submission = Submission.objects.create(
@@ -84,7 +98,15 @@ def submission_create(
             variants=variants,
             parent=parent,
         )
+        if inputs:
+            references.references_attach(
+                submission=submission,
+                pictures=[picture for picture in inputs if picture is not source],
+                source=source,
+            )
         reason = f"revision of #{parent.pk}" if parent else "submitted"
+        if source is not None:
+            reason = f"edit of {references.label_of(source)}"
         generations = []
         for variant in range(1, variants + 1):
             generation = Generation.objects.create(
@@ -106,8 +128,9 @@ def submission_create(
             phase=Phase.PREVIEW,
             project_id=project.pk,
             user_id=user.pk,
-            unit=budgets.phase_price(model_key=model_key, size=preview_size),
-            what=f"{variants} preview{'s' if variants != 1 else ''} at {preview_size}",
+            unit=unit,
+            what=f"{variants} preview{'s' if variants != 1 else ''} at {preview_size}"
+            + references.with_inputs(len(inputs)),
         )
     return submission
 
@@ -152,6 +175,7 @@ def submission_validate(
     aspect_ratio: str,
     preview_size: str,
     variants: int,
+    references_count: int = 0,
 ) -> None:
     """What a submission asks for, checked against the catalogue and the project's rules
     (the submit form, revisions and every row of a batch): ValidationError by field."""
@@ -181,6 +205,11 @@ def submission_validate(
             )
     if not 1 <= variants <= MAX_VARIANTS:
         errors["variants"] = f"Ask for 1 to {MAX_VARIANTS} variants."
+    if "model_key" not in errors:
+        try:
+            references.references_validate(model_key=model_key, count=references_count)
+        except ValidationError as error:
+            errors["references"] = error.message_dict["references"][0]
     if errors:
         raise ValidationError(errors)
 
@@ -235,13 +264,24 @@ def generation_revise(
     preview_size: str | None = None,
     variants: int = 1,
     keep_seed: bool = False,
+    pictures: Sequence[references.Picture] | None = None,
 ) -> Submission:
     """A new submission from an edited prompt, linked to the generation it revises. With
     `keep_seed` its first variant keeps the revised one's seed ("same composition, changed
-    prompt", as designers use seeds); otherwise every variant draws a new one."""
+    prompt", as designers use seeds); otherwise every variant draws a new one. It keeps
+    the revised one's references and edited image unless `pictures` replaces the
+    references."""
     generation = generation_load(generation_id)
     require(user, Action.REVISE, generation)
     original = generation.submission
+    kept = references.references_of(original)
+    source = next((ref.picture for ref in kept if ref.role == ReferenceRole.SOURCE), None)
+    if pictures is None:
+        pictures = [
+            ref.picture
+            for ref in kept
+            if ref.role == ReferenceRole.REFERENCE and ref.picture is not None
+        ]
     return submission_create(
         project=generation.project,
         user=user,
@@ -252,6 +292,8 @@ def generation_revise(
         variants=variants,
         parent=generation,
         seed=generation.seed if keep_seed else None,
+        pictures=pictures,
+        source=source,
     )
 
 

@@ -23,6 +23,7 @@ urlpatterns = [
     path("p/<slug:slug>/", studio.project_studio, name="project"),
     path("p/<slug:slug>/submit/", studio.submission_create, name="submission_create"),
     path("p/<slug:slug>/estimate/", studio.submission_estimate, name="submission_estimate"),
+    path("p/<slug:slug>/uploads/", studio.upload_create, name="upload_create"),
     path("p/<slug:slug>/settings/", projects.project_settings, name="project_settings"),
     path("p/<slug:slug>/budgets/", projects.project_budget_set, name="project_budget_set"),
     path("p/<slug:slug>/members/", projects.project_members, name="project_members"),

@@ -8,11 +8,12 @@ and its files are removed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -23,12 +24,23 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from generations import catalog, flow
+from generations import catalog, flow, references
 from generations.chaos import pause_at
 from generations.imaging import codec, fidelity, renditions, workload
-from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
+from generations.models import (
+    Attempt,
+    FallbackPolicy,
+    Generation,
+    Image,
+    Phase,
+    Reference,
+    ReferenceRole,
+    Submission,
+)
 from generations.providers import provider_for
 from generations.providers.base import (
+    EDIT_INSTRUCTION,
+    InputRole,
     MalformedResponse,
     Provider,
     ProviderError,
@@ -40,7 +52,7 @@ from generations.rendering import escalation, limits
 from generations.rendering.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
 from generations.review import decisions
 from generations.sizes import pixel_size
-from generations.spend import budgets, ledger
+from generations.spend import budgets, ledger, pricing
 from generations.states import QUEUED, RENDERING, Actor, State, TransitionConflict, phase_of
 from generations.strategies import Strategy
 
@@ -73,6 +85,8 @@ class Claim:
     # A final's escalation strategy (as the model allows) and its approved preview.
     strategy: str = ""
     preview: Image | None = None
+    # The submission's input images (references, an edit's source), in order.
+    references: list[Reference] = dataclasses.field(default_factory=list)
 
 
 def generation_render(
@@ -86,10 +100,7 @@ def generation_render(
     pause_at("provider", f"generation {generation_id}")
     started = time.monotonic()
     try:
-        if claim.preview is not None:  # a final: its request (or upscale) by strategy
-            claim.request = escalation.final_request(
-                claim.request, strategy=Strategy(claim.strategy), preview=claim.preview
-            )
+        _add_inputs(claim)
         if claim.strategy == Strategy.UPSCALE and claim.preview is not None:
             result = escalation.Upscaler(claim.preview).render(claim.request)
         else:
@@ -120,6 +131,32 @@ def generation_render(
         del result  # the image bytes: not held through the outcome's transaction
     pause_at("stored", f"generation {generation_id}")
     return _record_success(claim, image, latency_s=latency_s, provider_meta=meta)
+
+
+def _add_inputs(claim: Claim) -> None:
+    """The request's input images: a final's approved preview (by strategy) and the
+    submission's references, as many as the model takes (the attempt counted them)."""
+    sent, gone = references.input_images(claim.references)
+    if claim.references and claim.references[0].role == ReferenceRole.SOURCE and sent:
+        sent = (replace(sent[0], role=InputRole.SOURCE), *sent[1:])
+    limit = claim.model.max_input_images
+    if claim.preview is not None:  # a final: its request (or upscale) by strategy
+        claim.request = escalation.final_request(
+            claim.request,
+            strategy=Strategy(claim.strategy),
+            preview=claim.preview,
+            references=sent,
+            limit=limit,
+        )
+    elif sent:
+        edit = claim.references[0].role == ReferenceRole.SOURCE
+        claim.request = replace(
+            claim.request,
+            input_images=sent[:limit],
+            instruction=EDIT_INSTRUCTION if edit else "",
+        )
+    if gone:
+        logger.warning("generation %s: %s", claim.generation.pk, "; ".join(gone))
 
 
 def _close_idle_db_connections() -> None:
@@ -155,6 +192,12 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         if preview is None:
             strategy = Strategy.FROM_PROMPT  # nothing to send or upscale: prompt + seed
     upscale = strategy == Strategy.UPSCALE
+    inputs = references.references_of(submission)
+    live = sum(reference.picture is not None for reference in inputs)
+    if phase is Phase.FINAL:
+        sent = pricing.final_inputs(model_key=model.key, strategy=strategy, references=live)
+    else:
+        sent = min(live, model.max_input_images)
     token = uuid.uuid4()
     # The model's slot comes before the claim: a job that has to wait stays queued and
     # uses no attempt, no try and no audit row.
@@ -195,7 +238,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
                 worker=worker[:200],
                 started_at=now,
                 strategy=strategy,
-                input_images=int(strategy == Strategy.FROM_PREVIEW),
+                input_images=sent,
             )
     except BaseException as exc:
         # No call will follow: give back the slot and its unit of the RPM budget.
@@ -214,7 +257,9 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         seed=generation.seed,
         timeout_s=policy.timeout_s,
     )
-    return Claim(generation, attempt, phase, policy, request, model, strategy, preview)
+    return Claim(
+        generation, attempt, phase, policy, request, model, strategy, preview, references=inputs
+    )
 
 
 def _size_of(submission: Submission, phase: Phase) -> str:

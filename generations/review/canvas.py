@@ -117,7 +117,9 @@ def review_canvas(
         canvas.position = before.count() + 1
         submission = item.submission
         canvas.price = approval_price(
-            model_key=submission.model_key, final_size=submission.final_size
+            model_key=submission.model_key,
+            final_size=submission.final_size,
+            references=len(submission.references.all()),
         )
         canvas.budget = budgets.headroom(
             project_id=item.project_id, user_id=submission.created_by_id

@@ -70,13 +70,15 @@ def review_batch(*, pk: int, projects: list[Project]) -> Batch | None:
     )
 
 
-def approval_price(*, model_key: str, final_size: str, strategy: str = "") -> Decimal | None:
+def approval_price(
+    *, model_key: str, final_size: str, strategy: str = "", references: int = 0
+) -> Decimal | None:
     """What approving one preview costs: the price in force now of its final made by
     `strategy` ("" = the default; as the model allows), input images included — what the
     approval reserves against the budget (None when the price list has no entry)."""
     resolved = catalog.escalation(asked=strategy, model_key=model_key)
     return pricing.final_price(
-        model_key=model_key, size=final_size, strategy=resolved.strategy
+        model_key=model_key, size=final_size, strategy=resolved.strategy, references=references
     ).total
 
 
@@ -110,6 +112,7 @@ def escalation_of(
     project_strategy: str,
     images: dict[tuple[str, str], Decimal],
     inputs: dict[str, Decimal],
+    references: int = 0,
 ) -> Escalation:
     options = []
     for strategy in Strategy:
@@ -120,6 +123,7 @@ def escalation_of(
             strategy=resolved.strategy,
             images=images,
             inputs=inputs,
+            references=references,
         ).total
         options.append(StrategyOption(strategy.value, strategy.label, price, resolved.note))
     default = catalog.escalation(asked=project_strategy, model_key=model_key)
@@ -137,6 +141,7 @@ def approval_escalation(*, submission: Submission, project: Project) -> Escalati
         project_strategy=project.escalation_strategy,
         images=images,
         inputs=inputs,
+        references=len(submission.references.all()),
     )
 
 
@@ -238,6 +243,7 @@ def review_queue(
             project_strategy=generation.project.escalation_strategy,
             images=prices,
             inputs=inputs,
+            references=len(submission.references.all()),  # prefetched with the cards
         )
         budget = left.get((generation.project_id, submission.created_by_id))
         groups.append(ReviewGroup(submission, [generation], escalation.price, budget, escalation))

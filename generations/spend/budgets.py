@@ -232,7 +232,10 @@ def final_unit(generation: Generation) -> Decimal:
         model_key=submission.model_key,
     )
     price = pricing.final_price(
-        model_key=submission.model_key, size=submission.final_size, strategy=resolved.strategy
+        model_key=submission.model_key,
+        size=submission.final_size,
+        strategy=resolved.strategy,
+        references=submission.references.count(),
     )
     return price.total or ZERO
 
@@ -525,14 +528,33 @@ class Estimate:
     preview_unit: Decimal | None
     final_unit: Decimal | None
     budget: Standing | None
+    # Reference images: how many are attached, how many the model takes, the price of one
+    # sent with one render (the list's input_image figure; None when it has none).
+    references: int = 0
+    reference_limit: int = 0
+    reference_unit: Decimal | None = None
+    model_label: str = ""
+
+    @property
+    def references_over(self) -> int:
+        return max(0, self.references - self.reference_limit)
+
+    @property
+    def references_cost(self) -> Decimal:
+        """What the references add to the previews: price × count × variants."""
+        return (self.reference_unit or ZERO) * self.references * self.variants
 
     @property
     def previews(self) -> Decimal | None:
-        return None if self.preview_unit is None else self.preview_unit * self.variants
+        if self.preview_unit is None:
+            return None
+        return self.preview_unit * self.variants + self.references_cost
 
     @property
     def finals(self) -> Decimal | None:
-        return None if self.final_unit is None else self.final_unit * self.variants
+        if self.final_unit is None:
+            return None
+        return self.final_unit * self.variants + self.references_cost
 
     @property
     def fits(self) -> bool:
@@ -545,10 +567,23 @@ class Estimate:
 
 
 def submission_estimate(
-    *, project: Any, user: User, model_key: str, preview_size: str, variants: int
+    *,
+    project: Any,
+    user: User,
+    model_key: str,
+    preview_size: str,
+    variants: int,
+    references: int = 0,
 ) -> Estimate:
     final_size = project.final_size
     prices = pricing.prices_in_force({(model_key, preview_size), (model_key, final_size)})
+    try:
+        model = catalog.get_model(model_key)
+    except LookupError:
+        limit, label = 0, model_key
+    else:
+        limit, label = model.max_input_images, model.label.split(" (")[0]
+    entry = pricing.input_image_price(model_key=model_key) if limit else None
     return Estimate(
         variants=variants,
         preview_size=preview_size,
@@ -556,6 +591,10 @@ def submission_estimate(
         preview_unit=prices.get((model_key, preview_size)),
         final_unit=prices.get((model_key, final_size)),
         budget=headroom(project_id=project.pk, user_id=user.pk),
+        references=references,
+        reference_limit=limit,
+        reference_unit=None if entry is None else entry.usd_per_image,
+        model_label=label,
     )
 
 

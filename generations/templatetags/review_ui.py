@@ -33,6 +33,7 @@ def approval_price(submission: Submission) -> Decimal | None:
         model_key=submission.model_key,
         final_size=submission.final_size,
         strategy=submission.project.escalation_strategy,
+        references=len(submission.references.all()),
     )
 
 
