@@ -7,6 +7,7 @@ Each checks permission (generations.permissions), then moves the state machine
 
 from __future__ import annotations
 
+import math
 import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -16,8 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from generations import catalog, flow, references
-from generations.models import Generation, Phase, Project, ReferenceRole, Submission
+from generations import catalog, flow, projects, references
+from generations.models import Generation, Phase, Project, ReferenceRole, Submission, Upload
 from generations.permissions import Action, require, require_project_role
 from generations.sizes import SIZES
 from generations.spend import budgets
@@ -300,3 +301,46 @@ def generation_revise(
 def generation_load(generation_id: int) -> Generation:
     """A generation with what every write checks (its submission and project)."""
     return Generation.objects.select_related("submission", "project").get(pk=generation_id)
+
+
+def picture_edit(*, user: User, token: str, instruction: str, variants: int = 1) -> Submission:
+    """Edit a picture the user may see (a preview, a final, an upload: `token`) with an
+    instruction ("make the sky stormy, keep the boat"): a new submission in the picture's
+    project whose first input image is the picture (its source, in the lineage), going
+    through previews and review like any other. An image is edited with the model, ratio
+    and preview size that made it; an upload with the project's default model, at the
+    ratio nearest its own. 404 for a picture the user may not see."""
+    picture = references.picture_get(user=user, token=token)
+    if isinstance(picture, Upload):
+        project = picture.project
+        model_key = projects.project_default_model(project)
+        preview_size = projects.project_default_preview_size(project, model_key)
+        aspect_ratio = _nearest_ratio(model_key, picture.width, picture.height)
+    else:
+        generation = picture.generation
+        project, submission = generation.project, generation.submission
+        model_key, aspect_ratio = submission.model_key, submission.aspect_ratio
+        preview_size = submission.preview_size
+    return submission_create(
+        project=project,
+        user=user,
+        prompt=instruction,
+        model_key=model_key,
+        aspect_ratio=aspect_ratio,
+        preview_size=preview_size,
+        variants=variants,
+        source=picture,
+    )
+
+
+def _nearest_ratio(model_key: str, width: int, height: int) -> str:
+    try:
+        ratios = catalog.get_model(model_key).aspect_ratios
+    except LookupError:
+        return "1:1"
+
+    def distance(ratio: str) -> float:
+        across, down = (int(part) for part in ratio.split(":"))
+        return abs(math.log((across / down) / (width / height)))
+
+    return min(ratios, key=distance) if ratios else "1:1"
