@@ -27,7 +27,15 @@ from django.http import Http404
 from generations import catalog
 from generations.imaging import uploads
 from generations.imaging.codec import ImageRejected
-from generations.models import Image, Project, Reference, ReferenceRole, Submission, Upload
+from generations.models import (
+    Generation,
+    Image,
+    Project,
+    Reference,
+    ReferenceRole,
+    Submission,
+    Upload,
+)
 from generations.permissions import Action, acting_role, require_project_role, visible_generations
 from generations.providers.base import InputImage, InputRole
 from generations.spend import pricing
@@ -352,3 +360,31 @@ def input_images(references: Sequence[Reference]) -> tuple[tuple[InputImage, ...
         with picture.original.open("rb") as handle:
             images.append(InputImage.from_bytes(handle.read(), role=InputRole.REFERENCE))
     return tuple(images), notes
+
+
+# --- edits on the generation page ------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EditLinks:
+    """What a generation page shows of edits: the picture it was edited from (with the
+    compare of source ↔ edit when both are images), and what may be edited from here."""
+
+    source: Picture | None
+    compare_ids: tuple[int, int] | None
+    editable: list[Picture]
+
+
+def edit_links(
+    *, user: User, generation: Generation, images: Sequence[Image], refs: Sequence[Reference]
+) -> EditLinks:
+    """From the references and images a page already holds: no query."""
+    source = next(
+        (ref.picture for ref in refs if ref.role == ReferenceRole.SOURCE and ref.picture), None
+    )
+    made = sorted(images, key=lambda image: image.phase != "final")  # the final first
+    compare = (source.pk, made[0].pk) if isinstance(source, Image) and made else None
+    editable: list[Picture] = []
+    if acting_role(user, Action.SUBMIT, project=generation.project_id) is not None:
+        editable = [*made, *(ref.upload for ref in refs if ref.upload is not None)]
+    return EditLinks(source=source, compare_ids=compare, editable=editable)

@@ -61,6 +61,7 @@ urlpatterns = [
         name="generation_final_differs",
     ),
     path("g/<int:pk>/revise/", generation.generation_revise, name="generation_revise"),
+    path("edit/", generation.picture_edit, name="picture_edit"),
     path(
         "g/<int:pk>/request-changes/",
         generation.generation_request_changes,
