@@ -15,8 +15,12 @@ Choices (what a demanding designer expects):
 - Colour profiles are applied (to sRGB) and then dropped with the rest of the metadata
   (EXIF with GPS and camera serials, XMP, comments); the EXIF orientation is applied to
   the pixels first, so the picture stays upright without it.
-- The stored picture is at most `STORED_EDGE` on its long side: no model takes more
-  detail from an input image, and every later send and rendition is cheaper.
+- The stored picture is at most `STORED_EDGE` (2048 px) on its long side: the screen
+  rendition's size, and more than any provider reads from an input image (Gemini scales
+  each one to a fixed token budget, gateways' edits take about 4 MP); a camera's 24–45 MP
+  would only cost every later send, rendition and fidelity check. It also lets the JPEG
+  decoder scale by 1/2–1/8 on the way in (DCT scaling): a 20 MB photo is checked in a
+  fraction of the time and memory of a full decode (bench/upload.py, docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from generations.imaging import codec
 from generations.imaging.codec import ImageRejected
 
-STORED_EDGE: Final = 4096
+STORED_EDGE: Final = 2048
 DEFAULT_MAX_BYTES: Final = 25 * 2**20
 DEFAULT_MAX_PIXELS: Final = 50_000_000
 # What we read: the three formats every provider takes, and GIF to say "animated" or
@@ -111,7 +115,9 @@ def upload_clean(
     if picture.size != (width, height) or max(picture.size) > stored_edge:
         target = _fit((width, height), stored_edge)
         if picture.size != target:
-            picture = picture.resize(target, Image.Resampling.LANCZOS, reducing_gap=2.0)
+            # BICUBIC after the decoder's own 1/2–1/8 scaling: a reference needs no more,
+            # and it costs two thirds of LANCZOS on a 6 MP draft.
+            picture = picture.resize(target, Image.Resampling.BICUBIC, reducing_gap=2.0)
         notes.append(f"scaled from {width}×{height} to {target[0]}×{target[1]}")
     if transpose is not None:
         picture = picture.transpose(transpose)

@@ -112,8 +112,8 @@ def test_a_large_photo_is_stored_at_the_stored_edge(designer, project):
     upload = references.upload_create(
         project=project, user=designer, data=pictures.jpeg(5000, 2500)
     )
-    assert (upload.width, upload.height) == (4096, 2048)
-    assert "scaled from 5000×2500 to 4096×2048" in upload.note
+    assert (upload.width, upload.height) == (2048, 1024)
+    assert "scaled from 5000×2500 to 2048×1024" in upload.note
 
 
 def test_the_same_picture_twice_is_one_upload(designer, project):
