@@ -192,12 +192,6 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         if preview is None:
             strategy = Strategy.FROM_PROMPT  # nothing to send or upscale: prompt + seed
     upscale = strategy == Strategy.UPSCALE
-    inputs = references.references_of(submission)
-    live = sum(reference.picture is not None for reference in inputs)
-    if phase is Phase.FINAL:
-        sent = pricing.final_inputs(model_key=model.key, strategy=strategy, references=live)
-    else:
-        sent = min(live, model.max_input_images)
     token = uuid.uuid4()
     # The model's slot comes before the claim: a job that has to wait stays queued and
     # uses no attempt, no try and no audit row.
@@ -207,6 +201,14 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         return None
     number = generation.attempt_count + 1
     try:
+        # The input images it will send (references, an edit's source): counted on the
+        # attempt, which the ledger charges at the input_image price.
+        inputs = references.references_of(submission)
+        live = sum(reference.picture is not None for reference in inputs)
+        if phase is Phase.FINAL:
+            sent = pricing.final_inputs(model_key=model.key, strategy=strategy, references=live)
+        else:
+            sent = min(live, model.max_input_images)
         with transaction.atomic():
             generation = flow.apply(
                 generation,
