@@ -80,10 +80,10 @@ def upload_create(*, project: Project, user: User, data: bytes, filename: str = 
             for suffix, content in (
                 (f".{cleaned.extension}", cleaned.data),
                 ("-thumbnail.webp", cleaned.thumbnail),
-                ("-screen.webp", cleaned.screen),
             ):
                 written.append(default_storage.save(stem + suffix, ContentFile(content)))
-            original, thumbnail, screen = written
+            original, thumbnail = written
+            screen = original  # no larger than a screen rendition: served as it is
             return Upload.objects.create(
                 project=project,
                 uploaded_by=user,

@@ -74,7 +74,9 @@ def _file_response(
         # Not made yet (or failed): never the original instead, which may be 30 MB the
         # client did not ask for. Pages show the placeholder until it exists.
         raise Http404("This rendition is not ready.")
-    content_type = picture.mime_type if kind == "original" else "image/webp"
+    # An upload's screen rendition is its original (stored at most at the screen size).
+    same_file = kind == "original" or field.name == picture.original.name
+    content_type = picture.mime_type if same_file else "image/webp"
     etag = f'"{picture.sha256}-{kind}"'
     disposition = content_disposition_header(download, name(picture, kind, content_type)) or ""
 

@@ -306,6 +306,14 @@ def renditions_of_screen(screen: Image.Image, *, quality: int = 80) -> tuple[byt
     return _webp(thumbnail, quality, method=2), _webp(screen, quality, method=SCREEN_WEBP_METHOD)
 
 
+def thumbnail_of_screen(screen: Image.Image, *, quality: int = 80) -> bytes:
+    """The thumbnail WebP alone, from upright pixels at (or under) the screen size."""
+    thumbnail = screen.resize(
+        _fit(screen.size, THUMBNAIL_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0
+    )
+    return _webp(thumbnail, quality, method=2)
+
+
 def make_rendition(data: bytes, *, long_edge: int, quality: int = 80) -> bytes:
     """A WebP no larger than long_edge on its long side, upright, never upscaled."""
     with Image.open(io.BytesIO(data)) as image:

@@ -37,7 +37,7 @@ from PIL import Image, ImageCms, UnidentifiedImageError
 from generations.imaging import codec
 from generations.imaging.codec import ImageRejected
 
-STORED_EDGE: Final = 2048
+STORED_EDGE: Final = codec.SCREEN_EDGE  # 2048
 DEFAULT_MAX_BYTES: Final = 25 * 2**20
 DEFAULT_MAX_PIXELS: Final = 50_000_000
 # What we read: the three formats every provider takes, and GIF to say "animated" or
@@ -51,7 +51,8 @@ _EXPORT: Final = "export it as PNG, JPEG or WebP and upload that"
 
 @dataclass(frozen=True)
 class Cleaned:
-    """An upload ready to store: the re-encoded bytes and their renditions."""
+    """An upload ready to store: the re-encoded bytes (at most the screen rendition's size,
+    so they serve as the screen rendition too) and the thumbnail."""
 
     data: bytes
     mime_type: str
@@ -60,7 +61,6 @@ class Cleaned:
     height: int
     sha256: str
     thumbnail: bytes
-    screen: bytes
     placeholder: str
     notes: tuple[str, ...]
 
@@ -125,8 +125,9 @@ def upload_clean(
     notes.append("metadata removed")
     stored = _STORED_FORMAT.get(kind, "PNG")
     encoded = _encode(picture, stored)
-    screen = codec.screen_pixels(picture)
-    thumbnail_bytes, screen_bytes = codec.renditions_of_screen(screen)
+    # The stored picture is no larger than the screen rendition: it is its own screen
+    # rendition (served as it is), and only the thumbnail is made.
+    thumbnail_bytes = codec.thumbnail_of_screen(picture)
     return Cleaned(
         data=encoded,
         mime_type=_MIME[stored],
@@ -135,8 +136,7 @@ def upload_clean(
         height=picture.height,
         sha256=hashlib.sha256(encoded).hexdigest(),
         thumbnail=thumbnail_bytes,
-        screen=screen_bytes,
-        placeholder=codec.placeholder_of(screen),
+        placeholder=codec.placeholder_of(picture),
         notes=tuple(notes),
     )
 
