@@ -1,6 +1,6 @@
 """Upload validation: what checking and cleaning a 20 MB camera JPEG costs the web request
 (generations.imaging.uploads.upload_clean: header checks, the one decode, EXIF orientation,
-metadata removed, stored at ≤ 4096 px, re-encoded, the thumbnail; the stored picture is its own screen rendition).
+metadata removed, re-encoded at ≤ 2048 px — its own screen rendition —, the thumbnail).
 
 Target: ≤ 300 ms and ≤ 200 MiB for a 20 MB JPEG.
 
