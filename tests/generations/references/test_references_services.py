@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import io
+
 import pytest
+from PIL import Image, ImageChops, ImageStat
 
 from generations import references, services
+from generations.imaging import fidelity
 from generations.models import ReferenceRole
+from generations.providers.base import InputImage, InputRole
+from generations.providers.local import render_image, render_png
 from tests.generations.test_views import submit
 from tests.support import pictures
 
@@ -51,3 +57,26 @@ def test_an_edit_of_an_edit_keeps_its_source_when_revised(designer, project, pri
     (source,) = revised.references.all()
     assert (source.role, source.upload_id) == (ReferenceRole.SOURCE, upload.pk)
     assert base.references.count() == 0
+
+
+def _png(image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def test_the_local_provider_edits_keep_the_source_and_visibly_change_it():
+    source_png = render_png(
+        prompt="a boat in a harbour", seed=7, aspect_ratio="1:1", width=512, height=512
+    )
+    source = InputImage.from_bytes(source_png, role=InputRole.SOURCE)
+    asked = {"prompt": "make the sky stormy, keep the boat", "seed": 99, "aspect_ratio": "1:1"}
+    edited = render_image(**asked, width=512, height=512, input_images=(source,))
+    fresh = render_image(**asked, width=512, height=512)  # the same words, no image
+
+    kept = fidelity.measure(source_png, _png(edited))
+    unrelated = fidelity.measure(source_png, _png(fresh))
+    assert kept.ssim > unrelated.ssim + 0.2  # the composition is the source's
+    with Image.open(io.BytesIO(source_png)) as original:
+        difference = ImageStat.Stat(ImageChops.difference(original.convert("RGB"), edited))
+    assert max(difference.mean) > 10  # and the edit changed it visibly
