@@ -7,6 +7,8 @@ Target: ≤ 300 ms and ≤ 200 MiB for a 20 MB JPEG.
 Each measurement runs in a fresh Python process (so ru_maxrss is this work's own peak):
   baseline   Image.open + load(): a plain full decode of the same file, nothing else
   upload     upload_clean on the same bytes (what upload_create does before storing)
+Each process runs the work twice: cold (the first: codecs' first use included) and warm
+(as in a web process that has served uploads before; the target is for this one).
 Reported: best and median wall time over --runs, and the peak resident memory the work
 added above the process's resident size after the imports and the file read (MiB: the
 high-water mark VmHWM, reset through /proc/self/clear_refs before the work, so it is the
@@ -77,20 +79,26 @@ def _child(kind: str, path: str) -> None:
     from generations.imaging import uploads
 
     data = Path(path).read_bytes()
+
+    def work() -> tuple[int, int]:
+        if kind == "baseline":
+            with Image.open(io.BytesIO(data)) as image:
+                image.load()
+                return image.size
+        cleaned = uploads.upload_clean(data)
+        return (cleaned.width, cleaned.height)
+
     # Reset the high-water mark (imports may have set it): VmHWM is then this work's peak.
     Path("/proc/self/clear_refs").write_text("5")
     before = _status_kib("VmRSS")
     started = time.perf_counter()
-    if kind == "baseline":
-        with Image.open(io.BytesIO(data)) as image:
-            image.load()
-            size = image.size
-    else:
-        cleaned = uploads.upload_clean(data)
-        size = (cleaned.width, cleaned.height)
-    elapsed = (time.perf_counter() - started) * 1000
+    size = work()  # cold: the first in this process (codecs' first use included)
+    cold = (time.perf_counter() - started) * 1000
     peak = _status_kib("VmHWM")
-    print(json.dumps({"ms": elapsed, "mib": (peak - before) / 1024, "size": size}))
+    started = time.perf_counter()
+    work()  # warm: as in a web process that has served uploads before
+    warm = (time.perf_counter() - started) * 1000
+    print(json.dumps({"ms": cold, "warm": warm, "mib": (peak - before) / 1024, "size": size}))
 
 
 def _run(kind: str, path: Path) -> dict:
@@ -126,19 +134,23 @@ def main() -> None:
         for kind in ("baseline", "upload"):
             runs = [_run(kind, path) for _ in range(args.runs)]
             ms = [run["ms"] for run in runs]
+            warm = [run["warm"] for run in runs]
             mib = [run["mib"] for run in runs]
-            results[kind] = (min(ms), statistics.median(ms), max(mib), runs[0]["size"])
-        for kind, (best, median, mib, out) in results.items():
+            results[kind] = (
+                statistics.median(ms), min(warm), statistics.median(warm), max(mib),
+                runs[0]["size"],
+            )  # fmt: skip
+        for kind, (cold, best, median, mib, out) in results.items():
             label = "baseline (open + load)" if kind == "baseline" else "upload_clean"
             print(
-                f"{label:<24} best {best:6.0f} ms  median {median:6.0f} ms  "
-                f"peak +{mib:5.0f} MiB  -> {out[0]}×{out[1]}"
+                f"{label:<24} warm best {best:5.0f} ms  median {median:5.0f} ms  "
+                f"cold median {cold:5.0f} ms  peak +{mib:4.0f} MiB  -> {out[0]}×{out[1]}"
             )
-        best, median, mib, _ = results["upload"]
+        cold, best, median, mib, _ = results["upload"]
         verdict = "meets" if median <= TARGET_MS and mib <= TARGET_MIB else "MISSES"
         print(
             f"target ≤ {TARGET_MS:.0f} ms and ≤ {TARGET_MIB:.0f} MiB: {verdict} "
-            f"(median {median:.0f} ms, peak +{mib:.0f} MiB)"
+            f"(warm median {median:.0f} ms, cold {cold:.0f} ms, peak +{mib:.0f} MiB)"
         )
 
 
