@@ -90,6 +90,19 @@ class VariantsField(forms.IntegerField):
     widget = forms.Select(choices=VARIANT_CHOICES)
 
 
+class TokensField(forms.Field):
+    """Picture tokens ("u12", "i34"), one input each (chips, picker checkboxes); their
+    meaning is generations.references' to check."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value: Any) -> list[str]:
+        if not value:
+            return []
+        values = value if isinstance(value, list | tuple) else [value]
+        return [str(item)[:40] for item in values if str(item).strip()][:64]
+
+
 class SubmissionForm(forms.Form):
     prompt = forms.CharField(
         max_length=4000,
@@ -112,6 +125,7 @@ class SubmissionForm(forms.Form):
     final_model_key = forms.ChoiceField(
         label="Final on", choices=_final_model_choices, required=False
     )
+    references = TokensField(required=False)
 
     def __init__(self, *args: Any, project: Project | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

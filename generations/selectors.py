@@ -23,6 +23,7 @@ from generations.models import (
     Image,
     LedgerEntry,
     Project,
+    Reference,
     Role,
     Submission,
     Transition,
@@ -51,7 +52,14 @@ def with_card_data(queryset: QuerySet[Generation]) -> QuerySet[Generation]:
     """Everything a card shows: the submission, its author, and the images."""
     return queryset.select_related(
         "submission", "submission__created_by", "project"
-    ).prefetch_related(Prefetch("images", queryset=Image.objects.order_by("created_at")))
+    ).prefetch_related(
+        Prefetch("images", queryset=Image.objects.order_by("created_at")),
+        # The references (and the edited image) shown as thumbnails on every card.
+        Prefetch(
+            "submission__references",
+            queryset=Reference.objects.select_related("image", "upload").order_by("position"),
+        ),
+    )
 
 
 def generations_recent(*, user: User, project: Project, page: int | str | None = 1) -> Page:

@@ -7,6 +7,7 @@ Each checks permission (generations.permissions), then moves the state machine
 
 from __future__ import annotations
 
+import math
 import secrets
 import unicodedata
 from collections.abc import Mapping, Sequence
@@ -16,8 +17,8 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from generations import catalog, flow
-from generations.models import Generation, Phase, Project, Submission
+from generations import catalog, flow, projects, references
+from generations.models import Generation, Phase, Project, ReferenceRole, Submission, Upload
 from generations.permissions import Action, require, require_project_role
 from generations.sizes import SIZES
 from generations.spend import budgets
@@ -59,14 +60,21 @@ def submission_create(
     parent: Generation | None = None,
     seed: int | None = None,
     final_model_key: str = "",
+    pictures: Sequence[references.Picture] = (),
+    source: references.Picture | None = None,
 ) -> Submission:
     """Queue one preview per variant; the cards exist (and are kicked) at once. `seed`
     (a revision that keeps its parent's) is the first variant's; the others draw theirs.
     `final_model_key` ("" = `model_key`): the model approved previews become finals on
-    (cross-model previews, as the catalogue allows the pair)."""
+    (cross-model previews, as the catalogue allows the pair).
+
+    `pictures` are reference images (uploads or images of this project) sent, in order,
+    with every render of it; `source` is the image an edit changes (sent first). Each
+    costs the model's input_image price per render, reserved with the previews."""
     actor = require_project_role(user, Action.SUBMIT, project)
     prompt = prompt_clean(prompt)
     final_model_key = final_model_key or model_key
+    inputs = list(dict.fromkeys([*([source] if source is not None else []), *pictures]))
     submission_validate(
         project=project,
         prompt=prompt,
@@ -75,7 +83,14 @@ def submission_create(
         preview_size=preview_size,
         variants=variants,
         final_model_key=final_model_key,
+        references_count=len(inputs),
     )
+    if any(references.project_of(picture) != project.pk for picture in inputs):
+        # The form resolves pictures within the project; a caller that did not is refused.
+        raise ValidationError({"references": "A reference from another project is not taken."})
+    unit = budgets.phase_price(model_key=model_key, size=preview_size)
+    if inputs:
+        unit += references.reference_terms(model_key=model_key).cost(count=len(inputs), variants=1)
     now = timezone.now()
     with transaction.atomic():
         submission = Submission.objects.create(
@@ -90,7 +105,15 @@ def submission_create(
             variants=variants,
             parent=parent,
         )
+        if inputs:
+            references.references_attach(
+                submission=submission,
+                pictures=[picture for picture in inputs if picture is not source],
+                source=source,
+            )
         reason = f"revision of #{parent.pk}" if parent else "submitted"
+        if source is not None:
+            reason = f"edit of {references.label_of(source)}"
         generations = []
         for variant in range(1, variants + 1):
             generation = Generation.objects.create(
@@ -112,8 +135,9 @@ def submission_create(
             phase=Phase.PREVIEW,
             project_id=project.pk,
             user_id=user.pk,
-            unit=budgets.phase_price(model_key=model_key, size=preview_size),
-            what=f"{variants} preview{'s' if variants != 1 else ''} at {preview_size}",
+            unit=unit,
+            what=f"{variants} preview{'s' if variants != 1 else ''} at {preview_size}"
+            + references.with_inputs(len(inputs)),
         )
     return submission
 
@@ -159,6 +183,7 @@ def submission_validate(
     preview_size: str,
     variants: int,
     final_model_key: str = "",
+    references_count: int = 0,
 ) -> None:
     """What a submission asks for, checked against the catalogue and the project's rules
     (the submit form, revisions and every row of a batch): ValidationError by field.
@@ -194,6 +219,11 @@ def submission_validate(
             )
     if not 1 <= variants <= MAX_VARIANTS:
         errors["variants"] = f"Ask for 1 to {MAX_VARIANTS} variants."
+    if "model_key" not in errors:
+        try:
+            references.references_validate(model_key=model_key, count=references_count)
+        except ValidationError as error:
+            errors["references"] = error.message_dict["references"][0]
     if errors:
         raise ValidationError(errors)
 
@@ -263,13 +293,24 @@ def generation_revise(
     preview_size: str | None = None,
     variants: int = 1,
     keep_seed: bool = False,
+    pictures: Sequence[references.Picture] | None = None,
 ) -> Submission:
     """A new submission from an edited prompt, linked to the generation it revises. With
     `keep_seed` its first variant keeps the revised one's seed ("same composition, changed
-    prompt", as designers use seeds); otherwise every variant draws a new one."""
+    prompt", as designers use seeds); otherwise every variant draws a new one. It keeps
+    the revised one's references and edited image unless `pictures` replaces the
+    references."""
     generation = generation_load(generation_id)
     require(user, Action.REVISE, generation)
     original = generation.submission
+    kept = references.references_of(original)
+    source = next((ref.picture for ref in kept if ref.role == ReferenceRole.SOURCE), None)
+    if pictures is None:
+        pictures = [
+            ref.picture
+            for ref in kept
+            if ref.role == ReferenceRole.REFERENCE and ref.picture is not None
+        ]
     return submission_create(
         project=generation.project,
         user=user,
@@ -281,9 +322,54 @@ def generation_revise(
         variants=variants,
         parent=generation,
         seed=generation.seed if keep_seed else None,
+        pictures=pictures,
+        source=source,
     )
 
 
 def generation_load(generation_id: int) -> Generation:
     """A generation with what every write checks (its submission and project)."""
     return Generation.objects.select_related("submission", "project").get(pk=generation_id)
+
+
+def picture_edit(*, user: User, token: str, instruction: str, variants: int = 1) -> Submission:
+    """Edit a picture the user may see (a preview, a final, an upload: `token`) with an
+    instruction ("make the sky stormy, keep the boat"): a new submission in the picture's
+    project whose first input image is the picture (its source, in the lineage), going
+    through previews and review like any other. An image is edited with the model, ratio
+    and preview size that made it; an upload with the project's default model, at the
+    ratio nearest its own. 404 for a picture the user may not see."""
+    picture = references.picture_get(user=user, token=token)
+    if isinstance(picture, Upload):
+        project = picture.project
+        model_key = projects.project_default_model(project)
+        preview_size = projects.project_default_preview_size(project, model_key)
+        aspect_ratio = _nearest_ratio(model_key, picture.width, picture.height)
+    else:
+        generation = picture.generation
+        project, submission = generation.project, generation.submission
+        model_key, aspect_ratio = submission.model_key, submission.aspect_ratio
+        preview_size = submission.preview_size
+    return submission_create(
+        project=project,
+        user=user,
+        prompt=instruction,
+        model_key=model_key,
+        aspect_ratio=aspect_ratio,
+        preview_size=preview_size,
+        variants=variants,
+        source=picture,
+    )
+
+
+def _nearest_ratio(model_key: str, width: int, height: int) -> str:
+    try:
+        ratios = catalog.get_model(model_key).aspect_ratios
+    except LookupError:
+        return "1:1"
+
+    def distance(ratio: str) -> float:
+        across, down = (int(part) for part in ratio.split(":"))
+        return abs(math.log((across / down) / (width / height)))
+
+    return min(ratios, key=distance) if ratios else "1:1"

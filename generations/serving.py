@@ -10,6 +10,8 @@ expires within minutes.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import quote
 
 from django.conf import settings
@@ -24,8 +26,8 @@ from django.http import (
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header, parse_etags
 
-from generations import selectors
-from generations.models import Image
+from generations import references, selectors
+from generations.models import Image, Upload
 from generations.permissions import Action, can
 from generations.types import User
 
@@ -45,14 +47,38 @@ def image_file_response(
     if not can(user, Action.VIEW, image.generation):
         raise Http404("No such image.")
 
-    field = getattr(image, kind)
+    return _file_response(request, image, kind=kind, download=download, name=_filename)
+
+
+def upload_file_response(
+    request: HttpRequest, *, user: User, upload_id: int, kind: str, download: bool
+) -> HttpResponseBase:
+    """An upload's original or rendition for a member of its project; else the same 404
+    as for one that does not exist (a forged id from another project included)."""
+    if kind not in KINDS:
+        raise Http404("No such rendition.")
+    upload = references.upload_get(user=user, pk=upload_id)
+    return _file_response(request, upload, kind=kind, download=download, name=_upload_filename)
+
+
+def _file_response(
+    request: HttpRequest,
+    picture: Image | Upload,
+    *,
+    kind: str,
+    download: bool,
+    name: Callable[[Any, str, str], str],
+) -> HttpResponseBase:
+    field = getattr(picture, kind)
     if not field.name:
         # Not made yet (or failed): never the original instead, which may be 30 MB the
         # client did not ask for. Pages show the placeholder until it exists.
         raise Http404("This rendition is not ready.")
-    content_type = image.mime_type if kind == "original" else "image/webp"
-    etag = f'"{image.sha256}-{kind}"'
-    disposition = content_disposition_header(download, _filename(image, kind, content_type)) or ""
+    # An upload's screen rendition is its original (stored at most at the screen size).
+    same_file = kind == "original" or field.name == picture.original.name
+    content_type = picture.mime_type if same_file else "image/webp"
+    etag = f'"{picture.sha256}-{kind}"'
+    disposition = content_disposition_header(download, name(picture, kind, content_type)) or ""
 
     response: HttpResponseBase
     if settings.STUDIO_S3_BUCKET:
@@ -86,6 +112,13 @@ def image_file_response(
     response["ETag"] = etag
     response["Cache-Control"] = CACHE_CONTROL
     return response
+
+
+def _upload_filename(upload: Upload, kind: str, content_type: str) -> str:
+    extension = _EXTENSIONS.get(content_type, "bin")
+    suffix = "" if kind == "original" else f"-{kind}"
+    size = f"{upload.width}x{upload.height}"
+    return f"{upload.project.slug}-upload{upload.pk}-{size}{suffix}.{extension}"
 
 
 def _filename(image: Image, kind: str, content_type: str) -> str:

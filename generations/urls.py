@@ -24,6 +24,7 @@ urlpatterns = [
     path("p/<slug:slug>/", studio.project_studio, name="project"),
     path("p/<slug:slug>/submit/", studio.submission_create, name="submission_create"),
     path("p/<slug:slug>/estimate/", studio.submission_estimate, name="submission_estimate"),
+    path("p/<slug:slug>/uploads/", studio.upload_create, name="upload_create"),
     path("p/<slug:slug>/settings/", projects.project_settings, name="project_settings"),
     path("p/<slug:slug>/budgets/", projects.project_budget_set, name="project_budget_set"),
     path("p/<slug:slug>/members/", projects.project_members, name="project_members"),
@@ -61,6 +62,7 @@ urlpatterns = [
         name="generation_final_differs",
     ),
     path("g/<int:pk>/revise/", generation.generation_revise, name="generation_revise"),
+    path("edit/", generation.picture_edit, name="picture_edit"),
     path(
         "g/<int:pk>/request-changes/",
         generation.generation_request_changes,
@@ -110,4 +112,5 @@ urlpatterns = [
     path("spend/prices/<int:pk>/delete/", reports.price_entry_delete, name="price_entry_delete"),
     # No public MEDIA_URL: every image goes through this permission check.
     path("media/<int:image_id>/<str:kind>", media.image_file, name="media"),
+    path("media/u/<int:upload_id>/<str:kind>", media.upload_file, name="upload_media"),
 ]

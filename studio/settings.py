@@ -532,6 +532,10 @@ STUDIO_DRIFT_MIN_SAMPLES = env_int("STUDIO_DRIFT_MIN_SAMPLES", 5)
 # A provider result with more pixels than this is refused from its header, before any
 # decoding (the largest published 4K, 5504×3072, is 16.9 M).
 STUDIO_IMAGE_MAX_PIXELS = env_int("STUDIO_IMAGE_MAX_PIXELS", 40_000_000)
+# Uploads (reference images, pictures to edit): refused above these before decoding; a
+# 45 MP camera JPEG passes. Stored at most 4096 px on the long side, metadata removed.
+STUDIO_UPLOAD_MAX_BYTES = env_int("STUDIO_UPLOAD_MAX_BYTES", 25 * 2**20)
+STUDIO_UPLOAD_MAX_PIXELS = env_int("STUDIO_UPLOAD_MAX_PIXELS", 50_000_000)
 # Host-local folder where the render task leaves a checked image's screen-size pixels for
 # the rendition task, which then needs no second decode. An images worker on another host
 # finds nothing there and decodes the original. "off": never spool ("" inside Python).

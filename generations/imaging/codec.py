@@ -48,6 +48,7 @@ _MIME_TYPES: Final = {
 }
 # Everything a damaged file can make Pillow's decoders raise.
 _DECODE_ERRORS: Final = (OSError, SyntaxError, EOFError, ValueError, struct.error, zlib.error)
+DECODE_ERRORS: Final = _DECODE_ERRORS
 # The EXIF orientation tag (0x0112) value -> the transpose that makes the picture upright.
 _ORIENTATION: Final = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -305,6 +306,14 @@ def renditions_of_screen(screen: Image.Image, *, quality: int = 80) -> tuple[byt
     return _webp(thumbnail, quality, method=2), _webp(screen, quality, method=SCREEN_WEBP_METHOD)
 
 
+def thumbnail_of_screen(screen: Image.Image, *, quality: int = 80) -> bytes:
+    """The thumbnail WebP alone, from upright pixels at (or under) the screen size."""
+    thumbnail = screen.resize(
+        _fit(screen.size, THUMBNAIL_EDGE), Image.Resampling.LANCZOS, reducing_gap=2.0
+    )
+    return _webp(thumbnail, quality, method=2)
+
+
 def make_rendition(data: bytes, *, long_edge: int, quality: int = 80) -> bytes:
     """A WebP no larger than long_edge on its long side, upright, never upscaled."""
     with Image.open(io.BytesIO(data)) as image:
@@ -331,6 +340,25 @@ def _resized(image: Image.Image, long_edge: int, *, copy: bool = False) -> Image
     if copy and small is image:
         small = image.copy()
     return small
+
+
+def screen_pixels(image: Image.Image) -> Image.Image:
+    """Decoded, upright pixels at the screen rendition's size (a copy): what
+    `renditions_of_screen` and `placeholder_of` take."""
+    return _resized(image, SCREEN_EDGE, copy=True)
+
+
+def placeholder_of(image: Image.Image) -> str:
+    """The ~16 px data: URI shown while renditions load, from upright pixels."""
+    return _placeholder(image)
+
+
+def web_mode(image: Image.Image) -> Image.Image:
+    return _web_mode(image)
+
+
+def orientation_transpose(image: Image.Image) -> Image.Transpose | None:
+    return _orientation(image)
 
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:

@@ -24,6 +24,7 @@ from generations.models.limits import (
 from generations.models.quality import (
     DriftAlert,
 )
+from generations.models.references import Reference, ReferenceRole, Upload
 from generations.models.review import (
     Comment,
     Notification,
@@ -53,6 +54,9 @@ from generations.models.webhooks import (
 )
 
 __all__ = [
+    "Reference",
+    "ReferenceRole",
+    "Upload",
     "Role",
     "FallbackPolicy",
     "Project",

@@ -25,12 +25,19 @@ ESCALATION_INSTRUCTION: Final = (
     "exactly as they are; change nothing else. It was made from this prompt:"
 )
 
+# An edit ("make the sky stormy, keep the boat"): the image to change goes first.
+EDIT_INSTRUCTION: Final = (
+    "Edit the first attached image as asked below. Keep everything the request does not "
+    "mention exactly as it is: composition, subjects, colours, light and style."
+)
+
 
 class InputRole(StrEnum):
     """What an input image is to the model."""
 
     APPROVED_PREVIEW = "approved preview"  # to be reproduced: composition and colour kept
     REFERENCE = "reference"  # to steer style, subjects or palette
+    SOURCE = "image to edit"  # an edit's starting point: changed only as the prompt asks
 
 
 @dataclass(frozen=True)

@@ -298,6 +298,12 @@ def render_image(
     """From the approved preview among `input_images` if there is one, else from the prompt
     (with the palette of the references, if any)."""
     digest = hashlib.sha256(f"{seed}\x00{prompt}".encode()).digest()
+    source = next((i for i in input_images if i.role == InputRole.SOURCE), None)
+    if source is not None and _preview_of(input_images) is None:
+        # An edit's preview: the picture itself, changed as asked (here: recoloured by
+        # the instruction), so the edit visibly keeps its source's composition.
+        facts = f"seed {seed} · {aspect_ratio} · {width}×{height} · edit of the attached image"
+        return _edit(digest, source, size=(width, height), prompt=prompt, facts=facts)
     preview = _preview_of(input_images)
     references = [image for image in input_images if image is not preview]
     hue = _reference_hue(references)
@@ -309,6 +315,18 @@ def render_image(
         image, _ = _picture(digest, frame=size, size=size, hue=hue, prompt=prompt, facts=facts)
         return image
     return _from_preview(digest, preview, size=(width, height), hue=hue, prompt=prompt, facts=facts)
+
+
+def _edit(
+    digest: bytes, source: InputImage, *, size: tuple[int, int], prompt: str, facts: str
+) -> Image.Image:
+    """The source cut to the frame asked for, toned towards a colour the instruction
+    picks (a third of the way), with this render's caption band."""
+    picture = ImageOps.fit(_decode(source, draft=size), size, Image.Resampling.BICUBIC)
+    tone = Image.new("RGB", size, _rgb(digest[0] / 255, 0.8, 0.9))
+    image = Image.blend(picture, ImageChops.multiply(picture, tone), 0.35)
+    _draw_caption(image, prompt=prompt, meta=facts)
+    return image
 
 
 def _preview_of(images: Sequence[InputImage]) -> InputImage | None:

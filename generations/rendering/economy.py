@@ -47,7 +47,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from generations import catalog, dispatch, flow
+from generations import catalog, dispatch, flow, references
 from generations.chaos import pause_at
 from generations.lanes import Lane
 from generations.models import Attempt, EconomyJob, Generation, Phase
@@ -62,6 +62,7 @@ from generations.providers.base import (
 from generations.providers.batch import BatchItem, BatchProvider, JobState, JobStatus
 from generations.rendering import escalation, jobs
 from generations.rendering.policy import policy_for
+from generations.spend import pricing
 from generations.states import Actor, State, TransitionConflict
 from generations.strategies import Strategy
 
@@ -258,7 +259,16 @@ def _record(
                 worker=f"economy poller ({job.key})"[:200],
                 started_at=now,
                 strategy=strategy,
-                input_images=int(strategy == Strategy.FROM_PREVIEW),
+                # The approved preview (by strategy) and the references, as the worker
+                # counts them: the ledger charges each at the input_image price.
+                input_images=pricing.final_inputs(
+                    model_key=model.key,
+                    strategy=strategy,
+                    references=sum(
+                        reference.picture is not None
+                        for reference in references.references_of(generation.submission)
+                    ),
+                ),
                 lane=Lane.BATCH,
                 economy_job=job,
             )
@@ -441,9 +451,7 @@ def _claim_of(attempt: Attempt, *, with_request: bool = True) -> jobs.Claim:
     )
     preview = escalation.approved_preview(generation)
     strategy = attempt.strategy or Strategy.FROM_PROMPT
-    if with_request and preview is not None:
-        request = escalation.final_request(request, strategy=Strategy(strategy), preview=preview)
-    return jobs.Claim(
+    claim = jobs.Claim(
         generation=generation,
         attempt=attempt,
         phase=Phase.FINAL,
@@ -452,7 +460,12 @@ def _claim_of(attempt: Attempt, *, with_request: bool = True) -> jobs.Claim:
         model=model,
         strategy=strategy,
         preview=preview,
+        references=references.references_of(submission),
     )
+    if with_request:
+        # The same request as the standard lane's: the preview first, then the references.
+        jobs.claim_inputs_add(claim)
+    return claim
 
 
 def _request_bytes(request: RenderRequest) -> int:

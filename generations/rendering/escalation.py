@@ -18,7 +18,7 @@ threshold a rendered final is not delivered but held (state final_differs) for a
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image as PILImage
 
@@ -46,14 +46,25 @@ def approved_preview(generation: Generation) -> Image | None:
     return generation.images.filter(phase=Phase.PREVIEW).first()
 
 
-def final_request(request: RenderRequest, *, strategy: Strategy, preview: Image) -> RenderRequest:
-    """The final's request as the strategy has it: with the approved preview first, or as
-    it is (prompt + seed). An upscale makes no request; it keeps this one for its size."""
-    if strategy != Strategy.FROM_PREVIEW:
+def final_request(
+    request: RenderRequest,
+    *,
+    strategy: Strategy,
+    preview: Image,
+    references: tuple[InputImage, ...] = (),
+    limit: int = 1,
+) -> RenderRequest:
+    """The final's request as the strategy has it: with the approved preview first, then
+    the submission's references (as many as the model takes: `limit`); or the prompt and
+    seed with the references, as the preview had them. An upscale makes no request; it
+    keeps this one for its size."""
+    if strategy == Strategy.UPSCALE:
         return request
+    if strategy != Strategy.FROM_PREVIEW:
+        return replace(request, input_images=references[:limit])
     with preview.original.open("rb") as handle:
         image = InputImage.from_bytes(handle.read(), role=InputRole.APPROVED_PREVIEW)
-    return request.from_preview(image)
+    return request.from_preview(image, references=references[: max(limit - 1, 0)])
 
 
 @dataclass

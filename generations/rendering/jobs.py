@@ -8,11 +8,12 @@ and its files are removed.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.conf import settings
@@ -23,14 +24,25 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from generations import catalog, flow
+from generations import catalog, flow, references
 from generations.chaos import pause_at
 from generations.imaging import codec, fidelity, renditions, workload
 from generations.lanes import Lane
-from generations.models import Attempt, FallbackPolicy, Generation, Image, Phase, Submission
+from generations.models import (
+    Attempt,
+    FallbackPolicy,
+    Generation,
+    Image,
+    Phase,
+    Reference,
+    ReferenceRole,
+    Submission,
+)
 from generations.providers import provider_for
 from generations.providers.base import (
+    EDIT_INSTRUCTION,
     DailyQuotaExhausted,
+    InputRole,
     MalformedResponse,
     Provider,
     ProviderError,
@@ -42,7 +54,7 @@ from generations.rendering import escalation, limits
 from generations.rendering.policy import AttemptPolicy, backoff_seconds, lease_seconds, policy_for
 from generations.review import decisions
 from generations.sizes import pixel_size
-from generations.spend import budgets, ledger
+from generations.spend import budgets, ledger, pricing
 from generations.states import QUEUED, RENDERING, Actor, State, TransitionConflict, phase_of
 from generations.strategies import Strategy
 
@@ -75,6 +87,8 @@ class Claim:
     # A final's escalation strategy (as the model allows) and its approved preview.
     strategy: str = ""
     preview: Image | None = None
+    # The submission's input images (references, an edit's source), in order.
+    references: list[Reference] = dataclasses.field(default_factory=list)
 
 
 def generation_render(
@@ -88,10 +102,7 @@ def generation_render(
     pause_at("provider", f"generation {generation_id}")
     started = time.monotonic()
     try:
-        if claim.preview is not None:  # a final: its request (or upscale) by strategy
-            claim.request = escalation.final_request(
-                claim.request, strategy=Strategy(claim.strategy), preview=claim.preview
-            )
+        claim_inputs_add(claim)
         if claim.strategy == Strategy.UPSCALE and claim.preview is not None:
             result = escalation.Upscaler(claim.preview).render(claim.request)
         else:
@@ -134,6 +145,33 @@ def claim_failure_record(claim: Claim, error: ProviderError, *, latency_s: float
     """Record a claimed call's failure: retry with backoff, fall back or fail (the
     economy poller's path for a batch item's own error, or a job that ended without it)."""
     return _record_failure(claim, error, latency_s=latency_s)
+
+
+def claim_inputs_add(claim: Claim) -> None:
+    """The request's input images: a final's approved preview (by strategy) and the
+    submission's references, as many as the model takes (the attempt counted them).
+    The economy poller builds its items' requests with it too."""
+    sent, gone = references.input_images(claim.references)
+    if claim.references and claim.references[0].role == ReferenceRole.SOURCE and sent:
+        sent = (replace(sent[0], role=InputRole.SOURCE), *sent[1:])
+    limit = claim.model.max_input_images
+    if claim.preview is not None:  # a final: its request (or upscale) by strategy
+        claim.request = escalation.final_request(
+            claim.request,
+            strategy=Strategy(claim.strategy),
+            preview=claim.preview,
+            references=sent,
+            limit=limit,
+        )
+    elif sent:
+        edit = claim.references[0].role == ReferenceRole.SOURCE
+        claim.request = replace(
+            claim.request,
+            input_images=sent[:limit],
+            instruction=EDIT_INSTRUCTION if edit else "",
+        )
+    if gone:
+        logger.warning("generation %s: %s", claim.generation.pk, "; ".join(gone))
 
 
 def _close_idle_db_connections() -> None:
@@ -193,6 +231,14 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         return None
     number = generation.attempt_count + 1
     try:
+        # The input images it will send (references, an edit's source): counted on the
+        # attempt, which the ledger charges at the input_image price.
+        inputs = references.references_of(submission)
+        live = sum(reference.picture is not None for reference in inputs)
+        if phase is Phase.FINAL:
+            sent = pricing.final_inputs(model_key=model.key, strategy=strategy, references=live)
+        else:
+            sent = min(live, model.max_input_images)
         with transaction.atomic():
             generation = flow.apply(
                 generation,
@@ -224,7 +270,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
                 worker=worker[:200],
                 started_at=now,
                 strategy=strategy,
-                input_images=int(strategy == Strategy.FROM_PREVIEW),
+                input_images=sent,
             )
     except BaseException as exc:
         # No call will follow: give back the slot and its unit of the RPM budget.
@@ -243,7 +289,9 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         seed=generation.seed,
         timeout_s=policy.timeout_s,
     )
-    return Claim(generation, attempt, phase, policy, request, model, strategy, preview)
+    return Claim(
+        generation, attempt, phase, policy, request, model, strategy, preview, references=inputs
+    )
 
 
 def _size_of(submission: Submission, phase: Phase) -> str:

@@ -128,6 +128,7 @@ def review_canvas(
             model_key=submission.final_model,
             final_size=submission.final_size,
             preview_key=submission.model_key,
+            references=len(submission.references.all()),
         )
         canvas.lanes = approval_lanes(submission=submission, project=item.project)
         if canvas.lanes.default == Lane.BATCH:

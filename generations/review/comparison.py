@@ -20,9 +20,9 @@ from django.db.models import Prefetch
 from django.http import Http404
 from django.template.defaultfilters import filesizeformat
 
-from generations import catalog, selectors, strategies
+from generations import catalog, references, selectors, strategies
 from generations.imaging.codec import SCREEN_EDGE
-from generations.models import Attempt, Favourite, Image, Phase, Role
+from generations.models import Attempt, Favourite, Image, Phase, Reference, ReferenceRole, Role
 from generations.permissions import Action, can, roles_in, visible_generations
 from generations.spend.money import money
 from generations.states import State
@@ -84,6 +84,10 @@ def images_for_compare(*, user: User, ids: Sequence[int]) -> list[Image]:
         .prefetch_related(
             Prefetch("generation__attempts", queryset=Attempt.objects.order_by("number")),
             Prefetch("favourites", queryset=Favourite.objects.select_related("user")),
+            Prefetch(
+                "generation__submission__references",
+                queryset=Reference.objects.select_related("image", "upload").order_by("position"),
+            ),
         )
         .filter(generation__in=visible_generations(user), pk__in=list(ids))
     }
@@ -112,6 +116,7 @@ class Cell:
     segments: tuple[Segment, ...] = ()
     vs_first: str = ""  # e.g. "×16" against the first image
     changed: bool = False  # differs from the first image
+    pictures: tuple[Any, ...] = ()  # thumbnails shown in the cell (input images)
 
     @property
     def compared(self) -> Any:
@@ -223,6 +228,7 @@ def _rows(images: Sequence[Image]) -> list[Row]:
         ("cost", "Cost", lambda image: _cost_cell(image, spend)),
         ("seed", "Seed", lambda image: Cell(str(image.generation.seed))),
         ("prompt", "Prompt", lambda image: _prompt_cell(reference_prompt, image)),
+        ("inputs", "Input images", _inputs_cell),
         ("favourite", "Favourite of", _favourite_cell),
     ]
     rows = [Row(key, label, tuple(make(image) for image in images)) for key, label, make in specs]
@@ -342,6 +348,24 @@ def _cost_cell(image: Image, spend: dict[int, selectors.Spend]) -> Cell:
         details.append(f"corrected from {money(found.unit_price or 0)}")
     detail = " · ".join(details) or "charged"
     return Cell(money(found.charged), detail=detail, key=(found.charged, found.simulated))
+
+
+def _inputs_cell(image: Image) -> Cell:
+    """The submission's input images (references; an edit's source first), in order."""
+    refs = list(image.generation.submission.references.all())
+    if not refs:
+        return Cell("none", key=())
+    names = tuple(
+        ("edited: " if ref.role == ReferenceRole.SOURCE else "")
+        + (references.label_of(ref.picture) if ref.picture else "gone")
+        for ref in refs
+    )
+    return Cell(
+        f"{len(refs)} input image{'s' if len(refs) != 1 else ''}",
+        detail=" · ".join(names),
+        key=tuple((ref.image_id, ref.upload_id) for ref in refs),
+        pictures=tuple(ref.picture for ref in refs if ref.picture is not None),
+    )
 
 
 def _favourite_cell(image: Image) -> Cell:

@@ -73,7 +73,12 @@ def review_batch(*, pk: int, projects: list[Project]) -> Batch | None:
 
 
 def approval_price(
-    *, model_key: str, final_size: str, strategy: str = "", preview_key: str = ""
+    *,
+    model_key: str,
+    final_size: str,
+    strategy: str = "",
+    preview_key: str = "",
+    references: int = 0,
 ) -> Decimal | None:
     """What approving one preview costs: the price in force now of its final (on
     `model_key`, the final's model; `preview_key` the previews' when another) made by
@@ -81,7 +86,7 @@ def approval_price(
     approval reserves against the budget (None when the price list has no entry)."""
     resolved = catalog.escalation(asked=strategy, model_key=model_key, preview_key=preview_key)
     return pricing.final_price(
-        model_key=model_key, size=final_size, strategy=resolved.strategy
+        model_key=model_key, size=final_size, strategy=resolved.strategy, references=references
     ).total
 
 
@@ -116,6 +121,7 @@ def escalation_of(
     images: dict[tuple[str, str], Decimal],
     inputs: dict[str, Decimal],
     preview_key: str = "",
+    references: int = 0,
 ) -> Escalation:
     """`model_key`: the final's model; `preview_key`: the previews' (cross-model)."""
     options = []
@@ -127,6 +133,7 @@ def escalation_of(
             strategy=resolved.strategy,
             images=images,
             inputs=inputs,
+            references=references,
         ).total
         options.append(StrategyOption(strategy.value, strategy.label, price, resolved.note))
     default = catalog.escalation(
@@ -148,6 +155,7 @@ def approval_escalation(*, submission: Submission, project: Project) -> Escalati
         images=images,
         inputs=inputs,
         preview_key=submission.model_key,
+        references=len(submission.references.all()),
     )
 
 
@@ -225,6 +233,7 @@ def approval_lanes(*, submission: Submission, project: Project, strategy: str = 
             size=submission.final_size,
             strategy=resolved.strategy,
             lane=lane,
+            references=len(submission.references.all()),
         )
         for lane in Lane
     }
@@ -345,6 +354,7 @@ def review_queue(
             images=prices,
             inputs=inputs,
             preview_key=submission.model_key,
+            references=len(submission.references.all()),  # prefetched with the cards
         )
         budget = left.get((generation.project_id, submission.created_by_id))
         lanes = _group_lanes(submission, generation.project, escalation, economy)
@@ -377,6 +387,7 @@ def _group_lanes(
             strategy=strategy,
             images=images,
             inputs=inputs,
+            references=len(submission.references.all()),  # prefetched with the cards
         ),
     }
     return lane_choice_of(

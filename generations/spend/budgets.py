@@ -239,6 +239,7 @@ def final_unit(generation: Generation) -> Decimal:
         strategy=resolved.strategy,
         # The economy lane's price when the final goes by it (set by the approval).
         lane=generation.final_lane,
+        references=submission.references.count(),
     )
     return price.total or ZERO
 
@@ -535,19 +536,39 @@ class Estimate:
     preview_model: str = ""
     final_model: str = ""
     final_note: str = ""  # how the final will be made, when not as asked
-    final_inputs: int = 0  # input images the final sends (the approved preview)
+    final_inputs: int = 0  # input images the final sends (the preview, the references)
+    # Reference images: how many are attached, how many the model takes, the price of one
+    # sent with one render (the list's input_image figure; None when it has none).
+    references: int = 0
+    reference_limit: int = 0
+    reference_unit: Decimal | None = None
+    model_label: str = ""
 
     @property
     def cross_model(self) -> bool:
         return self.preview_model != self.final_model
 
     @property
+    def references_over(self) -> int:
+        return max(0, self.references - self.reference_limit)
+
+    @property
+    def references_cost(self) -> Decimal:
+        """What the references add to the previews: price × count × variants."""
+        return (self.reference_unit or ZERO) * self.references * self.variants
+
+    @property
     def previews(self) -> Decimal | None:
-        return None if self.preview_unit is None else self.preview_unit * self.variants
+        if self.preview_unit is None:
+            return None
+        return self.preview_unit * self.variants + self.references_cost
 
     @property
     def finals(self) -> Decimal | None:
-        return None if self.final_unit is None else self.final_unit * self.variants
+        # final_unit already holds every input image a final sends, references included.
+        if self.final_unit is None:
+            return None
+        return self.final_unit * self.variants
 
     @property
     def fits(self) -> bool:
@@ -567,6 +588,7 @@ def submission_estimate(
     preview_size: str,
     variants: int,
     final_model_key: str = "",
+    references: int = 0,
 ) -> Estimate:
     """Previews on `model_key` now; finals later on `final_model_key` ("" = the same),
     priced as the approval will reserve them (`final_unit`): by the project's escalation
@@ -577,8 +599,17 @@ def submission_estimate(
         asked=project.escalation_strategy, model_key=final_model_key, preview_key=model_key
     )
     final = pricing.final_price(
-        model_key=final_model_key, size=final_size, strategy=resolved.strategy
-    )
+        model_key=final_model_key, size=final_size, strategy=resolved.strategy,
+        references=references,
+    )  # fmt: skip
+    # References go with every preview (and the final): the preview model's limit.
+    try:
+        model = catalog.get_model(model_key)
+    except LookupError:
+        limit, label = 0, model_key
+    else:
+        limit, label = model.max_input_images, model.label.split(" (")[0]
+    entry = pricing.input_image_price(model_key=model_key) if limit else None
     return Estimate(
         variants=variants,
         preview_size=preview_size,
@@ -590,6 +621,10 @@ def submission_estimate(
         final_model=_label(final_model_key),
         final_note=resolved.note,
         final_inputs=final.input_images,
+        references=references,
+        reference_limit=limit,
+        reference_unit=None if entry is None else entry.usd_per_image,
+        model_label=label,
     )
 
 

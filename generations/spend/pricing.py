@@ -283,6 +283,20 @@ class FinalPrice:
         return None if self.image is None else self.image + self.inputs
 
 
+def final_inputs(*, model_key: str, strategy: str, references: int = 0) -> int:
+    """How many input images a final sends: the approved preview (from the preview) and
+    the submission's references, at most what the model takes (the preview first)."""
+    chosen = Strategy(strategy)
+    if chosen == Strategy.UPSCALE:
+        return 0
+    wanted = references + (1 if chosen == Strategy.FROM_PREVIEW else 0)
+    try:
+        limit = catalog.get_model(model_key).max_input_images
+    except LookupError:
+        limit = wanted
+    return min(wanted, limit)
+
+
 def final_price(
     *,
     model_key: str,
@@ -290,20 +304,22 @@ def final_price(
     strategy: str,
     at: dt.datetime | None = None,
     lane: str = Lane.STANDARD,
+    references: int = 0,
 ) -> FinalPrice:
     """What one final of `model_key` at `size` costs made by `strategy` (already resolved
     for the model: generations.strategies.resolve), going by `lane` (the economy lane's
-    entries: half the standard ones as published). An upscale makes no model call: it has
-    no lane but the standard one."""
+    entries: half the standard ones as published), with its submission's `references`.
+    An upscale makes no model call: it has no lane but the standard one."""
     chosen = Strategy(strategy)
     if chosen == Strategy.UPSCALE:
         return FinalPrice(chosen, list_price(model_key=UPSCALE_PRICE_KEY, size=size, at=at))
     image = list_price(model_key=model_key, size=size, lane=lane, at=at)
-    if chosen != Strategy.FROM_PREVIEW:
+    count = final_inputs(model_key=model_key, strategy=chosen, references=references)
+    if not count:
         return FinalPrice(chosen, image)
     entry = input_image_price(model_key=model_key, lane=lane, at=at)
     return FinalPrice(
-        chosen, image, input_images=1, input_unit=None if entry is None else entry.usd_per_image
+        chosen, image, input_images=count, input_unit=None if entry is None else entry.usd_per_image
     )
 
 
@@ -336,6 +352,7 @@ def final_price_from(
     strategy: str,
     images: dict[tuple[str, str], Decimal],
     inputs: dict[str, Decimal],
+    references: int = 0,
 ) -> FinalPrice:
     """`final_price` from prices already read (`prices_in_force` with the upscale's key,
     `input_image_prices`): for pages that price many finals at once."""
@@ -343,6 +360,7 @@ def final_price_from(
     if chosen == Strategy.UPSCALE:
         return FinalPrice(chosen, images.get((UPSCALE_PRICE_KEY, size)))
     image = images.get((model_key, size))
-    if chosen != Strategy.FROM_PREVIEW:
+    count = final_inputs(model_key=model_key, strategy=chosen, references=references)
+    if not count:
         return FinalPrice(chosen, image)
-    return FinalPrice(chosen, image, input_images=1, input_unit=inputs.get(model_key))
+    return FinalPrice(chosen, image, input_images=count, input_unit=inputs.get(model_key))

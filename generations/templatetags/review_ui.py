@@ -34,6 +34,7 @@ def approval_price(submission: Submission) -> Decimal | None:
         final_size=submission.final_size,
         strategy=submission.project.escalation_strategy,
         preview_key=submission.model_key,
+        references=len(submission.references.all()),
     )
 
 

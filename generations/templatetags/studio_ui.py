@@ -6,10 +6,11 @@ import datetime as dt
 from typing import Any
 
 from django import template
+from django.urls import reverse
 from django.utils import timezone
 
-from generations import catalog, selectors
-from generations.models import Generation, Image, Phase
+from generations import catalog, references, selectors
+from generations.models import Generation, Image, Phase, Upload
 from generations.review.selectors import review_projects
 from generations.selectors import projects_visible
 from generations.states import SETTLED, State, poll_seconds
@@ -203,3 +204,28 @@ def model_label(model_key: str) -> str:
 def short_model_label(model_key: str) -> str:
     """ "Nano Banana Pro (Gemini 3 Pro Image)" -> "Nano Banana Pro"."""
     return model_label(model_key).split(" (")[0]
+
+
+# --- pictures: uploads and images as references ---------------------------------------
+
+
+@register.filter
+def picture_src(picture: Any, kind: str = "thumbnail") -> str:
+    """The URL of a picture's rendition (an image's or an upload's, both permission-checked
+    by the media view), or its placeholder until the rendition exists."""
+    if picture is None:
+        return ""
+    if not getattr(picture, kind).name:
+        return str(picture.placeholder or "")
+    name = "upload_media" if isinstance(picture, Upload) else "media"
+    return reverse(name, args=[picture.pk, kind])
+
+
+@register.filter
+def picture_token(picture: Any) -> str:
+    return references.token_of(picture) if picture is not None else ""
+
+
+@register.filter
+def picture_label(picture: Any) -> str:
+    return references.label_of(picture) if picture is not None else "a picture that is gone"

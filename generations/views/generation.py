@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from generations import catalog, selectors, services
+from generations import catalog, references, selectors, services
 from generations.forms import (
     ApproveForm,
     CommentForm,
@@ -29,6 +29,7 @@ from generations.lanes import ECONOMY_WAIT, Lane
 from generations.models import Comment, Generation, Phase, Transition
 from generations.permissions import Action, can
 from generations.review import conversation, decisions
+from generations.review.comparison import compare_url_query
 from generations.review.selectors import approval_escalation, approval_lanes
 from generations.spend import budgets
 from generations.states import SETTLED, TRANSITIONS, State, TransitionError
@@ -278,7 +279,14 @@ def _context(
     charges = selectors.generation_charges(attempts=attempts)
     escalation = approval_escalation(submission=submission, project=generation.project)
     lanes = approval_lanes(submission=submission, project=generation.project)
+    refs = list(submission.references.all())
+    edits = references.edit_links(
+        user=request.user, generation=generation, images=list(images.values()), refs=refs
+    )
     context: dict[str, Any] = {
+        "refs": refs,
+        "edits": edits,
+        "compare_edit": compare_url_query(edits.compare_ids) if edits.compare_ids else "",
         "generation": generation,
         "submission": submission,
         "project": generation.project,
@@ -348,3 +356,20 @@ def _decision(generation: Generation) -> Transition | None:
         return None
     moves = [t for t in generation.transitions.all() if t.to_state == generation.state]
     return moves[-1] if moves else None
+
+
+@require_POST
+def picture_edit(request: HtmxHttpRequest) -> HttpResponse:
+    """Edit a picture (preview, final or upload) with an instruction: a new submission
+    whose first input is the picture; its page opens (or the refusal, back where asked)."""
+    try:
+        submission = services.picture_edit(
+            user=request.user,
+            token=request.POST.get("picture", ""),
+            instruction=request.POST.get("instruction", ""),
+        )
+    except (ValidationError, PermissionDenied) as error:
+        flash_error(request, error)
+        return redirect(safe_next(request) or "home")
+    messages.success(request, "Edit queued: its preview renders, then it goes to review.")
+    return redirect("generation", pk=submission.generations.order_by("variant")[0].pk)

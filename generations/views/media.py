@@ -7,7 +7,7 @@ from __future__ import annotations
 from django.http.response import HttpResponseBase
 from django.views.decorators.http import require_GET
 
-from generations.serving import image_file_response
+from generations.serving import image_file_response, upload_file_response
 from generations.views.types import HtmxHttpRequest
 
 
@@ -17,6 +17,17 @@ def image_file(request: HtmxHttpRequest, image_id: int, kind: str) -> HttpRespon
         request,
         user=request.user,
         image_id=image_id,
+        kind=kind,
+        download=request.GET.get("download") == "1",
+    )
+
+
+@require_GET
+def upload_file(request: HtmxHttpRequest, upload_id: int, kind: str) -> HttpResponseBase:
+    return upload_file_response(
+        request,
+        user=request.user,
+        upload_id=upload_id,
         kind=kind,
         download=request.GET.get("download") == "1",
     )

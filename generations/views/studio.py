@@ -10,7 +10,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from generations import selectors, services
+from generations import references, selectors, services
 from generations.forms import SubmissionForm
 from generations.models import Project
 from generations.permissions import Action, acting_role
@@ -48,9 +48,21 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         raise PermissionDenied(f"You may not submit in {project.name}.")
     form = SubmissionForm(request.POST, project=project)
     if form.is_valid():
+        fields = dict(form.cleaned_data)
+        tokens = fields.pop("references")
         try:
+            # Files sent with the form (no script) become uploads first: each one whole and
+            # valid, kept in the form if the submission is refused.
+            uploaded = references.upload_create_from_files(
+                project=project, user=request.user, files=request.FILES.getlist("reference_files")
+            )
+            tokens = [*tokens, *(upload.token for upload in uploaded)]
+            form.data = _with_tokens(form.data, tokens)
+            pictures = references.pictures_resolve(
+                user=request.user, project=project, tokens=tokens
+            )
             submission = services.submission_create(
-                project=project, user=request.user, **form.cleaned_data
+                project=project, user=request.user, pictures=pictures, **fields
             )
         except ValidationError as error:
             attach_errors(form, error)
@@ -65,11 +77,12 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             if not request.htmx:
                 return redirect("project", slug=project.slug)
             # A fresh form that keeps the settings, plus the new cards at the top of the list.
-            kept = {k: v for k, v in form.cleaned_data.items() if k != "prompt"}
+            kept = {k: v for k, v in form.cleaned_data.items() if k not in ("prompt", "references")}
             context = {
                 "project": project,
                 "form": SubmissionForm(initial=kept, project=project),
                 "estimate": _estimate(request, project, kept),
+                "pickable": references.pickable(user=request.user, project=project),
                 "new_generations": selectors.generations_of_submission(
                     user=request.user, submission=submission
                 ),
@@ -77,7 +90,12 @@ def submission_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
             return render_partials(request, TEMPLATE, ["submit-form", "new-cards"], context)
     if request.htmx:
         # 200, so htmx swaps the form with its errors in place (it ignores 4xx bodies).
-        context = {"project": project, "form": form, "estimate": _estimate(request, project, form)}
+        context = {
+            "project": project,
+            "form": form,
+            "estimate": _estimate(request, project, form),
+            **_pictures(request, project, form),
+        }
         return render_partials(request, TEMPLATE, ["submit-form"], context)
     return render(request, TEMPLATE, _context(request, project, form), status=400)
 
@@ -94,6 +112,45 @@ def submission_estimate(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         f"{TEMPLATE}#estimate",
         {"project": project, "estimate": _estimate(request, project, form)},
     )
+
+
+@require_POST
+def upload_create(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    """Pictures dropped, pasted or chosen on the submit form (static/js/references.js):
+    stored as the project's uploads; answers their chips, or the refusal (400)."""
+    project = selectors.project_get(user=request.user, slug=slug)
+    try:
+        uploaded = references.upload_create_from_files(
+            project=project, user=request.user, files=request.FILES.getlist("reference_files")
+        )
+    except ValidationError as error:
+        return HttpResponse(" ".join(error.messages), status=400, content_type="text/plain")
+    return render(request, "generations/_reference_chips.html", {"chosen": uploaded})
+
+
+def _tokens(form: SubmissionForm | None) -> list[str]:
+    """The picture tokens a bound form was sent (chips and picks)."""
+    getlist = getattr(form.data, "getlist", None) if form is not None else None
+    return [str(token) for token in getlist("references")] if getlist else []
+
+
+def _with_tokens(data: Any, tokens: list[str]) -> Any:
+    data = data.copy()
+    data.setlist("references", list(dict.fromkeys(tokens)))
+    return data
+
+
+def _pictures(
+    request: HtmxHttpRequest, project: Project, form: SubmissionForm | None
+) -> dict[str, Any]:
+    """The submit form's pictures: those it holds (chips) and those it offers to pick."""
+    tokens = _tokens(form)
+    return {
+        "chosen": references.chosen(user=request.user, project=project, tokens=tokens),
+        "pickable": references.pickable(user=request.user, project=project)
+        if form is not None
+        else [],
+    }
 
 
 def _estimate(
@@ -115,6 +172,7 @@ def _estimate(
         return None
     if not (values.get("model_key") and values.get("preview_size") and 1 <= variants <= 4):
         return None
+    tokens = _tokens(form) if isinstance(form, SubmissionForm) else []
     return budgets.submission_estimate(
         project=project,
         user=request.user,
@@ -122,6 +180,7 @@ def _estimate(
         preview_size=str(values["preview_size"]),
         variants=variants,
         final_model_key=str(values.get("final_model_key") or ""),
+        references=len(set(tokens)),
     )
 
 
@@ -141,4 +200,5 @@ def _context(
         "page": selectors.generations_recent(
             user=request.user, project=project, page=request.GET.get("page")
         ),
+        **_pictures(request, project, form),
     }

@@ -101,8 +101,9 @@ def test_a_list_page_costs_the_same_queries_at_any_depth(api_as, project, design
     third = api.get(body["next"]).json()["next"]
     with CaptureQueriesContext(connection) as deeper:
         api.get(third)
-    # The token, the page, its images, its attempts, their ledger rows.
-    assert len(first) == len(deeper) == 5
+    # The token, the page, its images, its references (the cards' input images), its
+    # attempts, their ledger rows.
+    assert len(first) == len(deeper) == 6
     assert all(item["attempts"] and item["images"] for item in body["items"])
 
 

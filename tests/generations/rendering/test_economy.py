@@ -12,7 +12,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-from generations import catalog, services
+from generations import catalog, references, services
 from generations.lanes import Lane
 from generations.models import (
     Attempt,
@@ -30,7 +30,7 @@ from generations.review.decisions import generation_approve
 from generations.states import State
 from tests.support import hosted
 from tests.support.batch_server import FakeBatchService
-from tests.support.fakes import drain_cpu_queue
+from tests.support.fakes import drain_cpu_queue, png_bytes
 from tests.support.provider_server import FakeProviderServer, gemini_ok
 
 pytestmark = pytest.mark.django_db
@@ -427,3 +427,37 @@ def test_the_api_version_is_configuration(
     batch_paths = [r.path for r in provider_server.requests if "batch" in r.path]
     assert batch_paths[0] == "/v1/models/gemini-3-pro-image:batchGenerateContent"
     assert batch_paths[1:] == ["/v1/batches/1", "/v1/batches/1"]
+
+
+def test_an_economy_final_sends_and_charges_its_references_as_the_standard_lane_does(
+    designer, reviewer, project, provider_server, batch
+):
+    upload = references.upload_create(
+        project=project, user=designer, data=png_bytes(640, 480, color=(20, 120, 200))
+    )
+    submission = services.submission_create(
+        project=project, user=designer, prompt=hosted.PROMPT, model_key=hosted.MODEL_KEY,
+        aspect_ratio="1:1", preview_size="1K", variants=1, pictures=[upload],
+    )  # fmt: skip
+    (generation,) = submission.generations.all()
+    provider_server.script(gemini_ok())
+    assert hosted.render(generation) == State.IN_REVIEW
+    generation_approve(generation_id=generation.pk, user=reviewer, lane=Lane.BATCH)
+    reserved = Reservation.objects.get(generation=generation, phase=Phase.FINAL, status="open")
+    assert reserved.amount_usd == BATCH_2K + 2 * BATCH_INPUT  # the preview and the reference
+
+    _poll()
+    (request,) = batch.jobs[0].requests
+    parts = request["request"]["contents"][0]["parts"]
+    # The approved preview first, then the reference, then the words: as the standard lane.
+    assert [("inlineData" in part, "text" in part) for part in parts] == [
+        (True, False),
+        (True, False),
+        (False, True),
+    ]
+    _poll()
+    _poll()
+    assert hosted.reload(generation).state == State.DELIVERED
+    charge = LedgerEntry.objects.get(kind="charge", phase=Phase.FINAL)
+    assert charge.amount_usd == BATCH_2K + 2 * BATCH_INPUT
+    assert Attempt.objects.get(generation=generation, phase=Phase.FINAL).input_images == 2

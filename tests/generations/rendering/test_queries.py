@@ -28,7 +28,8 @@ from tests.support.fakes import OK, ScriptedProvider
 # Issue 16's budget hardening adds 3: the outcome locks the generation row first (one lock
 # order for worker, reaper and cancel) and the charge takes its price from the
 # reservation it closes (select for update, then the update).
-MAX_RENDER_QUERIES = 32
+# Issue 14 adds 1: the claim reads the submission's references (input images) in order.
+MAX_RENDER_QUERIES = 33
 MAX_QUERIES_PER_VARIANT = 8
 
 pytestmark = pytest.mark.django_db(transaction=True)

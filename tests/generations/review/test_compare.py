@@ -185,11 +185,12 @@ def test_the_compare_page_needs_one_query_per_image_beyond_a_constant(
     client, project, designer, django_assert_max_num_queries
 ):
     # Each image goes through the media view's own check (one query); the rest of the
-    # page — metadata, attempts, favourites — is fetched in a fixed number of queries.
+    # page — metadata, attempts, favourites, input images — is fetched in a fixed number
+    # of queries.
     two = previews(project, designer, variants=2)
     four = previews(project, designer, variants=4, prompt="another prompt entirely")
     client.force_login(designer)
-    with django_assert_max_num_queries(14) as two_queries:
+    with django_assert_max_num_queries(15) as two_queries:
         client.get(compare_url(*two))
     with django_assert_max_num_queries(len(two_queries.captured_queries) + 2):
         client.get(compare_url(*four))
