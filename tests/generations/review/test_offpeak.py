@@ -6,6 +6,7 @@ row and on its page; no worker takes it before then and the sweeper kicks it whe
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -170,7 +171,9 @@ def test_the_reviewer_picks_the_lane_on_the_page_and_the_wait_shows_there(
     url = reverse("generation", args=[generation.pk])
 
     page = client.get(url).content.decode()
-    assert 'name="lane"' in page and "Off-peak · starts" in page
+    # One lane select: now, economy, off-peak (at now's price, with when it starts).
+    assert page.count('name="lane"') == 1
+    assert re.search(r'<option value="offpeak">Off-peak · \$[0-9.]+ · starts ', page)
     assert f"waits for the good hours {opening.hour:02d}:00" in page
 
     client.post(reverse("generation_approve", args=[generation.pk]), {"lane": "offpeak"})
