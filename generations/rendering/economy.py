@@ -436,19 +436,8 @@ def _claim_of(attempt: Attempt, *, with_request: bool = True) -> jobs.Claim:
         generation.state = State.FINAL_RENDERING  # what it was when sent: the guard decides
     submission = generation.submission
     model = catalog.get_model(submission.final_model)
-    size = attempt.size
-    width, height = model.pixel_size(aspect_ratio=submission.aspect_ratio, size=size)
-    policy = policy_for(size)
-    request = RenderRequest(
-        prompt=submission.prompt,
-        model_id=model.model_id,
-        aspect_ratio=submission.aspect_ratio,
-        size=size,
-        width=width,
-        height=height,
-        seed=generation.seed,
-        timeout_s=policy.timeout_s,
-    )
+    policy = policy_for(attempt.size)
+    request = jobs.render_request(generation, model=model, size=attempt.size, policy=policy)
     preview = escalation.approved_preview(generation)
     strategy = attempt.strategy or Strategy.FROM_PROMPT
     claim = jobs.Claim(

@@ -278,8 +278,20 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         if isinstance(exc, TransitionConflict):
             return None  # another worker claimed it first
         raise
+    request = render_request(generation, model=model, size=size, policy=policy)
+    return Claim(
+        generation, attempt, phase, policy, request, model, strategy, preview, references=inputs
+    )
+
+
+def render_request(
+    generation: Generation, *, model: catalog.ModelEntry, size: str, policy: AttemptPolicy
+) -> RenderRequest:
+    """The call's request before its input images: prompt, seed, size and the attempt's
+    timeout (the render worker's claims and the economy poller's items alike)."""
+    submission = generation.submission
     width, height = model.pixel_size(aspect_ratio=submission.aspect_ratio, size=size)
-    request = RenderRequest(
+    return RenderRequest(
         prompt=submission.prompt,
         model_id=model.model_id,
         aspect_ratio=submission.aspect_ratio,
@@ -288,9 +300,6 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         height=height,
         seed=generation.seed,
         timeout_s=policy.timeout_s,
-    )
-    return Claim(
-        generation, attempt, phase, policy, request, model, strategy, preview, references=inputs
     )
 
 
