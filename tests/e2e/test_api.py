@@ -67,7 +67,9 @@ def test_submit_preview_approve_deliver_download_through_the_api(
     refused = designer_api.post(f"{url}/approve", json={})
     assert (refused.status_code, refused.json()["error"]["code"]) == (403, "forbidden")
     approved = reviewer_api.post(f"{url}/approve", json={"note": "ship it"})
-    assert approved.status_code == 200 and approved.json()["state"] == "final_queued"
+    # The answer says where the final is now: a worker may have claimed it already.
+    assert approved.status_code == 200
+    assert approved.json()["state"] in ("final_queued", "final_rendering", "delivered")
 
     delivered = wait_for(
         lambda: (body := state_of(reviewer_api, url))["state"] == "delivered" and body,
