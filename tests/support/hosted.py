@@ -5,12 +5,13 @@ check that the API key appears nowhere it could leak to."""
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
 
 from generations import catalog, services
-from generations.models import Attempt, Generation, Image, Transition
+from generations.models import Attempt, Generation, Image, PriceEntry, PriceKind, Transition
 from generations.providers.base import RenderRequest
 from generations.rendering import jobs
 from generations.sizes import pixel_size
@@ -114,3 +115,18 @@ def assert_secret_nowhere(secret: str, *, caplog: Any = None) -> None:
             assert secret not in str(row), f"{model.__name__} leaks the key: {row}"
     if caplog is not None:
         assert secret not in caplog.text
+
+
+def price_list_for_finals_from_previews() -> None:
+    """MODEL_KEY's list prices for the wire tests of finals made from inputs: 1K previews,
+    4K finals and one input image, in force since yesterday."""
+    since = timezone.now() - dt.timedelta(days=1)
+    for size, usd, kind in (
+        ("1K", "0.134", PriceKind.IMAGE),
+        ("4K", "0.24", PriceKind.IMAGE),
+        ("", "0.0011", PriceKind.INPUT_IMAGE),
+    ):
+        PriceEntry.objects.create(
+            model_key=MODEL_KEY, size=size, kind=kind, usd_per_image=Decimal(usd),
+            effective_from=since,
+        )  # fmt: skip

@@ -7,20 +7,18 @@ input image and the usage the ledger can be checked against."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
-from generations.models import LedgerEntry, Phase, PriceEntry, PriceKind
+from generations.models import LedgerEntry, Phase
 from generations.providers.base import ESCALATION_INSTRUCTION, escalation_prompt
 from generations.review.decisions import generation_approve
 from generations.states import State
 from generations.strategies import Strategy
+from tests.support import hosted
 from tests.support.hosted import (
     KEY_ENV,
-    MODEL_KEY,
     PROMPT,
     SECRET,
     configure,
@@ -46,13 +44,7 @@ pytestmark = pytest.mark.django_db
 def _key_and_prices(monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     monkeypatch.setattr("generations.dispatch.kick", lambda generation_id: None)
-    since = timezone.now() - dt.timedelta(days=1)
-    for size, usd, kind in (("1K", "0.134", "image"), ("4K", "0.24", "image"),
-                            ("", "0.0011", PriceKind.INPUT_IMAGE)):  # fmt: skip
-        PriceEntry.objects.create(
-            model_key=MODEL_KEY, size=size, kind=kind, usd_per_image=Decimal(usd),
-            effective_from=since,
-        )  # fmt: skip
+    hosted.price_list_for_finals_from_previews()
 
 
 def _approved_and_rendered(designer, reviewer, project):

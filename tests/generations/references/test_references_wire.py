@@ -7,19 +7,17 @@ charged at the list's input_image price through the reservation."""
 from __future__ import annotations
 
 import base64
-import datetime as dt
 from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.utils import timezone
 
 from generations import references, services
-from generations.models import LedgerEntry, Phase, PriceEntry, PriceKind, Reservation
+from generations.models import LedgerEntry, Phase, Reservation
 from generations.providers.base import EDIT_INSTRUCTION, escalation_prompt
 from generations.review.decisions import generation_approve
 from generations.states import State
-from tests.support import pictures
+from tests.support import hosted, pictures
 from tests.support.hosted import KEY_ENV, MODEL_KEY, PROMPT, SECRET, configure, reload, render
 from tests.support.provider_server import (
     OPENAI_EDITS_PATH,
@@ -35,13 +33,7 @@ pytestmark = pytest.mark.django_db
 def _key_and_prices(monkeypatch):
     monkeypatch.setenv(KEY_ENV, SECRET)
     monkeypatch.setattr("generations.dispatch.kick", lambda generation_id: None)
-    since = timezone.now() - dt.timedelta(days=1)
-    for size, usd, kind in (("1K", "0.134", "image"), ("4K", "0.24", "image"),
-                            ("", "0.0011", PriceKind.INPUT_IMAGE)):  # fmt: skip
-        PriceEntry.objects.create(
-            model_key=MODEL_KEY, size=size, kind=kind, usd_per_image=Decimal(usd),
-            effective_from=since,
-        )  # fmt: skip
+    hosted.price_list_for_finals_from_previews()
 
 
 def _uploads(designer, project):
