@@ -86,9 +86,10 @@ def generation_get(request: HttpRequest, generation_id: int) -> dict:
 def generation_approve(
     request: HttpRequest, generation_id: int, payload: ApproveIn | None = None
 ) -> dict:
-    """Approve a preview in review: reserves the final's price (by its strategy, the
-    project's unless `strategy` says otherwise) and queues the final. 409 if it is not in
-    review (someone decided first) or a budget does not allow it."""
+    """Approve a preview in review: reserves the final's price (by its strategy and lane,
+    the project's unless `strategy` or `lane` say otherwise) and queues the final. 409 if it
+    is not in review (someone decided first) or a budget does not allow it; 422 if the
+    lane is economy and the model has no batch API."""
     user = user_of(request)
     return _act(
         request,
@@ -98,6 +99,7 @@ def generation_approve(
             user=user,
             note=payload.note if payload else "",
             strategy=(payload.strategy or "") if payload else "",
+            lane=(payload.lane or "") if payload else "",
         ),
     )
 

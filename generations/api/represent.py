@@ -128,6 +128,8 @@ def generation(links: Links, generation: Generation, *, spend: dict[int, Spend])
         "waiting_reason": generation.waiting_reason,
         "last_error": generation.last_error,
         "escalation_strategy": generation.escalation_strategy,
+        "final_lane": generation.final_lane,
+        "not_before": generation.not_before,
         "attempts": [_attempt(attempt, spend.get(attempt.pk)) for attempt in attempts],
         "charges": {"total_usd": charges.total, "simulated": charges.simulated},
         "images": [image(links, each) for each in generation.images.all()],

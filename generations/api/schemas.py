@@ -216,6 +216,12 @@ class GenerationOut(Out):
     escalation_strategy: str = Field(
         description='The way its final is made when the approval chose one; "": the project\'s.'
     )
+    final_lane: Literal["standard", "batch"] = Field(
+        description="The lane its final goes by (set at approval): standard or batch (economy)."
+    )
+    not_before: dt.datetime | None = Field(
+        description="An off-peak final waits until then before a worker takes it; null: now."
+    )
     attempts: list[AttemptOut]
     charges: ChargesOut
     images: list[ImageOut]
@@ -257,6 +263,13 @@ class NoteIn(Schema):
 class ApproveIn(NoteIn):
     strategy: Strategy | None = Field(
         None, description="How to make the final; null: the project's escalation strategy."
+    )
+    lane: Literal["standard", "batch", "now", "offpeak"] | None = Field(
+        None,
+        description="When and at what price the final is made; null: the project's default "
+        "lane. standard or now: right away, at the list price; batch: the economy lane "
+        "(the provider's batch API, half price, up to 24 h; Gemini models only, else 422); "
+        "offpeak: the list price, held for the model's good hours up to a deadline.",
     )
 
 
