@@ -174,6 +174,20 @@ class ApproveForm(forms.Form):
     lane = forms.ChoiceField(label="Lane", choices=offpeak.APPROVAL_LANES, required=False)
 
 
+class BulkApproveForm(forms.Form):
+    """ "Approve selected": one strategy and lane for every selected item (empty: each
+    project's); an item whose model has no economy lane is refused on its own."""
+
+    strategy = forms.ChoiceField(
+        label="Final", choices=[("", "The project's way"), *Strategy.choices], required=False
+    )
+    lane = forms.ChoiceField(
+        label="Lane",
+        choices=[("", "The project's lane"), *offpeak.APPROVAL_LANES[1:]],
+        required=False,
+    )
+
+
 class FinalDiffersForm(forms.Form):
     """A reviewer's answer to a final that differs from the approved preview."""
 

@@ -210,19 +210,26 @@ def generation_request_changes(*, generation_id: int, user: User, comment: str) 
 
 
 def generation_approve_many(
-    *, generation_ids: list[int], user: User, note: str = ""
+    *, generation_ids: list[int], user: User, note: str = "", strategy: str = "", lane: str = ""
 ) -> tuple[list[Generation], dict[int, str]]:
-    """Approve each one on its own (one may lose a race without undoing the others).
+    """Approve each one on its own (one may lose a race, or have no economy lane, without
+    undoing the others), each with `strategy` and `lane` as generation_approve takes them.
     Returns the approved generations and, for the rest, why not."""
     approved: list[Generation] = []
     refused: dict[int, str] = {}
     for generation_id in dict.fromkeys(generation_ids):
         try:
-            approved.append(generation_approve(generation_id=generation_id, user=user, note=note))
+            approved.append(
+                generation_approve(
+                    generation_id=generation_id, user=user, note=note, strategy=strategy, lane=lane
+                )
+            )
         except Generation.DoesNotExist:
             refused[generation_id] = f"Generation #{generation_id} does not exist."
         except (PermissionDenied, TransitionError) as error:
             refused[generation_id] = str(error)
+        except ValidationError as error:
+            refused[generation_id] = f"#{generation_id} not approved: {' '.join(error.messages)}"
     return approved, refused
 
 

@@ -16,7 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from generations import selectors
-from generations.forms import DecisionForm, ReviewFilterForm
+from generations.forms import BulkApproveForm, DecisionForm, ReviewFilterForm
 from generations.models import Batch, Generation, Project
 from generations.permissions import visible_generations
 from generations.review.decisions import (
@@ -115,10 +115,18 @@ def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
         visible_generations(request.user).filter(pk__in=wanted).values_list("pk", flat=True)
     )
     refused = {pk: f"No such generation #{pk}." for pk in wanted if pk not in visible}
-    approved, not_approved = generation_approve_many(
-        generation_ids=[pk for pk in wanted if pk in visible], user=request.user
-    )
-    refused.update(not_approved)
+    how = BulkApproveForm(request.POST)
+    if how.is_valid():
+        approved, not_approved = generation_approve_many(
+            generation_ids=[pk for pk in wanted if pk in visible],
+            user=request.user,
+            strategy=how.cleaned_data["strategy"],
+            lane=how.cleaned_data["lane"],
+        )
+        refused.update(not_approved)
+    else:  # a tampered select: nothing approved, and say so
+        approved = []
+        messages.error(request, "Nothing approved: choose a listed final and lane.")
     if approved:
         count = len(approved)
         ids = ", ".join(f"#{generation.pk}" for generation in approved)
@@ -130,7 +138,7 @@ def review_approve_selected(request: HtmxHttpRequest) -> HttpResponse:
     if not request.htmx:
         return redirect(safe_next(request) or reverse("review"))
     items = [review_item(user=request.user, pk=pk) for pk in wanted if pk in visible]
-    context = {"items": items, **_count_context(request)}
+    context = {"items": items, "bulk_approve": how, **_count_context(request)}
     return render_partials(request, TEMPLATE, ["bulk-bar", "oob-items", "queue-count"], context)
 
 
@@ -195,6 +203,7 @@ def _queue_context(request: HtmxHttpRequest, params: QueryDict) -> dict[str, Any
         "filter_query": query.urlencode(),
         "without_batch_query": without_batch.urlencode(),
         "here": request.get_full_path(),
+        "bulk_approve": BulkApproveForm(),
     }
 
 

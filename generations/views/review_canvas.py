@@ -18,7 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
 from generations import selectors
-from generations.forms import CommentForm, DecisionForm
+from generations.forms import BulkApproveForm, CommentForm, DecisionForm
 from generations.review.canvas import ReviewCanvas, review_canvas
 from generations.states import TransitionError
 from generations.views.common import (
@@ -151,6 +151,7 @@ def _context(
         "previous_url": _url(query, at=canvas.previous_id) if canvas.previous_id else "",
         "next_url": _url(query, at=canvas.next_id) if canvas.next_id else "",
         "comment_form": CommentForm(),
+        "bulk_approve": BulkApproveForm(),
         "grid_url": f"{reverse('review')}?{query.urlencode()}" if query else reverse("review"),
     }
 

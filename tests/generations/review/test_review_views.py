@@ -652,3 +652,42 @@ def test_submitting_still_works_with_project_defaults(client, project, designer)
     page = client.get(reverse("project", args=[project.slug])).content.decode()
     assert '<option value="nano-banana-2"' in page and 'value="nano-banana-2" selected' in page
     submit(project, designer)
+
+
+def test_approving_the_selection_into_the_economy_lane_refuses_only_what_cannot_go(
+    client, project, designer, reviewer
+):
+    gemini, upscaled = waiting(project, designer, variants=2)
+    client.force_login(reviewer)
+    page = client.get(reverse("review")).content.decode()
+    assert 'name="lane"' in page and 'value="batch"' in page  # the bulk bar offers it
+
+    response = client.post(
+        reverse("review_approve_selected"),
+        {"ids": [gemini.pk], "lane": "batch", "strategy": "", "next": reverse("review")},
+        **HTMX,
+    )
+    also = client.post(
+        reverse("review_approve_selected"),
+        {"ids": [upscaled.pk], "lane": "batch", "strategy": "upscale"},
+        **HTMX,
+    )
+
+    assert f"Approved 1 generation: #{gemini.pk}." in response.content.decode()
+    assert f"#{upscaled.pk} not approved: An upscale calls no model" in also.content.decode()
+    assert '<option value="batch" selected>' in also.content.decode()  # the choice is kept
+    states = dict(Generation.objects.values_list("pk", "final_lane"))
+    assert states[gemini.pk] == "batch"
+    assert Generation.objects.get(pk=upscaled.pk).state == State.IN_REVIEW
+
+
+def test_a_tampered_bulk_lane_approves_nothing_and_says_so(client, project, designer, reviewer):
+    (generation,) = waiting(project, designer)
+    client.force_login(reviewer)
+
+    response = client.post(
+        reverse("review_approve_selected"), {"ids": [generation.pk], "lane": "overnight"}, **HTMX
+    )
+
+    assert "Nothing approved: choose a listed final and lane." in response.content.decode()
+    assert Generation.objects.get(pk=generation.pk).state == State.IN_REVIEW
