@@ -85,11 +85,17 @@ def emit_transition(
             "state": str(target),
             "previous_state": str(source),
             "url": absolute(reverse("generation", args=[generation.pk])),
+            # How its final goes, once approved: the lane (standard / batch = economy) and
+            # the off-peak wait, so a receiver knows when to expect the delivery.
+            "final_lane": generation.final_lane,
+            "not_before": generation.not_before.isoformat() if generation.not_before else None,
         },
         "submission": {
             "id": submission.pk,
             "prompt": submission.prompt,
             "model": submission.model_key,
+            # The model of the 4K final: another than the preview's with cross-model previews.
+            "final_model": submission.final_model,
             "aspect_ratio": submission.aspect_ratio,
             "preview_size": submission.preview_size,
             "final_size": submission.final_size,

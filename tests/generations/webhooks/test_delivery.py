@@ -57,6 +57,10 @@ def test_a_preview_ready_becomes_a_delivery_kicked_after_commit(
     project, designer, endpoint, kicked, django_capture_on_commit_callbacks
 ):
     generation = in_rendering(project, designer, prompt="a red kite", batch_row=None)
+    submission = generation.submission
+    # Previewed on a cheaper model for the final's (cross-model previews).
+    submission.model_key, submission.final_model_key = "nano-banana-2", "nano-banana-pro"
+    submission.save(update_fields=["model_key", "final_model_key"])
     with django_capture_on_commit_callbacks(execute=True):
         to_review(generation)
     row = WebhookDelivery.objects.get()
@@ -71,7 +75,11 @@ def test_a_preview_ready_becomes_a_delivery_kicked_after_commit(
         "state": "in_review",
         "previous_state": "preview_rendering",
         "url": f"/g/{generation.pk}/",
+        "final_lane": "standard",
+        "not_before": None,
     }
+    assert data["data"]["submission"]["model"] == "nano-banana-2"
+    assert data["data"]["submission"]["final_model"] == "nano-banana-pro"
     assert data["data"]["submission"]["prompt"] == "a red kite"
     assert data["data"]["submission"]["designer"] == "dana"
     assert data["data"]["project"] == {"slug": "acme", "name": "Acme Launch"}
