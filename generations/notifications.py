@@ -171,12 +171,25 @@ def _awaiting(submission: Submission, waiting: int, ref: str) -> str:
 def _review_answered(generation: Generation) -> None:
     """A preview left review (decided, cancelled): the request to review its submission is
     resolved once none of its variants waits any more, else it says how many still do."""
-    waiting = _in_review(generation.submission_id)
-    asks = Notification.objects.filter(
-        submission_id=generation.submission_id,
-        kind=Kind.REVIEW_REQUESTED,
-        resolved_at__isnull=True,
+    # Locked in recipient order, the order a worker writes them in (_reviewers is sorted):
+    # an UPDATE takes rows in whatever order its scan meets them, and a worker recording
+    # another variant of this submission at the same moment would deadlock with it.
+    locked = list(
+        Notification.objects.select_for_update()
+        .filter(
+            submission_id=generation.submission_id,
+            kind=Kind.REVIEW_REQUESTED,
+            resolved_at__isnull=True,
+        )
+        .order_by("recipient_id", "pk")
+        .values_list("pk", flat=True)
     )
+    if not locked:
+        return
+    # Counted once the notes are ours: a variant that a worker has just moved into review
+    # (and told the reviewers of) keeps the request open.
+    waiting = _in_review(generation.submission_id)
+    asks = Notification.objects.filter(pk__in=locked)
     if waiting:
         asks.update(text=_clip(_awaiting(generation.submission, waiting, "")))
         return
