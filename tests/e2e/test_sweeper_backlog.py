@@ -16,7 +16,7 @@ from generations import services
 from generations.models import Attempt, Generation, Transition
 from tests.e2e.conftest import WorkerProcess, wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 SWEEP_S = 2
 BACKLOG = 500

@@ -18,7 +18,7 @@ from generations.webhooks.signing import secret_new
 from tests.e2e.conftest import wait_for
 from tests.support.webhook_receiver import Answer, WebhookReceiver, verify
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 WORKER_ENV = {
     "STUDIO_WEBHOOK_ALLOWED_NETWORKS": "127.0.0.0/8",  # the receiver is on loopback

@@ -10,7 +10,7 @@ from generations.review.decisions import generation_approve
 from generations.states import State
 from tests.e2e.conftest import wait_for
 
-pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.e2e, pytest.mark.broker, pytest.mark.django_db(transaction=True)]
 
 
 def state_of(generation: Generation) -> str:
