@@ -25,8 +25,8 @@ from tests.support.fakes import OK, ScriptedProvider
 # the previews waiting and whether webhooks exist, in one read; the move; its audit row;
 # every note in one insert; the image; the attempt; the reservation closed with the price
 # it fixed; the ledger row; its three roll-ups in one statement) — and 15 on SQLite, where
-# the three roll-ups are three statements. 33 before (36 without a reviewer in
-# bench/throughput.py), and +3 per reviewer. A submission of 4 variants 12.
+# the three roll-ups are three statements. 33 before (29 without a reviewer in
+# bench/throughput.py at e22ae05), +3 per reviewer. A one-variant submission runs 6.
 MAX_RENDER_QUERIES = 15
 MAX_QUERIES_PER_VARIANT = 8
 
