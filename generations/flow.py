@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from generations import dispatch
 from generations.models import Generation, Transition
-from generations.notifications import notify_transition
+from generations.notifications import Audience, notify_transition
 from generations.spend.budgets import reservations_on_transition
 from generations.spend.rollups import rollup_on_transition
 from generations.states import (
@@ -44,6 +44,8 @@ def apply(
     lease_token: Any = None,
     changes: dict[str, Any] | None = None,
     savepoint: bool = True,
+    attempt_running: bool = False,
+    audience: Audience | None = None,
 ) -> Generation:
     """Move `generation` from the state it was read in to `target`, or raise.
 
@@ -100,9 +102,17 @@ def apply(
         # Money follows the move in its transaction: a phase that ends closes its
         # reservation, one that starts reserves against the budgets (or raises
         # budgets.BudgetExceeded, which rolls the move back).
-        _spend(generation, source, State(target))
+        _spend(generation, source, State(target), attempt_running=attempt_running)
         # Whoever should hear of it (notifications), in the same transaction as the move.
-        _notify(generation, source, State(target), actor=Actor(actor), user=user, reason=reason)
+        notify_transition(
+            generation=generation,
+            source=source,
+            target=State(target),
+            actor=Actor(actor),
+            user=user,
+            reason=reason,
+            audience=audience,
+        )
         # Webhook endpoints that subscribed to it: delivery rows now, kicked on commit.
         emit_transition(
             generation=generation,
@@ -111,6 +121,7 @@ def apply(
             actor=Actor(actor),
             user=user,
             reason=reason,
+            endpoints_exist=None if audience is None else audience.webhooks,
         )
         if due_now:
             _kick_on_commit(generation.pk)
@@ -169,22 +180,8 @@ def record_creations(
     )
 
 
-def _notify(
-    generation: Generation,
-    source: State,
-    target: State,
-    *,
-    actor: Actor,
-    user: User | None,
-    reason: str,
-) -> None:
-    notify_transition(
-        generation=generation, source=source, target=target, actor=actor, user=user, reason=reason
-    )
-
-
-def _spend(generation: Generation, source: State, target: State) -> None:
-    reservations_on_transition(generation, source, target)
+def _spend(generation: Generation, source: State, target: State, *, attempt_running: bool) -> None:
+    reservations_on_transition(generation, source, target, attempt_running=attempt_running)
     # The savings report counts approved and delivered work from its roll-up.
     rollup_on_transition(generation_id=generation.pk, source=source, target=target)
 

@@ -8,11 +8,14 @@ an event and its notifications commit or roll back together.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
-from django.db.models import F, QuerySet, Value
-from django.db.models.functions import Coalesce
+from django.db import connection
+from django.db.models import Case, CharField, F, QuerySet, Value, When
+from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
 from generations.models import (
@@ -23,6 +26,7 @@ from generations.models import (
     Project,
     Role,
     Submission,
+    WebhookEndpoint,
 )
 from generations.states import Actor, State
 from generations.types import User
@@ -64,6 +68,84 @@ class _Event:
     reason: str
 
 
+@dataclass(frozen=True)
+class Audience:
+    """Who hears of a preview arriving in review (or a final that differs), read in one
+    query in the move's transaction (`audience_read`): the project's review setting as
+    it is now, its reviewers (or its admins, when it has none) other than the designer,
+    the note each recipient already has of the submission, how many of the submission's
+    previews wait in review (this one included), and whether the project has an enabled
+    webhook endpoint. The worker reads it once and passes it along: to flow.apply for the
+    notes and the webhooks, then to the auto-approval for the review setting."""
+
+    review_required: bool
+    reviewers: tuple[int, ...]
+    notes: dict[tuple[int, str], int]  # (recipient, kind) -> the latest note's id
+    waiting: int
+    webhooks: bool
+
+
+def audience_read(
+    generation: Generation, *, owner_kind: str = Kind.PREVIEW_READY,
+    reviewer_kind: str = Kind.REVIEW_REQUESTED,
+) -> Audience:  # fmt: skip
+    """The Audience of a move of `generation` into review (the notes of `owner_kind` for
+    the designer and `reviewer_kind` for the reviewers): one query, whatever the number
+    of reviewers — a row per reviewer or admin (none: one row of NULLs)."""
+    owner_id = generation.submission.created_by_id
+    # Plain SQL: the ORM's compilation of this query cost more CPU than the rest of the
+    # outcome's transaction (bench/throughput.py); every name is the models' own.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _audience_sql(),
+            [
+                State.IN_REVIEW, generation.pk, generation.submission_id,  # waiting
+                owner_id, owner_kind, generation.submission_id,  # the designer's note
+                reviewer_kind, generation.submission_id,  # each reviewer's note
+                Role.REVIEWER, Role.ADMIN, owner_id,  # who is asked
+                generation.project_id,
+            ],
+        )  # fmt: skip
+        rows = cursor.fetchall()
+    if not rows:  # the project is gone: nobody to tell, nothing to approve
+        return Audience(True, (), {}, 1, False)
+    required, waiting_now, webhooks, owner_note = rows[0][:4]
+    notes = {(owner_id, owner_kind): owner_note} if owner_note else {}
+    asked = [(user_id, role, note_id) for *_, user_id, role, note_id in rows if user_id]
+    reviewers = {user_id for user_id, role, _ in asked if role == Role.REVIEWER}
+    chosen = reviewers or {user_id for user_id, _, _ in asked}
+    notes.update({(user_id, reviewer_kind): note_id for user_id, _, note_id in asked if note_id})
+    return Audience(
+        review_required=required is not False,
+        reviewers=tuple(sorted(chosen)),
+        notes=notes,
+        waiting=int(waiting_now),
+        webhooks=bool(webhooks),
+    )
+
+
+@functools.cache
+def _audience_sql() -> str:
+    q = connection.ops.quote_name
+    project, membership = q(Project._meta.db_table), q(Membership._meta.db_table)
+    generation, note = q(Generation._meta.db_table), q(Notification._meta.db_table)
+    endpoint = q(WebhookEndpoint._meta.db_table)
+    return (
+        f"SELECT p.review_required, "  # noqa: S608 - our tables' names
+        f"(SELECT COUNT(*) FROM {generation} g WHERE (g.state = %s OR g.id = %s) "
+        "AND g.submission_id = %s), "
+        f"EXISTS (SELECT 1 FROM {endpoint} e WHERE e.project_id = p.id AND e.enabled), "
+        f"(SELECT MAX(n.id) FROM {note} n WHERE n.recipient_id = %s AND n.kind = %s "
+        "AND n.submission_id = %s), "
+        "m.user_id, m.role, "
+        f"(SELECT MAX(n.id) FROM {note} n WHERE n.recipient_id = m.user_id AND n.kind = %s "
+        "AND n.submission_id = %s) "
+        f"FROM {project} p LEFT JOIN {membership} m ON m.project_id = p.id "
+        "AND m.role IN (%s, %s) AND m.user_id <> %s "
+        "WHERE p.id = %s"
+    )
+
+
 def notify_transition(
     *,
     generation: Generation,
@@ -72,9 +154,11 @@ def notify_transition(
     actor: Actor,
     user: User | None,
     reason: str,
+    audience: Audience | None = None,
 ) -> None:
     """The notifications a state change calls for (most call for none). A person hears of
-    a submission once per kind: its other variants update that note."""
+    a submission once per kind: its other variants update that note. `audience`: read by
+    the caller in this transaction (else read here when the move needs it)."""
     if source == State.IN_REVIEW:
         _review_answered(generation)
     if target not in _ANNOUNCED or (target == State.FINAL_QUEUED and source != State.IN_REVIEW):
@@ -82,22 +166,36 @@ def notify_transition(
     event = _Event(generation=generation, user=user, reason=reason)
     owner_id = generation.submission.created_by_id
     if target == State.IN_REVIEW:
-        if not review_required(generation.project_id):
+        audience = audience or audience_read(generation)
+        if not audience.review_required:
             return  # the system approves it at once; that approval is what people hear of
-        _tell(owner_id, Kind.PREVIEW_READY, event)
-        for reviewer_id in _reviewers(generation.project_id, exclude=owner_id):
-            _tell(reviewer_id, Kind.REVIEW_REQUESTED, event)
+        told = [(owner_id, Kind.PREVIEW_READY)]
+        told += [(reviewer_id, Kind.REVIEW_REQUESTED) for reviewer_id in audience.reviewers]
+        _tell_all(told, event, notes=audience.notes, waiting=audience.waiting)
     elif target == State.FINAL_QUEUED:
         _tell(owner_id, Kind.AUTO_APPROVED if actor == Actor.SYSTEM else Kind.APPROVED, event)
     elif target == State.FINAL_DIFFERS:
         # The reviewers decide (accept, re-render from the preview, deliver the upscale).
-        for reviewer_id in _reviewers(generation.project_id, exclude=owner_id):
-            _tell(reviewer_id, Kind.FINAL_DIFFERS, event)
+        audience = audience or audience_read(
+            generation, owner_kind=Kind.FINAL_DIFFERS, reviewer_kind=Kind.FINAL_DIFFERS
+        )
+        told = [(reviewer_id, Kind.FINAL_DIFFERS) for reviewer_id in audience.reviewers]
+        _tell_all(told, event, notes=audience.notes)
     else:
         _tell(owner_id, _OWNER_HEARS[target], event)
 
 
-def _text(kind: str, event: _Event, count: int) -> str:
+class _Later(int):
+    """A count that stands for "the note's count after this event" in a note's text: it
+    compares as 2 (more than one) and prints as a mark where SQL puts the count."""
+
+    MARK = "\x00"
+
+    def __str__(self) -> str:
+        return self.MARK
+
+
+def _text(kind: str, event: _Event, count: int, *, waiting: int | None = None) -> str:
     """What a note says, for the latest of `count` events of its kind in one submission."""
     generation, reason = event.generation, event.reason
     submission = generation.submission
@@ -109,7 +207,7 @@ def _text(kind: str, event: _Event, count: int) -> str:
             return f"Your preview {ref} is ready: {prompt}"
         return f"{count} previews of {prompt} are ready (latest {ref})"
     if kind == Kind.REVIEW_REQUESTED:
-        return _awaiting(submission, _in_review(submission.pk), ref)
+        return _awaiting(submission, _in_review(submission.pk) if waiting is None else waiting, ref)
     if kind == Kind.DELIVERED and count > 1:
         return f"{count} finals of {prompt} are delivered (latest {ref})."
     auto = f"{ref} was approved automatically (review is off); the final is queued."
@@ -129,30 +227,75 @@ def _text(kind: str, event: _Event, count: int) -> str:
     return text if count == 1 else f"{text} ({count} variants of this submission so far)"
 
 
+def _counted_text(kind: str, event: _Event, *, waiting: int | None) -> Any:
+    """The text of a note brought up to date, as SQL: its count is the row's count + 1,
+    computed by the UPDATE itself (two variants recorded at once count to 3, not 2)."""
+    # Room for the count's digits: the text is clipped before they go in.
+    text = _clip(_text(kind, event, _Later(2), waiting=waiting), chars=_TEXT_CHARS - 12)
+    before, mark, after = text.partition(_Later.MARK)
+    if not mark:
+        return Value(_clip(_text(kind, event, 2, waiting=waiting)))
+    count = Cast(F("count") + 1, output_field=CharField())
+    return Concat(Value(before), count, Value(after), output_field=CharField())
+
+
 def _tell(recipient: int, kind: str, event: _Event) -> None:
     """One note per person, kind and submission: a new one, or the existing one brought
     up to date (counted, unread again, on top) — never one note per variant."""
+    notes = _notes_of([(recipient, kind)], submission_id=event.generation.submission_id)
+    _tell_all([(recipient, kind)], event, notes=notes)
+
+
+def _notes_of(told: list[tuple[int, str]], *, submission_id: int) -> dict[tuple[int, str], int]:
+    rows = Notification.objects.filter(
+        recipient_id__in={recipient for recipient, _ in told},
+        kind__in={kind for _, kind in told},
+        submission_id=submission_id,
+    ).order_by("pk")
+    return {
+        (recipient, kind): pk
+        for pk, recipient, kind in rows.values_list("pk", "recipient_id", "kind")
+    }
+
+
+def _tell_all(
+    told: list[tuple[int, str]],
+    event: _Event,
+    *,
+    notes: dict[tuple[int, str], int],
+    waiting: int | None = None,
+) -> None:
+    """`_tell` for several recipients at once: one insert of the new notes, one update of
+    those that exist (`notes`: their ids), whatever the number of recipients."""
     actor_id = getattr(event.user, "pk", None)
-    if recipient == actor_id:
-        return  # nobody is told of what they did themselves
+    told = [(recipient, kind) for recipient, kind in told if recipient != actor_id]
     generation, now = event.generation, timezone.now()
-    note = (
-        Notification.objects.select_for_update()
-        .filter(recipient_id=recipient, kind=kind, submission_id=generation.submission_id)
-        .order_by("-pk")
-        .first()
-    )
-    if note is None:
-        Notification.objects.create(
-            recipient_id=recipient, kind=kind, generation_id=generation.pk,
-            submission_id=generation.submission_id, actor_id=actor_id,
-            text=_clip(_text(kind, event, 1)), created_at=now,
+    fresh = [(recipient, kind) for recipient, kind in told if (recipient, kind) not in notes]
+    if fresh:
+        Notification.objects.bulk_create(
+            Notification(
+                recipient_id=recipient, kind=kind, generation_id=generation.pk,
+                submission_id=generation.submission_id, actor_id=actor_id,
+                text=_clip(_text(kind, event, 1, waiting=waiting)), created_at=now,
+            )
+            for recipient, kind in fresh
         )  # fmt: skip
+    again: dict[str, list[int]] = {kind: [] for _, kind in told}
+    for recipient, kind in told:
+        if (recipient, kind) in notes:
+            again[kind].append(notes[(recipient, kind)])
+    ids = [pk for pks in again.values() for pk in pks]
+    if not ids:
         return
-    count = note.count + 1
-    Notification.objects.filter(pk=note.pk).update(
-        count=count, generation_id=generation.pk, actor_id=actor_id,
-        text=_clip(_text(kind, event, count)), created_at=now, read_at=None, resolved_at=None,
+    texts = [
+        When(kind=kind, then=_counted_text(kind, event, waiting=waiting))
+        for kind, pks in again.items()
+        if pks
+    ]
+    Notification.objects.filter(pk__in=ids).update(
+        count=F("count") + 1, generation_id=generation.pk, actor_id=actor_id,
+        text=Case(*texts, output_field=CharField()), created_at=now, read_at=None,
+        resolved_at=None,
     )  # fmt: skip
 
 
@@ -213,17 +356,6 @@ def review_required(project_id: int) -> bool:
     return value is not False
 
 
-def _reviewers(project_id: int, *, exclude: int) -> list[int]:
-    """Who is asked to review: the project's reviewers, or its admins if it has none."""
-    rows = list(
-        Membership.objects.filter(project_id=project_id, role__in=[Role.REVIEWER, Role.ADMIN])
-        .exclude(user_id=exclude)
-        .values_list("user_id", "role")
-    )
-    reviewers = {user_id for user_id, role in rows if role == Role.REVIEWER}
-    return sorted(reviewers or {user_id for user_id, _ in rows})
-
-
 def _create(
     notes: Iterable[tuple[int, str, str]], *, generation: Generation, actor: User | None
 ) -> None:
@@ -261,9 +393,9 @@ def _quote(prompt: str, length: int = 80) -> str:
     return f"“{flat[: length - 1]}…”" if len(flat) > length else f"“{flat}”"
 
 
-def _clip(text: str) -> str:
+def _clip(text: str, *, chars: int = _TEXT_CHARS) -> str:
     flat = " ".join(text.split())
-    return flat if len(flat) <= _TEXT_CHARS else flat[: _TEXT_CHARS - 1] + "…"
+    return flat if len(flat) <= chars else flat[: chars - 1] + "…"
 
 
 # --- reads and marking read --------------------------------------------------------------

@@ -22,6 +22,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import Exists, OuterRef
 from django.http import Http404
 
 from generations import catalog
@@ -346,6 +347,12 @@ def references_attach(
 
 def references_of(submission: Submission) -> list[Reference]:
     return list(submission.references.select_related("image", "upload").order_by("position"))
+
+
+def any_of_submission() -> Exists:
+    """Whether a generation's submission has references (an annotation on a Generation
+    query: the worker's claim reads them only when there are some)."""
+    return Exists(Reference.objects.filter(submission_id=OuterRef("submission_id")))
 
 
 def input_images(references: Sequence[Reference]) -> tuple[tuple[InputImage, ...], list[str]]:

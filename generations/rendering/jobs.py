@@ -24,7 +24,7 @@ from django.db.models import F, Value
 from django.db.models.functions import Concat
 from django.utils import timezone
 
-from generations import catalog, flow, references
+from generations import catalog, flow, notifications, references
 from generations.chaos import pause_at
 from generations.imaging import codec, fidelity, renditions, workload
 from generations.lanes import Lane
@@ -55,6 +55,7 @@ from generations.rendering.policy import AttemptPolicy, backoff_seconds, lease_s
 from generations.review import decisions
 from generations.sizes import pixel_size
 from generations.spend import budgets, ledger, pricing
+from generations.spend.rollups import SavingsCohort
 from generations.states import QUEUED, RENDERING, Actor, State, TransitionConflict, phase_of
 from generations.strategies import Strategy
 
@@ -191,6 +192,8 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
         Generation.objects.select_related("submission__created_by", "project")
         .annotate(phase_model_key=limits.phase_model_key())
         .annotate(paused_until=limits.paused_until_subquery(now))
+        # Most submissions send no input image: their references are not read at all.
+        .annotate(has_references=references.any_of_submission())
         .filter(pk=generation_id)
         .first()
     )
@@ -233,7 +236,7 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
     try:
         # The input images it will send (references, an edit's source): counted on the
         # attempt, which the ledger charges at the input_image price.
-        inputs = references.references_of(submission)
+        inputs = references.references_of(submission) if generation.has_references else []
         live = sum(reference.picture is not None for reference in inputs)
         if phase is Phase.FINAL:
             sent = pricing.final_inputs(model_key=model.key, strategy=strategy, references=live)
@@ -423,8 +426,19 @@ def _record_success(
         # Not silently delivered: a reviewer accepts it, re-renders or takes the upscale.
         target = State.FINAL_DIFFERS
         reason += f"; {escalation.held_reason(image, threshold=threshold)}"
+    # A preview's first charge puts the generation in the savings roll-up's work of the
+    # day: the move writes previewed_at, the charge is dated the same (SavingsCohort).
+    first_charge = claim.phase is Phase.PREVIEW and generation.previewed_at is None
+    changes: dict[str, Any] = {"last_error": "", "next_attempt_at": None}
+    if first_charge:
+        changes["previewed_at"] = timezone.now()
     try:
         with transaction.atomic():
+            # Who hears of it, read once here: the notes, the webhooks and the
+            # auto-approval below all go by this one read of the review setting.
+            audience = (
+                notifications.audience_read(generation) if target == State.IN_REVIEW else None
+            )
             flow.apply(
                 generation,
                 target,
@@ -432,8 +446,12 @@ def _record_success(
                 lease_token=attempt.lease_token,
                 attempt=attempt.number,
                 reason=reason,
-                changes={"last_error": "", "next_attempt_at": None},
+                changes=changes,
                 savepoint=False,  # any error below rolls the whole outcome back
+                # The lease-guarded move proves its attempt runs: the charge below closes
+                # the reservation.
+                attempt_running=True,
+                audience=audience,
             )
             image.save()
             if image.fidelity_ssim is not None:
@@ -442,19 +460,28 @@ def _record_success(
                     fidelity_hash_distance=image.fidelity_hash_distance,
                 )
             renditions.enqueue_on_commit(image)
-            _finish_attempt(
+            finished = _finish_attempt(
                 attempt,
                 Attempt.Outcome.SUCCEEDED,
                 latency_s=latency_s,
                 provider_meta=provider_meta,
             )
-            # The charge and the move are one fact: both commit or neither does.
-            ledger.ledger_charge_attempt(attempt=attempt, generation=generation)
+            # The charge and the move are one fact: both commit or neither does. The
+            # attempt ended just now, in this transaction (the reaper, which abandons
+            # it, moves the generation first and waits for our lock), so it was never
+            # charged: no look-up.
+            ledger.ledger_charge_attempt(
+                attempt=attempt,
+                generation=generation,
+                finished_now=finished,
+                cohort=SavingsCohort.of(generation, first_charge=first_charge),
+            )
             pause_at("ledger", f"generation {generation.pk}")
             # A project without review: the system approves the preview in this same
             # transaction, so nothing can be lost between the preview and its final.
             if target == State.IN_REVIEW and decisions.generation_auto_approve(
-                generation=generation
+                generation=generation,
+                review_required_now=None if audience is None else audience.review_required,
             ):
                 target = State.FINAL_QUEUED
     except TransitionConflict as conflict:

@@ -233,12 +233,19 @@ def generation_approve_many(
     return approved, refused
 
 
-def generation_auto_approve(*, generation: Generation) -> Generation | None:
+def generation_auto_approve(
+    *, generation: Generation, review_required_now: bool | None = None
+) -> Generation | None:
     """A preview that just landed in review, in a project that does not require review:
     the system approves it straight to the final (audited as actor "system"). Called by
     the worker in the transaction that records the preview, so no job is lost between
-    the two. Returns None when the project requires review."""
-    if generation.state != State.IN_REVIEW or review_required(generation.project_id):
+    the two. Returns None when the project requires review. `review_required_now`: the
+    setting as the worker read it in this transaction (else it is read here)."""
+    if generation.state != State.IN_REVIEW:
+        return None
+    if review_required_now is None:
+        review_required_now = review_required(generation.project_id)
+    if review_required_now:
         return None
     # The project's default lane, where the model has it (else now).
     resolved = catalog.escalation(

@@ -32,8 +32,8 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Exists, OuterRef, Q, Sum
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Exists, Model, OuterRef, Q, Sum
 from django.utils import timezone
 
 from generations import catalog
@@ -47,6 +47,7 @@ from generations.models import (
     Membership,
     Notification,
     Phase,
+    PriceEntry,
     Reservation,
     Role,
 )
@@ -320,7 +321,9 @@ def _refusal(state: Standing, *, total: Decimal, what: str) -> BudgetExceeded:
     return BudgetExceeded(message, left=left, ask=ask, short=short)
 
 
-def reservations_on_transition(generation: Generation, source: State, target: State) -> None:
+def reservations_on_transition(
+    generation: Generation, source: State, target: State, *, attempt_running: bool = False
+) -> None:
     """flow.apply's hook: close the reservation of a phase the move ends, and reserve
     (budget-checked) for a phase the move starts. Moves within a phase cost no query,
     but a retry whose reservation a billed attempt used up reserves again.
@@ -328,10 +331,11 @@ def reservations_on_transition(generation: Generation, source: State, target: St
     A reservation is closed only once no attempt that could be billed for it is running:
     a move out of a rendering state while the attempt's call is still under way (a cancel;
     or the worker's own success, recorded right after) leaves it open, and the attempt's
-    outcome closes it (`reservation_charge` or `reservations_settle`)."""
+    outcome closes it (`reservation_charge` or `reservations_settle`). `attempt_running`:
+    the mover knows one runs (the worker moving its own lease's job), so nothing is read."""
     for phase, active in ACTIVE.items():
         if source in active and target not in active:
-            if source in RENDERING and _attempt_running(generation.pk, phase):
+            if source in RENDERING and (attempt_running or _attempt_running(generation.pk, phase)):
                 continue  # held until the running attempt's outcome is recorded
             charged = target in _SUCCESS[phase]
             _close_open(
@@ -416,20 +420,67 @@ def _reserve_retry(generation: Generation, phase: Phase) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Charged:
+    """A reservation a charge used up: its amount (the charge) and when it was made, with
+    the price entry of `price_key` that was in force then (None when the list had none)."""
+
+    amount_usd: Decimal
+    created_at: dt.datetime
+    price_entry_id: int | None
+    price_usd: Decimal | None
+
+
 def reservation_charge(
-    *, generation_id: int, phase: str, attempt_number: int
-) -> Reservation | None:
-    """The reservation a billed attempt is charged from (its amount is the charge: the
-    price was fixed when the work was reserved), closed as charged. None when nothing is
-    reserved (work from before reservations). Call it in the transaction of the charge."""
-    reservation = _open_reservation(generation_id, phase)
-    if reservation is None:
+    *, generation_id: int, phase: str, attempt_number: int, price_key: tuple[str, str, str]
+) -> Charged | None:
+    """Close the phase's open reservation as charged for a billed attempt and return what
+    it fixed: its amount is the charge (the price was fixed when the work was reserved),
+    and the price entry of `price_key` (model, size, lane) in force when it was made, for
+    the ledger row. One statement (UPDATE … RETURNING): the update takes the row's lock,
+    as a SELECT … FOR UPDATE would; at most one reservation of a phase is open (a unique
+    constraint). None when nothing is reserved (work from before reservations). Call it
+    in the transaction of the charge."""
+    q = connection.ops.quote_name
+    reservations, prices = q(Reservation._meta.db_table), q(PriceEntry._meta.db_table)
+    in_force = (
+        f"FROM {prices} p WHERE p.model_key = %s AND p.size = %s AND p.lane = %s "
+        f"AND p.effective_from <= {reservations}.created_at ORDER BY p.effective_from DESC LIMIT 1"
+    )
+    sql = (
+        f"UPDATE {reservations} SET status = %s, closed_at = %s, closed_reason = %s "  # noqa: S608
+        "WHERE generation_id = %s AND phase = %s AND status = %s "
+        f"RETURNING amount_usd, created_at, (SELECT p.id {in_force}), "
+        f"(SELECT p.usd_per_image {in_force})"
+    )
+    closed_at = Reservation._meta.get_field("closed_at").get_db_prep_value(
+        timezone.now(), connection
+    )
+    reason = f"charged for attempt {attempt_number}"
+    status = (Reservation.Status.CHARGED, Reservation.Status.OPEN)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            [status[0], closed_at, reason, generation_id, phase, status[1], *price_key, *price_key],
+        )
+        row = cursor.fetchone()
+    if row is None:
         return None
-    reservation.status = Reservation.Status.CHARGED
-    reservation.closed_at = timezone.now()
-    reservation.closed_reason = f"charged for attempt {attempt_number}"
-    reservation.save(update_fields=["status", "closed_at", "closed_reason"])
-    return reservation
+    amount, created_at, entry_id, usd = row
+    return Charged(
+        amount_usd=_from_db(Reservation, "amount_usd", amount),
+        created_at=_from_db(Reservation, "created_at", created_at),
+        price_entry_id=entry_id,
+        price_usd=None if usd is None else _from_db(PriceEntry, "usd_per_image", usd),
+    )
+
+
+def _from_db(model: type[Model], name: str, value: Any) -> Any:
+    """A column of a raw row as the ORM would read it (SQLite: a float, an ISO string)."""
+    column = model._meta.get_field(name).get_col(model._meta.db_table)
+    for convert in connection.ops.get_db_converters(column):
+        value = convert(value, column, connection)
+    return value
 
 
 def reservations_settle(*, generation_id: int, phase: str, reason: str) -> int:

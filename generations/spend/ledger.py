@@ -49,7 +49,7 @@ from generations.models import Attempt, Generation, Lane, LedgerEntry, Project
 from generations.permissions import Action, acting_role
 from generations.spend import pricing
 from generations.spend.budgets import budget_check_threshold, reservation_charge
-from generations.spend.rollups import rollup_ledger_entry
+from generations.spend.rollups import SavingsCohort, rollup_ledger_entry
 from generations.strategies import UPSCALE_PRICE_KEY, Strategy
 from generations.types import User
 
@@ -67,83 +67,126 @@ def failure_billed(*, provider: str, error_kind: str, error_billed: bool = False
 
 
 def ledger_charge_attempt(
-    *, attempt: Attempt, generation: Generation, waste: bool = False
+    *,
+    attempt: Attempt,
+    generation: Generation,
+    waste: bool = False,
+    finished_now: bool = False,
+    cohort: SavingsCohort | None = None,
 ) -> LedgerEntry:
     """Charge one provider call, once. Returns the charge (the existing one when the
-    attempt was already charged). Call it inside the transaction of the state move."""
+    attempt was already charged). Call it inside the transaction of the state move.
+
+    `finished_now`: the caller has just ended the attempt in this transaction (its
+    running → outcome update matched, which only one writer can do), so no charge of it
+    can exist yet: no look-up and no savepoint (a duplicate would be a bug; the unique
+    constraint would roll the whole outcome back). `cohort`: what the savings roll-up
+    needs of the generation, known to the caller that holds its row (rollups.SavingsCohort).
+    """
     submission = generation.submission
     # The model of the attempt's phase (cross-model previews: the final's is another).
     model_key = attempt.model_key or submission.model_of(attempt.phase)
     # An upscale (no model call) is charged at its own entry of the list, under its key.
     if attempt.strategy == Strategy.UPSCALE:
         model_key = UPSCALE_PRICE_KEY
+    if not finished_now:
+        existing = LedgerEntry.objects.filter(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
+        if existing.exists():
+            # Charged already (a re-delivered task): the reservation it used stays as it is.
+            return existing.get()
+        try:
+            # A savepoint: a charge inserted meanwhile (one_charge_per_attempt) rolls back
+            # only this charge, its reservation and roll-ups, and the move's transaction
+            # stays usable on PostgreSQL.
+            with transaction.atomic():
+                return _charge(attempt, generation, model_key=model_key, waste=waste, cohort=cohort)
+        except IntegrityError:
+            if not existing.exists():
+                raise  # not the duplicate charge: some other rule was broken
+            return existing.get()
+    return _charge(attempt, generation, model_key=model_key, waste=waste, cohort=cohort)
+
+
+def _charge(
+    attempt: Attempt,
+    generation: Generation,
+    *,
+    model_key: str,
+    waste: bool,
+    cohort: SavingsCohort | None = None,
+) -> LedgerEntry:
+    submission = generation.submission
     # A hosted model simulated locally (no key) is priced as the hosted model, flagged
     # simulated; the local model itself is in the price list at 0.
     simulated = attempt.provider == pricing.LOCAL_PROVIDER and model_key not in (
         pricing.LOCAL_PROVIDER,
         UPSCALE_PRICE_KEY,
     )
-    if LedgerEntry.objects.filter(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE).exists():
-        # Charged already (a re-delivered task): the reservation it used stays as it is.
-        return LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
-    # The reservation fixed the price when the work was asked for: a price changed since
-    # does not change what this attempt costs, and the charge never exceeds what the
-    # budget allowed. Without one (work from before reservations), the list decides.
-    reservation = reservation_charge(
-        generation_id=generation.pk, phase=attempt.phase, attempt_number=attempt.number
-    )
-    at = attempt.started_at if reservation is None else reservation.created_at
     # The lane the call went by (the economy lane: the Batch API's price).
     lane = attempt.lane or Lane.STANDARD
-    entry = pricing.price_in_force(model_key=model_key, size=attempt.size, lane=lane, at=at)
+    # The reservation fixed the price when the work was asked for: a price changed since
+    # does not change what this attempt costs, and the charge never exceeds what the
+    # budget allowed. Closing it reads the list's entry then in force in the same
+    # statement. Without one (work from before reservations), the list decides.
+    reservation = reservation_charge(
+        generation_id=generation.pk,
+        phase=attempt.phase,
+        attempt_number=attempt.number,
+        price_key=(model_key, attempt.size, lane),
+    )
+    if reservation is None:
+        at = attempt.started_at
+        entry = pricing.price_in_force(model_key=model_key, size=attempt.size, lane=lane, at=at)
+        entry_id, listed = (None, None) if entry is None else (entry.pk, entry.usd_per_image)
+    else:
+        at = reservation.created_at
+        entry_id, listed = reservation.price_entry_id, reservation.price_usd
     inputs, inputs_note = _input_images_charge(attempt, model_key=model_key, at=at, lane=lane)
     if reservation is not None:
         # The reservation is the whole price, input images included (budgets.final_unit).
         amount = reservation.amount_usd
         unit = max(amount - inputs, ZERO)
-        if entry is not None and entry.usd_per_image != unit:
-            entry = None  # the list changed under the same start; the reservation stands
+        if listed is not None and listed != unit:
+            entry_id = None  # the list changed under the same start; the reservation stands
     else:
-        unit = entry.usd_per_image if entry is not None else ZERO
+        unit = listed if listed is not None else ZERO
         amount = unit + inputs
-    unpriced = entry is None and not unit
+    unpriced = entry_id is None and not unit
     reason = ""
     if unpriced:
         # Charge 0 rather than crash a worker that holds a finished image; say so loudly.
         reason = f"no price in the list for {model_key} {attempt.size} at {at}"
         logger.error("ledger: %s (attempt %s charged 0)", reason, attempt.pk)
     reason = "; ".join(filter(None, [reason, inputs_note]))
-    row = LedgerEntry(
-        kind=LedgerEntry.Kind.CHARGE,
-        project_id=generation.project_id,
-        user_id=submission.created_by_id,
-        generation_id=generation.pk,
-        attempt_id=attempt.pk,
-        phase=attempt.phase,
-        model_key=model_key,
-        provider=attempt.provider,
-        size=attempt.size,
-        lane=lane,
-        unit_price=None if unpriced else unit,
-        price_entry=entry,
-        amount_usd=amount,
-        waste=waste,
-        simulated=simulated,
-        reason=reason,
-        created_at=timezone.now(),
+    charge = ledger_entry_insert(
+        LedgerEntry(
+            kind=LedgerEntry.Kind.CHARGE,
+            project_id=generation.project_id,
+            user_id=submission.created_by_id,
+            generation_id=generation.pk,
+            attempt_id=attempt.pk,
+            phase=attempt.phase,
+            model_key=model_key,
+            provider=attempt.provider,
+            size=attempt.size,
+            lane=lane,
+            unit_price=None if unpriced else unit,
+            price_entry_id=entry_id,
+            amount_usd=amount,
+            waste=waste,
+            simulated=simulated,
+            reason=reason,
+            # A first preview charge is dated as its move dated previewed_at.
+            created_at=cohort.previewed_at
+            if cohort is not None and cohort.first_charge and cohort.previewed_at
+            else timezone.now(),
+        ),
+        cohort=cohort,
     )
-    try:
-        # A savepoint: a duplicate (one_charge_per_attempt) rolls back only this insert and
-        # its roll-ups, and the move's transaction stays usable on PostgreSQL.
-        with transaction.atomic():
-            charge = ledger_entry_insert(row)
-    except IntegrityError:
-        if not LedgerEntry.objects.filter(
-            attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE
-        ).exists():
-            raise  # not the duplicate charge: some other rule was broken
-        charge = LedgerEntry.objects.get(attempt_id=attempt.pk, kind=LedgerEntry.Kind.CHARGE)
-    if charge.amount_usd:
+    # What counts against a budget is spent + reserved: a charge that uses up a
+    # reservation of its amount moves money from one to the other and crosses no
+    # threshold (the reservation was checked when made). Anything else is new spend.
+    if charge.amount_usd and reservation is None:
         budget_check_threshold(project_id=generation.project_id, user_id=submission.created_by_id)
     return charge
 
@@ -231,12 +274,12 @@ def ledger_adjust(
     )
 
 
-def ledger_entry_insert(entry: LedgerEntry) -> LedgerEntry:
+def ledger_entry_insert(entry: LedgerEntry, *, cohort: SavingsCohort | None = None) -> LedgerEntry:
     """The one way a row enters the ledger: the row and its daily roll-ups are one write,
     so that the reports never fall behind the rows they sum. Inside a transaction no
     savepoint of its own: a failure here fails the caller's block (each caller lets it
     propagate, or holds a savepoint of its own, as ledger_charge_attempt does)."""
     with transaction.atomic(savepoint=False):
         entry.save(force_insert=True)
-        rollup_ledger_entry(entry=entry)
+        rollup_ledger_entry(entry=entry, cohort=cohort)
     return entry

@@ -143,25 +143,60 @@ def rollups_ready() -> bool:
 # --- Writing -----------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Increment:
+    """One roll-up row's increments: INSERT the key with `add`, or add `add` to the row
+    that has the key."""
+
+    model: type[Model]
+    conflict: str
+    key: dict[str, Any]
+    add: dict[str, int]
+
+    def sql(self) -> tuple[str, list[Any]]:
+        q = connection.ops.quote_name
+        table = q(self.model._meta.db_table)
+        # Every sum, 0 when not given (the columns' defaults are Django's, not the database's).
+        names = (*SAVINGS_COUNTS, *SAVINGS_MONEY) if self.model is SavingsRollup else SPEND_SUMS
+        add = {name: self.add.get(name, 0) for name in names}
+        columns = [*self.key, *add]
+        updates = ", ".join(f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in add)
+        sql = (
+            f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) "  # noqa: S608 - our names
+            f"VALUES ({', '.join(['%s'] * len(columns))}) "
+            f"ON CONFLICT ({self.conflict}) DO UPDATE SET {updates}"
+        )
+        return sql, [*self.key.values(), *add.values()]
+
+
 def _increment(
     model: type[Model], *, conflict: str, key: dict[str, Any], add: dict[str, int]
 ) -> None:
     """INSERT the key with `add`, or add `add` to the row that has the key — atomically,
     on PostgreSQL and SQLite alike (a concurrent writer waits, then adds to our sum)."""
-    q = connection.ops.quote_name
-    table = q(model._meta.db_table)
-    # Every sum, 0 when not given (the columns' defaults are Django's, not the database's).
-    names = (*SAVINGS_COUNTS, *SAVINGS_MONEY) if model is SavingsRollup else SPEND_SUMS
-    add = {name: add.get(name, 0) for name in names}
-    columns = [*key, *add]
-    updates = ", ".join(f"{q(c)} = {table}.{q(c)} + excluded.{q(c)}" for c in add)
-    sql = (
-        f"INSERT INTO {table} ({', '.join(q(c) for c in columns)}) "  # noqa: S608 - our names
-        f"VALUES ({', '.join(['%s'] * len(columns))}) "
-        f"ON CONFLICT ({conflict}) DO UPDATE SET {updates}"
-    )
+    _apply([Increment(model, conflict, key, add)])
+
+
+def _apply(increments: list[Increment]) -> None:
+    """Write increments to roll-up rows. On PostgreSQL, increments of different tables go
+    as one statement (each upsert a data-modifying WITH clause: one round trip for the
+    ledger row's three roll-ups); two of one table go apart (a statement may not update
+    one row twice, and both may have the same key)."""
+    combined = connection.vendor == "postgresql" and len(
+        {increment.model for increment in increments}
+    ) == len(increments)
+    statements = [increment.sql() for increment in increments]
     with connection.cursor() as cursor:
-        cursor.execute(sql, [*key.values(), *add.values()])
+        if combined and len(statements) > 1:
+            *first, (last_sql, last_params) = statements
+            clauses = ", ".join(f"u{n} AS ({sql})" for n, (sql, _) in enumerate(first))
+            cursor.execute(
+                f"WITH {clauses} {last_sql}",
+                [value for _, params in first for value in params] + last_params,
+            )
+            return
+        for sql, params in statements:
+            cursor.execute(sql, params)
 
 
 _SPEND_KEY: Final = "time_zone, day, project_id, model_key, size, lane"
@@ -188,22 +223,59 @@ def entry_sums(entry: LedgerEntry) -> dict[str, int]:
     }
 
 
-def rollup_ledger_entry(*, entry: LedgerEntry) -> None:
-    """Count a ledger row just inserted. Call it in the insert's transaction."""
+@dataclass(frozen=True)
+class SavingsCohort:
+    """What the savings roll-up needs of a ledger row's generation, from a caller that
+    holds the generation's row in the row's transaction and so knows it without a read
+    (the worker recording its own attempt): the generation's cohort columns as the
+    caller's move left them (`_GENERATION_KEY`), and whether the row is the generation's
+    first preview charge — then the caller's move set previewed_at to the row's
+    created_at, and nothing was charged to the generation before it."""
+
+    generation: dict[str, Any]
+    first_charge: bool = False
+
+    @property
+    def previewed_at(self) -> dt.datetime | None:
+        value: dt.datetime | None = self.generation["previewed_at"]
+        return value
+
+    @classmethod
+    def of(cls, generation: Generation, *, first_charge: bool = False) -> SavingsCohort:
+        submission = generation.submission
+        return cls(
+            {
+                "previewed_at": generation.previewed_at,
+                "state": generation.state,
+                "project_id": generation.project_id,
+                "submission__created_by_id": submission.created_by_id,
+                "submission__model_key": submission.model_key,
+                "submission__final_model_key": submission.final_model_key,
+                "submission__final_size": submission.final_size,
+                "submission__preview_size": submission.preview_size,
+            },
+            first_charge=first_charge,
+        )
+
+
+def rollup_ledger_entry(*, entry: LedgerEntry, cohort: SavingsCohort | None = None) -> None:
+    """Count a ledger row just inserted. Call it in the insert's transaction. `cohort`:
+    the caller knows the row's generation (see SavingsCohort): nothing is read."""
     sums = entry_sums(entry)
     day = timezone.localdate(entry.created_at)
     where = {"time_zone": zone(), "day": day, "project_id": entry.project_id}
-    _increment(
-        SpendRollup,
-        conflict=_SPEND_KEY,
-        key={**where, "model_key": entry.model_key, "size": entry.size, "lane": entry.lane},
-        add=sums,
-    )
-    _increment(
-        SpendPersonRollup, conflict=_PERSON_KEY, key={**where, "user_id": entry.user_id}, add=sums
-    )
+    savings: list[Increment] = []
     if entry.generation_id is not None:
-        _savings_on_ledger(entry, sums, generation_id=entry.generation_id)
+        # First: it may lock the generation's row, which movers take before any roll-up.
+        savings = _savings_on_ledger(entry, sums, generation_id=entry.generation_id, cohort=cohort)
+    spend_key = {**where, "model_key": entry.model_key, "size": entry.size, "lane": entry.lane}
+    _apply(
+        [
+            Increment(SpendRollup, _SPEND_KEY, spend_key, sums),
+            Increment(SpendPersonRollup, _PERSON_KEY, {**where, "user_id": entry.user_id}, sums),
+            *savings,
+        ]
+    )
 
 
 _GENERATION_KEY: Final = (
@@ -242,7 +314,25 @@ def _money(sums: dict[str, int], sign: int = 1) -> dict[str, int]:
     }
 
 
-def _savings_on_ledger(entry: LedgerEntry, sums: dict[str, int], *, generation_id: int) -> None:
+def _savings_on_ledger(
+    entry: LedgerEntry,
+    sums: dict[str, int],
+    *,
+    generation_id: int,
+    cohort: SavingsCohort | None = None,
+) -> list[Increment]:
+    """The savings roll-up's increments for a ledger row of a generation."""
+    if cohort is not None:
+        first = cohort.previewed_at
+        if cohort.first_charge:
+            # Its whole ledger is this row: it joins the work of its day with its state.
+            key = _savings_key(cohort.generation, entry.created_at)
+            counts = _counts(cohort.generation["state"])
+            return [Increment(SavingsRollup, _SAVINGS_KEY, key, {**counts, **_money(sums)})]
+        if first is None:
+            return []  # not in any day's work yet
+        key = _savings_key(cohort.generation, first)
+        return [Increment(SavingsRollup, _SAVINGS_KEY, key, _money(sums))]
     # The generation's row is the lock: a first preview charge moving the generation into
     # its cohort and another row of its ledger written meanwhile are counted once each.
     generation = (
@@ -258,28 +348,32 @@ def _savings_on_ledger(entry: LedgerEntry, sums: dict[str, int], *, generation_i
         # moves — the counts of its state and every row of its ledger so far.
         whole = _ledger_sums(generation_id=generation_id)
         counts = _counts(generation["state"])
+        increments = []
         if first is not None:
             before = {name: whole[name] - sums[name] for name in whole}
-            _increment(
-                SavingsRollup,
-                conflict=_SAVINGS_KEY,
-                key=_savings_key(generation, first),
-                add={**{n: -c for n, c in counts.items()}, **_money(before, -1)},
+            increments.append(
+                Increment(
+                    SavingsRollup,
+                    _SAVINGS_KEY,
+                    _savings_key(generation, first),
+                    {**{n: -c for n, c in counts.items()}, **_money(before, -1)},
+                )
             )
         Generation.objects.filter(pk=generation_id).update(previewed_at=entry.created_at)
-        _increment(
-            SavingsRollup,
-            conflict=_SAVINGS_KEY,
-            key=_savings_key(generation, entry.created_at),
-            add={**counts, **_money(whole)},
+        increments.append(
+            Increment(
+                SavingsRollup,
+                _SAVINGS_KEY,
+                _savings_key(generation, entry.created_at),
+                {**counts, **_money(whole)},
+            )
         )
-    elif first is not None:
-        _increment(
-            SavingsRollup,
-            conflict=_SAVINGS_KEY,
-            key=_savings_key(generation, first),
-            add=_money(sums),
-        )
+        return increments
+    if first is not None:
+        return [
+            Increment(SavingsRollup, _SAVINGS_KEY, _savings_key(generation, first), _money(sums))
+        ]
+    return []
 
 
 def _counts(state: str) -> dict[str, int]:

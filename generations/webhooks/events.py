@@ -68,10 +68,13 @@ def emit_transition(
     actor: Actor,
     user: User | None,
     reason: str,
+    endpoints_exist: bool | None = None,
 ) -> list[WebhookDelivery]:
-    """The deliveries a state move calls for: none (and no query) for most moves."""
+    """The deliveries a state move calls for: none (and no query) for most moves.
+    `endpoints_exist=False`: the mover read in this transaction that the project has no
+    enabled endpoint (notifications.Audience), so none is looked for."""
     event = event_of(source, target)
-    if event is None:
+    if event is None or endpoints_exist is False:
         return []
     endpoints = _subscribed(generation.project_id, event)
     if not endpoints:
