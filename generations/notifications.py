@@ -9,12 +9,12 @@ an event and its notifications commit or roll back together.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
-from django.db.models import Case, CharField, F, QuerySet, Value, When
+from django.db.models import Case, CharField, F, QuerySet, Subquery, Value, When
 from django.db.models.functions import Cast, Coalesce, Concat
 from django.utils import timezone
 
@@ -259,7 +259,7 @@ def _notes_of(told: list[tuple[int, str]], *, submission_id: int) -> dict[tuple[
 
 
 def _tell_all(
-    told: list[tuple[int, str]],
+    told: Sequence[tuple[int, str]],
     event: _Event,
     *,
     notes: dict[tuple[int, str], int],
@@ -292,11 +292,20 @@ def _tell_all(
         for kind, pks in again.items()
         if pks
     ]
-    Notification.objects.filter(pk__in=ids).update(
+    Notification.objects.filter(pk__in=_locked_in_order(ids)).update(
         count=F("count") + 1, generation_id=generation.pk, actor_id=actor_id,
         text=Case(*texts, output_field=CharField()), created_at=now, read_at=None,
         resolved_at=None,
     )  # fmt: skip
+
+
+def _locked_in_order(ids: list[int]) -> Subquery:
+    """The notes `ids`, locked in id order by the UPDATE that uses this (one statement):
+    every writer of several notes takes them in that order, or an approval and a worker
+    recording another variant, each holding one note the other wants, deadlock."""
+    return Subquery(
+        Notification.objects.filter(pk__in=ids).order_by("pk").select_for_update().values("pk")
+    )
 
 
 def _in_review(submission_id: int) -> int:
@@ -314,9 +323,9 @@ def _awaiting(submission: Submission, waiting: int, ref: str) -> str:
 def _review_answered(generation: Generation) -> None:
     """A preview left review (decided, cancelled): the request to review its submission is
     resolved once none of its variants waits any more, else it says how many still do."""
-    # Locked in recipient order, the order a worker writes them in (_reviewers is sorted):
-    # an UPDATE takes rows in whatever order its scan meets them, and a worker recording
-    # another variant of this submission at the same moment would deadlock with it.
+    # Locked in id order, as _tell_all takes them: an UPDATE takes rows in whatever order
+    # its scan meets them, and a worker recording another variant of this submission at
+    # the same moment would deadlock with it.
     locked = list(
         Notification.objects.select_for_update()
         .filter(
@@ -324,7 +333,7 @@ def _review_answered(generation: Generation) -> None:
             kind=Kind.REVIEW_REQUESTED,
             resolved_at__isnull=True,
         )
-        .order_by("recipient_id", "pk")
+        .order_by("pk")
         .values_list("pk", flat=True)
     )
     if not locked:

@@ -5,9 +5,9 @@ holds a row the other waits for and PostgreSQL kills one with "deadlock detected
 reviewer's approval answered with an error, or a worker's result thrown away (seen in
 the chaos suite, tests/e2e/test_chaos.py).
 
-Staged deterministically: the worker's transaction holds the first reviewer's note, the
-approval starts and blocks, then the worker goes on to the second reviewer's note. The
-approval's connection reads rows in heap order (index scans off), where an update has
+Staged deterministically: one side's transaction holds the first reviewer's note, the
+other side starts and blocks, then the first goes on to the second reviewer's note. The
+blocked side's connection reads rows in heap order (index scans off), where an update has
 moved the first reviewer's note behind the second's — an order the planner may pick.
 """
 
@@ -108,3 +108,66 @@ def test_an_approval_and_a_preview_landing_in_review_never_deadlock(
     note = Notification.objects.get(recipient=first, kind=Kind.REVIEW_REQUESTED)
     assert note.resolved_at is None
     assert note.read_at is None
+
+
+def test_a_worker_telling_the_reviewers_waits_its_turn_behind_an_approval(
+    monkeypatch, project, designer, price_list
+):
+    """The other way round: the approval's transaction holds the first reviewer's note;
+    the worker's one UPDATE of both notes must not take the second one first."""
+    monkeypatch.setattr("generations.dispatch.kick", lambda generation_id: None)
+    first, second = (member(project, name, Role.REVIEWER) for name in ("ana", "bo"))
+    submission = submit(project, designer, variants=2)
+    decided, landing = submission.generations.order_by("variant")
+    rendered(decided)
+    asks = {n.recipient_id: n for n in Notification.objects.filter(kind=Kind.REVIEW_REQUESTED)}
+    Notification.objects.filter(pk=asks[first.pk].pk).update(read_at=None)
+
+    worker_pid: list[int] = []
+    outcome: dict[str, object] = {}
+
+    def worker() -> None:
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SET enable_indexscan = off; SET enable_bitmapscan = off")
+                worker_pid.append(connection.connection.info.backend_pid)
+            with transaction.atomic():
+                Generation.objects.filter(pk=landing.pk).update(state=State.IN_REVIEW)
+                landing.state = State.IN_REVIEW
+                notifications.notify_transition(
+                    generation=landing, source=State.PREVIEW_RENDERING, target=State.IN_REVIEW,
+                    actor=Actor.WORKER, user=None, reason="",
+                )  # fmt: skip
+            outcome["worker"] = "done"
+        except Exception as error:  # noqa: BLE001 - the test reports what was raised
+            outcome["worker"] = error
+        finally:
+            connection.close()
+
+    def approval() -> None:
+        try:
+            with transaction.atomic():
+                Notification.objects.select_for_update().get(pk=asks[first.pk].pk)
+                thread.start()
+                deadline = time.monotonic() + 20
+                while not (worker_pid and _blocked_on_a_lock(worker_pid[0])):
+                    assert time.monotonic() < deadline, "the worker never waited"
+                    time.sleep(0.05)
+                Notification.objects.select_for_update().get(pk=asks[second.pk].pk)
+            outcome["approval"] = "done"
+        except Exception as error:  # noqa: BLE001
+            outcome["approval"] = error
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=worker)
+    holder = threading.Thread(target=approval)
+    holder.start()
+    holder.join(timeout=40)
+    thread.join(timeout=40)
+
+    assert outcome == {"approval": "done", "worker": "done"}
+    counts = dict(
+        Notification.objects.filter(kind=Kind.REVIEW_REQUESTED).values_list("recipient", "count")
+    )
+    assert counts == {first.pk: 2, second.pk: 2}  # both told of the second variant
