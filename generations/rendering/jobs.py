@@ -236,7 +236,9 @@ def _claim(generation_id: int, *, worker: str) -> Claim | None:
     try:
         # The input images it will send (references, an edit's source): counted on the
         # attempt, which the ledger charges at the input_image price.
-        inputs = references.references_of(submission) if generation.has_references else []
+        # (has_references: annotated by the claim's query; none, none to read.)
+        has_any = getattr(generation, "has_references", True)
+        inputs = references.references_of(submission) if has_any else []
         live = sum(reference.picture is not None for reference in inputs)
         if phase is Phase.FINAL:
             sent = pricing.final_inputs(model_key=model.key, strategy=strategy, references=live)

@@ -33,7 +33,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Exists, Model, OuterRef, Q, Sum
+from django.db.models import Exists, Field, Model, OuterRef, Q, Sum
 from django.utils import timezone
 
 from generations import catalog
@@ -477,7 +477,10 @@ def reservation_charge(
 
 def _from_db(model: type[Model], name: str, value: Any) -> Any:
     """A column of a raw row as the ORM would read it (SQLite: a float, an ISO string)."""
-    column = model._meta.get_field(name).get_col(model._meta.db_table)
+    field = model._meta.get_field(name)
+    if not isinstance(field, Field):  # a relation's reverse side has no column
+        raise TypeError(f"{model.__name__}.{name} is not a column")
+    column = field.get_col(model._meta.db_table)
     for convert in connection.ops.get_db_converters(column):
         value = convert(value, column, connection)
     return value
