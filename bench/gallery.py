@@ -128,8 +128,10 @@ def main() -> None:
         else:
             print(f"reusing {args.generations:,} generations in {bench_name}")
         if vendor == "PostgreSQL":
+            # As autovacuum leaves a live table: statistics, and the visibility map that
+            # lets an index-only scan skip the heap (the queue's count).
             with connection.cursor() as cursor:
-                cursor.execute("ANALYZE")
+                cursor.execute("VACUUM ANALYZE")
         rows = measure(args.runs, explain=args.explain)
         table = report(rows, vendor=vendor, generations=args.generations, runs=args.runs)
         print()
@@ -333,45 +335,64 @@ def measure(runs: int, *, explain: bool) -> list[dict[str, Any]]:
     ]  # fmt: skip
     rows = [time_page(client, label, url, runs, explain=explain) for label, url in pages]
     if connection.vendor == "postgresql":
-        rows += without_trigram_index(client, pages, runs)
+        rows += baselines(client, pages, runs)
     return rows
 
 
-def without_trigram_index(
-    client: Client, pages: list[tuple[str, str]], runs: int
-) -> list[dict[str, Any]]:
-    """The search pages again with the trigram index dropped, in a transaction rolled back
-    afterwards: the same run's baseline for what the index buys."""
+# What the indexes (migrations 0017 and 0024) buy, measured in the same run: each
+# baseline puts the database back as it was without them, in a transaction rolled back
+# afterwards, and times the pages it concerns again.
+BASELINES: list[tuple[str, list[str], str]] = [
+    ("no trigram index", [f"DROP INDEX {TRIGRAM_INDEX}"], "/gallery/?q="),
+    (
+        "the expression's default statistics sample",
+        [f"ALTER INDEX {TRIGRAM_INDEX} ALTER COLUMN 1 SET STATISTICS -1",
+         "ANALYZE generations_submission"],
+        f"/gallery/?q={RARE_WORD}",
+    ),
+    (
+        "0005's queue index, without the project",
+        ["DROP INDEX gen_review_queue_idx",
+         "CREATE INDEX gen_review_queue_idx ON generations_generation (created_at, id) "
+         "WHERE state = 'in_review'"],
+        "/review/",
+    ),
+]  # fmt: skip
+
+
+def baselines(client: Client, pages: list[tuple[str, str]], runs: int) -> list[dict[str, Any]]:
     from django.db import transaction
 
     class Rollback(Exception):
         pass
 
     rows: list[dict[str, Any]] = []
-    try:
-        with transaction.atomic():
-            with connection.cursor() as cursor:
-                cursor.execute(f"DROP INDEX {TRIGRAM_INDEX}")
-            for label, url in pages:
-                if "q=" in url:
-                    row = time_page(client, f"{label} (baseline: no trigram index)", url, runs)
-                    rows.append(row)
-            raise Rollback
-    except Rollback:
-        pass
+    for name, statements, prefix in BASELINES:
+        try:
+            with transaction.atomic():
+                with connection.cursor() as cursor:
+                    for statement in statements:
+                        cursor.execute(statement)
+                for label, url in pages:
+                    if url.startswith(prefix):
+                        rows.append(time_page(client, f"{label} (baseline: {name})", url, runs))
+                raise Rollback
+        except Rollback:
+            pass
     return rows
 
 
 def time_page(
     client: Client, label: str, url: str, runs: int, *, explain: bool = False
 ) -> dict[str, Any]:
-    with CaptureQueriesContext(connection) as queries:
-        response = client.get(url)
+    response = client.get(url)
     assert response.status_code == 200, (url, response.status_code)
-    captured = list(queries.captured_queries)  # read now: the next request resets the log
     cards = len(re.findall(rb'<article id="gen-', response.content))
-    for _ in range(3):
-        client.get(url)  # warm up
+    for _ in range(2):
+        client.get(url)  # warm up (the first request also fills the health figures' cache)
+    with CaptureQueriesContext(connection) as queries:
+        client.get(url)
+    captured = list(queries.captured_queries)  # read now: the next request resets the log
     times, cpu = [], []
     for _ in range(runs):
         started, started_cpu = time.perf_counter(), time.process_time()
@@ -388,6 +409,7 @@ def time_page(
         "p50": statistics.median(times),
         "p95": times[max(0, round(0.95 * len(times)) - 1)],
         "cpu": statistics.median(cpu),
+        "plan": _plan(captured, url),
     }
     print(f"  {label:<42} p50 {row['p50']:7.1f} ms  p95 {row['p95']:7.1f} ms  "
           f"{row['queries']} queries, {cards} cards")  # fmt: skip
@@ -397,6 +419,36 @@ def time_page(
             cursor.execute("EXPLAIN ANALYZE " + slowest["sql"])
             print("\n".join(line[0] for line in cursor.fetchall()))
     return row
+
+
+SCAN = re.compile(
+    r"((?:Parallel )?(?:Index Only Scan|Index Scan|Bitmap Heap Scan|Seq Scan|Bitmap Index Scan))"
+    r"(?: Backward)? (?:using (\w+) )?on (\w+)"
+)
+
+
+def _plan(captured: list[dict[str, str]], url: str) -> str:
+    """How PostgreSQL reads the query a page turns on (a search: the page's query, which
+    matches the prompt; the review queue: its count), from EXPLAIN ANALYZE: its scan
+    nodes and execution time. "" for other pages and on SQLite."""
+    marker = "LIKE" if "q=" in url else "COUNT(*)" if url.startswith("/review/") else None
+    found = [q["sql"] for q in captured if marker and marker in q["sql"]]
+    if connection.vendor != "postgresql" or not found:
+        return ""
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + found[0])
+        plan = [line[0] for line in cursor.fetchall()]
+    scans = []
+    for line in plan:
+        if match := SCAN.search(line):
+            kind, index, table = match.groups()
+            if kind.endswith("Bitmap Index Scan"):  # "on" names the index
+                scans.append(f"{kind} {table}")
+            elif table in ("generations_generation", "generations_submission"):
+                scans.append(f"{kind}{f' {index}' if index else ''} on {table[12:]}")
+    heap = next((line.strip() for line in plan if "Heap Fetches" in line), "")
+    took = next((line for line in plan if line.startswith("Execution Time")), "")
+    return "; ".join(dict.fromkeys(scans)) + (f" ({heap})" if heap else "") + f" — {took}"
 
 
 def report(rows: list[dict[str, Any]], *, vendor: str, generations: int, runs: int) -> str:
@@ -413,7 +465,7 @@ def report(rows: list[dict[str, Any]], *, vendor: str, generations: int, runs: i
         f"{connection.pg_version // 10000 if vendor == 'PostgreSQL' else ''}), "
         f"measured {timezone.localdate():%Y-%m-%d} through Django's test client (the whole "
         f"request: session, permissions, selectors, templates), signed in as a reviewer of "
-        f"all 3 projects; {runs} timed requests per page after 3 warm-ups. Host: "
+        f"all 3 projects; {runs} timed requests per page after 3 untimed ones. Host: "
         f"{os.cpu_count()} vCPU, Python {sys.version.split()[0]}, load average "
         f"{os.getloadavg()[0]:.1f} while measuring (shared with other test runs).",
         "",
@@ -431,23 +483,34 @@ def report(rows: list[dict[str, Any]], *, vendor: str, generations: int, runs: i
         f"| {r['cards']} |"
         for r in rows
     ]
+    plans = [f"- {r['page']}: {r['plan']}" for r in rows if r["plan"]]
+    if plans:
+        lines += ["", "How PostgreSQL reads the query a search turns on (the page of "
+                  "generations whose prompt matches) and the queue's count, from EXPLAIN "
+                  "(ANALYZE, BUFFERS) in the same run:", "", *plans]  # fmt: skip
     lines += [
         "",
-        "SQL ms is the database's share of one request (the sum of its queries' times); CPU "
-        "ms is the web process's own CPU per request (median), what a request costs when it "
-        "does not wait for a core: on a shared host read it with SQL ms next to the wall-"
+        "SQL ms is the database's share of one warm request (the sum of its queries' times); "
+        "CPU ms is the web process's own CPU per request (median), what a request costs when "
+        "it does not wait for a core: on a shared host read it with SQL ms next to the wall-"
         "clock p50/p95. The rest is Python: mostly rendering 20–24 cards. Every page costs "
         "the same handful of queries at any depth: keyset pagination on (created_at, id) — no"
         " OFFSET, no COUNT over the gallery — served by the indexes of migration "
         "`0005_review_workflow` (`gen_recent_idx`, `gen_state_recent_idx`, and the partial "
-        "`gen_review_queue_idx` on what waits for review); the queue also counts what waits, "
-        "which reads only the rows in review. Prompt search is `icontains` per word; on "
+        "`gen_review_queue_idx` on what waits for review). The queue also counts what waits: "
+        "since `0024_page_speed` that index carries the project (INCLUDE), so the count is an "
+        "index-only scan of the rows in review. Prompt search is `icontains` per word; on "
         "PostgreSQL migration `0017_prompt_trigram` puts a pg_trgm GIN index on "
-        "`UPPER(prompt::text)`, the expression Django's `icontains` compares, so a rare word "
-        "or a word that matches nothing is found through the index instead of a scan of every"
-        " visible prompt, while a common word still walks the recency index (the planner's "
-        "choice, from the statistics). The *baseline* rows are the same requests in the same "
-        "run with the index dropped (in a transaction rolled back afterwards).",
+        "`UPPER(prompt::text)`, the expression Django's `icontains` compares "
+        "(`UPPER(prompt::text) LIKE UPPER('%word%')`), so a rare word or a word that matches "
+        "nothing is found through the index instead of a scan of every visible prompt, while "
+        "a common word still walks the recency index (the planner's choice, from the "
+        "statistics). `0024_page_speed` gives that expression a 1,000-entry statistics "
+        "sample: with the default 100, a word in one prompt of 2,000 can be estimated at 1 %, "
+        "and the planner then walks the recency index through half the gallery to fill a page."
+        " The *baseline* rows are the same requests in the same run with the database as it "
+        "was without each index or setting (in a transaction rolled back afterwards). The "
+        "database is VACUUM ANALYZEd after seeding, as autovacuum leaves a live table.",
         "",
     ]
     return "\n".join(lines)

@@ -178,11 +178,13 @@ class Generation(models.Model):
             # The gallery (newest first, keyset on created_at, id) and its state filter.
             models.Index(fields=["-created_at", "-id"], name="gen_recent_idx"),
             models.Index(fields=["state", "-created_at", "-id"], name="gen_state_recent_idx"),
-            # The review queue: only what waits for review, oldest first.
+            # The review queue: only what waits for review, oldest first; with the
+            # project, so the queue's count reads this index alone (PostgreSQL).
             models.Index(
                 fields=["created_at", "id"],
                 name="gen_review_queue_idx",
                 condition=models.Q(state="in_review"),
+                include=["project"],
             ),
         ]
 
