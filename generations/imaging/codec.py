@@ -378,7 +378,7 @@ def orientation_transpose(image: Image.Image) -> Image.Transpose | None:
 def _decode(image: Image.Image, data: bytes) -> Image.Image:
     """Every pixel of `image` (opened from `data`, header only), as a loaded Pillow image.
 
-    An 8-bit RGB or RGBA PNG is decoded by libvips (~0.6× Pillow's CPU at 4096²,
+    An 8-bit RGB or RGBA PNG is decoded by libvips (~0.7× Pillow's CPU at 4096²,
     bench/decode.py) straight into memory that Pillow maps without a copy: RGBA as it is,
     RGB padded to RGBX (4 bytes a pixel, like Pillow's own RGB), so the peak is the same as
     Pillow's decode. The pixels are the same (a PNG is lossless). Anything else — JPEG and
