@@ -1,22 +1,22 @@
-"""libvips (pyvips) against Pillow, in the same run, for the two steps of the 4K ingest
-that could change library: decoding the provider's PNG, and resizing the decoded pixels
-to the screen rendition's 2048 px.
+"""The steps of the 4K ingest that could change library, each against the other in the
+same run: the JSON body (json against orjson), its base64 (binascii against pybase64),
+decoding the PNG (Pillow against libvips, both ways of handing libvips' pixels to
+Pillow), and resizing the decoded pixels to the screen rendition's 2048 px.
 
     .venv/bin/python bench/decode.py              # bench/ingest.py's 4096² PNG, 7 runs
     .venv/bin/python bench/decode.py --runs 3 --case 2048x2048
 
 Prints the median wall and CPU seconds of each, and checks that both decoders give the
-same pixels (a PNG is lossless: they must). The PNG is bench/ingest.py's cached body
-(it makes it if needed). Needs pyvips (`pip install "pyvips[binary]"`: the wheel carries
-libvips). Verdict (docs/benchmarks.md, Image ingest): libvips decodes in ~0.83× Pillow's
-CPU, but handing its pixels to Pillow raised the 4K pipeline's peak from ~200 to ~325 MiB
-(bench/ingest.py), past the 250 MiB target, and Pillow resizes faster: Pillow stays.
+same pixels (a PNG is lossless: they must). The body is bench/ingest.py's cached one (it
+makes it if needed). orjson is not a dependency: its rows are left out when it is not
+installed. Verdict: docs/benchmarks.md, "Decoders: libvips against Pillow".
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import binascii
 import io
 import json
 import os
@@ -31,7 +31,7 @@ from typing import Any
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
-def _png(case: str) -> bytes:
+def _body(case: str) -> bytes:
     sys.path.insert(0, str(BASE_DIR))
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "studio.settings")
     from bench.ingest import CASES, make_body
@@ -44,8 +44,7 @@ def _png(case: str) -> bytes:
         width, height = map(int, case.split("x"))
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(make_body(width, height, CASES[case]))
-    part = json.loads(path.read_bytes())["candidates"][0]["content"]["parts"][0]
-    return base64.b64decode(part["inlineData"]["data"])
+    return path.read_bytes()
 
 
 def _time(step: Callable[[], Any], runs: int) -> tuple[float, float]:
@@ -63,27 +62,60 @@ def main() -> None:
     parser.add_argument("--case", default="4096x4096")
     parser.add_argument("--runs", type=int, default=7)
     args = parser.parse_args()
+    import pybase64
     import pyvips
     from PIL import Image
 
     pyvips.cache_set_max(0)
-    data = _png(args.case)
+    body = _body(args.case)
+    text = json.loads(body)["candidates"][0]["content"]["parts"][0]["inlineData"]["data"]
+    data = base64.b64decode(text)
     edge = 2048
+    rows = [
+        ("JSON: UTF-8 decode + json.loads", _time(lambda: json.loads(body.decode()), args.runs)),
+    ]
+    try:
+        import orjson
+    except ImportError:
+        orjson = None
+    if orjson is not None:
+        rows.append(("JSON: orjson.loads", _time(lambda: orjson.loads(body), args.runs)))
+    rows += [
+        (
+            "base64: binascii (strict)",
+            _time(lambda: binascii.a2b_base64(text, strict_mode=True), args.runs),
+        ),
+        (
+            "base64: pybase64 (validate)",
+            _time(lambda: pybase64.b64decode(text, validate=True), args.runs),
+        ),
+    ]
+    assert pybase64.b64decode(text, validate=True) == data
 
     def pillow_decode() -> Image.Image:
         image = Image.open(io.BytesIO(data))
         image.load()
         return image
 
-    def vips_decode() -> Image.Image:
+    def vips_decode() -> Image.Image:  # the first try: Pillow copies the RGB pixels
         decoded = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
         mode = "RGBA" if decoded.bands == 4 else "RGB"
         return Image.frombuffer(
             mode, (decoded.width, decoded.height), decoded.write_to_memory(), "raw", mode, 0, 1
         )
 
+    def vips_mapped() -> Image.Image:  # what codec._decode does: Pillow maps libvips' memory
+        decoded = pyvips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
+        mode = "RGBA" if decoded.bands == 4 else "RGBX"
+        if mode == "RGBX":
+            decoded = decoded.bandjoin(255)  # Pillow's RGB is 4 bytes a pixel too
+        return Image.frombuffer(
+            mode, (decoded.width, decoded.height), decoded.write_to_memory(), "raw", mode, 0, 1
+        )
+
     decoded = pillow_decode()
     assert vips_decode().tobytes() == decoded.tobytes(), "the decoders disagree"
+    assert vips_mapped().convert(decoded.mode).tobytes() == decoded.tobytes(), "mapped differs"
     scale = edge / max(decoded.size)
     size = (round(decoded.width * scale), round(decoded.height * scale))
     pixels = pyvips.Image.new_from_buffer(data, "").copy_memory()
@@ -94,9 +126,10 @@ def main() -> None:
     def vips_resize() -> Any:
         return pixels.resize(scale, kernel="lanczos3").write_to_memory()
 
-    rows = [
+    rows += [
         ("decode: Pillow", _time(pillow_decode, args.runs)),
-        ("decode: libvips + to Pillow", _time(vips_decode, args.runs)),
+        ("decode: libvips + Pillow's copy", _time(vips_decode, args.runs)),
+        ("decode: libvips, mapped by Pillow", _time(vips_mapped, args.runs)),
         (f"resize to {edge}: Pillow (reduce + LANCZOS)", _time(pillow_resize, args.runs)),
         (f"resize to {edge}: libvips (lanczos3)", _time(vips_resize, args.runs)),
     ]
@@ -108,10 +141,21 @@ def main() -> None:
     )
     for label, (wall, cpu) in rows:
         print(f"  {label:45} {wall:6.3f} s wall {cpu:6.3f} s CPU")
-    (pw, pc), (vw, vc) = rows[0][1], rows[1][1]
-    print(f"  decode, libvips against Pillow: {vw / pw:.2f}× the wall time, {vc / pc:.2f}× the CPU")
-    (pw, pc), (vw, vc) = rows[2][1], rows[3][1]
-    print(f"  resize, libvips against Pillow: {vw / pw:.2f}× the wall time, {vc / pc:.2f}× the CPU")
+    timed = dict(rows)
+    for step, new, old in (
+        ("JSON, orjson", "JSON: orjson.loads", "JSON: UTF-8 decode + json.loads"),
+        ("base64, pybase64", "base64: pybase64 (validate)", "base64: binascii (strict)"),
+        ("decode, libvips mapped", "decode: libvips, mapped by Pillow", "decode: Pillow"),
+        (
+            "resize, libvips",
+            f"resize to {edge}: libvips (lanczos3)",
+            f"resize to {edge}: Pillow (reduce + LANCZOS)",
+        ),
+    ):
+        if new in timed:
+            (nw, nc), (ow, oc) = timed[new], timed[old]
+            print(f"  {step} against before: {nw / ow:.2f}× the wall time, {nc / oc:.2f}× the CPU")
+    print(f"  load average now {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -268,6 +268,9 @@ LOGGING = {
         "celery.app.trace": {"level": "WARNING"},
         "celery.worker.strategy": {"level": "WARNING"},
         "celery.beat": {"level": "WARNING"},
+        # libvips (PNG decoding in generations.imaging.codec): "threadpool completed" for
+        # every image at INFO; its warnings (why a refused image did not decode) stay.
+        "pyvips": {"level": "WARNING"},
     },
 }
 

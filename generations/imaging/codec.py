@@ -30,6 +30,13 @@ from typing import Final, NamedTuple
 
 from PIL import Image, ImageFilter, UnidentifiedImageError
 
+try:  # libvips, from the pyvips-binary wheel (a dependency): no system package needed
+    import pyvips as _vips
+except (ImportError, OSError):  # its library would not load on this platform: Pillow only
+    _vips = None
+else:
+    _vips.cache_set_max(0)  # each image is decoded once: nothing worth keeping in memory
+
 THUMBNAIL_EDGE: Final = 384
 SCREEN_EDGE: Final = 2048
 # libwebp's method for the screen rendition: 0 encodes a 2048² picture in ~85 ms against
@@ -176,15 +183,19 @@ def _decode_and_measure(
         image = Image.open(io.BytesIO(data))
     with image:
         try:
-            image.load()
+            decoded = _decode(image, data)
         except _DECODE_ERRORS:
             raise ImageRejected(
                 f"The image is truncated or corrupt: its data does not decode to the "
                 f"{width}×{height} pixels its header declares."
             ) from None
         # reduce(2) of a decoded 4K: ~15 ms here against a whole second decode later.
-        screen = _resized(image, SCREEN_EDGE, copy=True) if keep_screen else None
-        pixels = _web_mode(image)
+        screen = _resized(decoded, SCREEN_EDGE, copy=True) if keep_screen else None
+        # libvips' RGBX stays as it is: every step below reduces it first (the same RGB
+        # values as Pillow's own RGB, which is 4 bytes a pixel too), never a full-size copy.
+        pixels = decoded if decoded.mode == "RGBX" else _web_mode(decoded)
+        transpose = _orientation(decoded) if screen is None else None
+        del decoded
         luma = analysis_luma(pixels)
         metrics = _measure_luma(luma)
         # A final's comparison sample comes from this ~1 MP luma, not from the full pixels:
@@ -195,7 +206,7 @@ def _decode_and_measure(
         if screen is not None:
             placeholder = _placeholder(screen)
         else:
-            placeholder = _placeholder(pixels, transpose=_orientation(image))
+            placeholder = _placeholder(pixels, transpose=transpose)
         del pixels
     return metrics.luma_entropy, metrics.detail_energy, placeholder, screen, sampled
 
@@ -276,6 +287,7 @@ def _laplacian_energy(luma: Image.Image) -> float:
 def _placeholder(image: Image.Image, *, transpose: Image.Transpose | None = None) -> str:
     # reducing_gap: a cheap reduce() first, then BOX for the rest; 16 px needs no more.
     tiny = image.resize(_fit(image.size, PLACEHOLDER_EDGE), Image.Resampling.BOX, reducing_gap=2.0)
+    tiny = _web_mode(tiny)  # libvips' RGBX (for any other mode, the caller's choice holds)
     if transpose is not None:
         tiny = tiny.transpose(transpose)
     buffer = io.BytesIO()
@@ -290,7 +302,7 @@ def make_renditions(data: bytes, *, quality: int = 80) -> tuple[bytes, bytes]:
     fewer pixels to filter, and at 384 px the difference is not visible.
     """
     with _open(data, max_pixels=DEFAULT_MAX_PIXELS * 4) as image:
-        screen = _resized(image, SCREEN_EDGE, copy=True)
+        screen = _resized(_decode(image, data), SCREEN_EDGE, copy=True)
     return renditions_of_screen(screen, quality=quality)
 
 
@@ -328,12 +340,14 @@ def _resized(image: Image.Image, long_edge: int, *, copy: bool = False) -> Image
     # JPEG only: let the decoder scale by 1/2..1/8 on the way in, far cheaper than
     # decoding every pixel and throwing most of them away.
     image.draft("RGB", size)
-    small = _web_mode(image)
+    # libvips' RGBX: converted to RGB once small (channel by channel, the same values).
+    small = image if image.mode == "RGBX" else _web_mode(image)
     if small.size != size:
         # reducing_gap=1: reduce() by the whole factor first (a box average, exact
         # for 4K -> 2K and ~15× faster than LANCZOS over all the source pixels),
         # then LANCZOS for the fractional rest.
         small = small.resize(size, Image.Resampling.LANCZOS, reducing_gap=1.0)
+    small = _web_mode(small)
     if transpose is not None:
         # After resizing, where it is cheaper; the long edge is the same either way.
         small = small.transpose(transpose)
@@ -359,6 +373,65 @@ def web_mode(image: Image.Image) -> Image.Image:
 
 def orientation_transpose(image: Image.Image) -> Image.Transpose | None:
     return _orientation(image)
+
+
+def _decode(image: Image.Image, data: bytes) -> Image.Image:
+    """Every pixel of `image` (opened from `data`, header only), as a loaded Pillow image.
+
+    An 8-bit RGB or RGBA PNG is decoded by libvips (~0.7× Pillow's CPU at 4096²,
+    bench/decode.py) straight into memory that Pillow maps without a copy: RGBA as it is,
+    RGB padded to RGBX (4 bytes a pixel, like Pillow's own RGB), so the peak is the same as
+    Pillow's decode. The pixels are the same (a PNG is lossless). Anything else — JPEG and
+    WebP (whose decoders may round differently), palettes, 16 bits, a transparent colour,
+    EXIF or XMP after the pixel data — is left to Pillow, as is every step after the
+    decode. Raises one of _DECODE_ERRORS when the data do not decode to the declared pixels.
+    """
+    if _vips is None or image.format != "PNG" or not _vips_takes(image, data):
+        image.load()
+        return image
+    try:
+        decoded = _vips.Image.new_from_buffer(data, "", access="sequential", fail_on="error")
+        if decoded.format != "uchar" or decoded.bands != len(image.mode):
+            image.load()  # not what the header said to Pillow: let Pillow decide
+            return image
+        if (decoded.width, decoded.height) != image.size:
+            raise ValueError("libvips and the header disagree on the size")
+        mode = image.mode if image.mode == "RGBA" else "RGBX"
+        if mode == "RGBX":
+            decoded = decoded.bandjoin(255)
+        pixels = Image.frombuffer(mode, image.size, decoded.write_to_memory(), "raw", mode, 0, 1)
+    except _vips.Error as error:
+        raise ValueError(f"libvips: {error}") from None
+    # The header's metadata (EXIF and XMP, which orientation reads): nothing more follows
+    # the pixel data (_vips_takes).
+    pixels.info = dict(image.info)
+    return pixels
+
+
+# Chunks after the pixel data that Pillow would read into `info` on load() (EXIF, text
+# that may hold XMP or a raw EXIF profile): with one of them, Pillow decodes.
+_LATE_METADATA: Final = frozenset({b"eXIf", b"tEXt", b"zTXt", b"iTXt"})
+
+
+def _vips_takes(image: Image.Image, data: bytes) -> bool:
+    """libvips may decode: plain 8-bit RGB/RGBA, no transparent colour, and no metadata
+    after the pixel data (which Pillow's header read has not seen). Walking the chunk
+    headers costs ~0.1 ms for a 4K PNG."""
+    if image.mode not in ("RGB", "RGBA") or "transparency" in image.info:
+        return False
+    if image.info.get("interlace"):
+        return False  # Adam7: libvips would hold a second full-size buffer
+    position, seen_pixels = 8, False
+    while position + 8 <= len(data):
+        length, kind = struct.unpack_from(">I4s", data, position)
+        if kind == b"IDAT":
+            seen_pixels = True
+        elif kind == b"IEND":
+            return True
+        elif seen_pixels and kind in _LATE_METADATA:
+            return False
+        position += 12 + length
+    return True  # cut short: the decode says so, with the same message
 
 
 def _orientation(image: Image.Image) -> Image.Transpose | None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 import httpx
+import pybase64
 from PIL import Image
 
 from generations.catalog import ModelEntry
@@ -307,11 +308,16 @@ def take_json(body: bytearray, *, service: str) -> Any:
 
 
 def decode_base64(data: Any, *, service: str) -> bytes:
-    """Base64 text to bytes. binascii reads an ASCII str in place, with no bytes copy."""
+    """Base64 text to bytes, read from the ASCII str in place (no bytes copy).
+
+    pybase64's SIMD decoder: ~6 ms for a 4K answer's 34 MB against ~40 ms for binascii
+    (docs/benchmarks.md, Image ingest). It refuses all that binascii's strict mode refuses
+    (and a stray "=" after complete data, which the lenient pass below then accepts, as
+    before)."""
     if not isinstance(data, str) or not data:
         raise MalformedResponse(f"{service} sent an image without data.")
     try:
-        return binascii.a2b_base64(data, strict_mode=True)
+        return pybase64.b64decode(data, validate=True)
     except (binascii.Error, ValueError):
         pass
     # Not strict base64: perhaps line-wrapped. The lenient decoder skips stray characters,
