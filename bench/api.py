@@ -42,7 +42,7 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
-from bench import gallery  # noqa: E402 - its seed: the same projects, people, generations
+from bench import docs, gallery  # noqa: E402 - its seed: the same projects, people, generations
 from studio.runtime import freeze_loaded_app  # noqa: E402 - what studio/wsgi.py does at start
 
 SECTION = "## API"
@@ -98,7 +98,7 @@ def main() -> None:
         print()
         print(table)
         if args.write:
-            gallery_write(table)
+            docs.write_section(SECTION, table)
             print("\nwritten to docs/benchmarks.md")
     finally:
         if not args.keep:
@@ -300,17 +300,6 @@ def report(rows: list[dict[str, Any]], *, vendor: str, generations: int, runs: i
         "",
     ]
     return "\n".join(lines)
-
-
-def gallery_write(table: str) -> None:
-    path = BASE_DIR / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: table + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + table + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

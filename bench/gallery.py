@@ -46,6 +46,8 @@ from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench import docs  # noqa: E402
+
 SECTION = "## Gallery and review queue"
 SUBJECTS = [
     "lighthouse",
@@ -137,7 +139,7 @@ def main() -> None:
         print()
         print(table)
         if args.write:
-            write_section(table)
+            docs.write_section(SECTION, table)
             print("\nwritten to docs/benchmarks.md")
     finally:
         if not args.keep:
@@ -514,17 +516,6 @@ def report(rows: list[dict[str, Any]], *, vendor: str, generations: int, runs: i
         "",
     ]
     return "\n".join(lines)
-
-
-def write_section(table: str) -> None:
-    path = BASE_DIR / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: table + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + table + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import statistics
 import sys
 import time
@@ -38,6 +37,8 @@ from django.conf import settings  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
+
+from bench import docs  # noqa: E402
 
 PAGE = 24  # selectors.CARDS_PER_PAGE
 SECTION = "## Live updates"
@@ -65,7 +66,7 @@ def main() -> None:
     try:
         table = run(args.cards, vendor)
         if args.write:
-            write_section(table)
+            docs.write_section(SECTION, table)
             print("\nwritten to docs/benchmarks.md")
     finally:
         connection.creation.destroy_test_db(db["NAME"], verbosity=0)
@@ -213,17 +214,6 @@ def report(table: list[str], summary: str, *, vendor: str, cards: int, pages: in
             "",
         ]
     )
-
-
-def write_section(table: str) -> None:
-    path = BASE_DIR / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: table + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + table + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ from django.db import connection, transaction  # noqa: E402
 from django.test import Client  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from bench import docs  # noqa: E402
+
 SECTION = "## Spend reports"
 # Ledger rows per generation on average (1 preview + 38 % × (0.75 failures + ~0.95 final)
 # on the models that escalate, + 0.5 % refunds).
@@ -138,7 +140,7 @@ def main() -> None:
         print()
         print(table)
         if args.write:
-            write_section(table)
+            docs.write_section(SECTION, table)
             print("\nwritten to docs/benchmarks.md")
     finally:
         if not args.keep:
@@ -540,17 +542,6 @@ def _total() -> int:
     from generations.models import LedgerEntry
 
     return LedgerEntry.objects.count()
-
-
-def write_section(table: str) -> None:
-    path = BASE_DIR / "docs" / "benchmarks.md"
-    text = path.read_text() if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.S | re.M)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: table + "\n", text)
-    else:
-        text = text.rstrip("\n") + "\n\n" + table + "\n"
-    path.write_text(text)
 
 
 if __name__ == "__main__":
