@@ -34,6 +34,12 @@ E2E_ATTEMPT_POLICY = {
 }
 
 
+# Node names unique across the xdist processes that run e2e tests side by side: on
+# RabbitMQ a node's remote-control mailbox is an exclusive queue, so a second worker
+# named e2e1@host could not start while the first lived.
+_XDIST_SUFFIX = f"-{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+
+
 def database_url() -> str:
     """The URL of the database this test runs on, for a process of its own."""
     db = connection.settings_dict
@@ -85,7 +91,7 @@ class WorkerProcess:
             sys.executable, "-m", "celery", "-A", "studio", "worker", *beat,
             "--queues", self.queue, "--concurrency", str(self.concurrency), "--pool", self.pool,
             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat",
-            "--hostname", f"{self.name}{self.starts}@%h",
+            "--hostname", f"{self.name}{self.starts}{_XDIST_SUFFIX}@%h",
         ]  # fmt: skip
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
