@@ -47,26 +47,26 @@ def png_16_bit_grey() -> bytes:
     return encoded(Image.new("I;16", (64, 48), 40_000), "PNG")
 
 
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, kind, body and its CRC (for PNGs Pillow cannot write)."""
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_of_chunks(*chunks: tuple[bytes, bytes]) -> bytes:
+    """A PNG of these (kind, body) chunks, closed with IEND."""
+    return PNG_SIGNATURE + b"".join(png_chunk(k, b) for k, b in chunks) + png_chunk(b"IEND", b"")
+
+
 def png_16_bit_rgb(width: int = 40, height: int = 30) -> bytes:
     """A 48-bit RGB PNG (Pillow cannot write one): chunks written by hand."""
     row = b"".join(struct.pack(">HHH", 60_000, 20_000, 1_000) for _ in range(width))
     raw = b"".join(b"\x00" + row for _ in range(height))
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body))
-            + kind
-            + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-        )
-
     header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(raw))
-        + chunk(b"IEND", b"")
-    )
+    return png_of_chunks((b"IHDR", header), (b"IDAT", zlib.compress(raw)))
 
 
 def animated(image_format: str = "GIF") -> bytes:
@@ -82,18 +82,5 @@ def truncated_png() -> bytes:
 def bomb_png(width: int = 100_000, height: int = 100_000) -> bytes:
     """A tiny PNG whose header declares width×height pixels (the data is one row)."""
 
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body))
-            + kind
-            + body
-            + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-        )
-
     header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", header)
-        + chunk(b"IDAT", zlib.compress(b"\x00" * (width + 1)))
-        + chunk(b"IEND", b"")
-    )
+    return png_of_chunks((b"IHDR", header), (b"IDAT", zlib.compress(b"\x00" * (width + 1))))

@@ -14,6 +14,7 @@ import pytest
 from PIL import Image as PILImage
 
 from generations.imaging import codec
+from tests.support.pictures import png_chunk
 
 pytestmark = pytest.mark.skipif(codec._vips is None, reason="pyvips is not importable here")
 
@@ -40,10 +41,6 @@ def _both(monkeypatch, run):
     return with_vips, run()
 
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-
-
 def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
     position, chunks = 8, []
     while position < len(data):
@@ -58,7 +55,7 @@ def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
 def _with_exif_after_the_pixels(data: bytes, exif: bytes) -> bytes:
     chunks = [(kind, body) for kind, body in _chunks(data) if kind != b"eXIf"]
     chunks.insert(len(chunks) - 1, (b"eXIf", exif))  # just before IEND
-    return data[:8] + b"".join(_chunk(kind, body) for kind, body in chunks)
+    return data[:8] + b"".join(png_chunk(kind, body) for kind, body in chunks)
 
 
 @pytest.mark.parametrize(("mode", "size"), [("RGB", (640, 480)), ("RGBA", (2600, 1300))])
@@ -119,7 +116,7 @@ def _bad_pixels(data: bytes) -> bytes:
     start = data.index(b"IDAT") - 4
     length = int.from_bytes(data[start : start + 4], "big")
     garbage = bytes(range(256)) * (length // 256 + 1)
-    return data[:start] + _chunk(b"IDAT", garbage[:length]) + data[start + 12 + length :]
+    return data[:start] + png_chunk(b"IDAT", garbage[:length]) + data[start + 12 + length :]
 
 
 def _too_few_pixels(data: bytes) -> bytes:
@@ -127,8 +124,8 @@ def _too_few_pixels(data: bytes) -> bytes:
     chunks = _chunks(data)
     pixels = zlib.decompress(b"".join(body for kind, body in chunks if kind == b"IDAT"))
     short = zlib.compress(pixels[: len(pixels) // 2])
-    header = next(_chunk(kind, body) for kind, body in chunks if kind == b"IHDR")
-    return data[:8] + header + _chunk(b"IDAT", short) + _chunk(b"IEND", b"")
+    header = next(png_chunk(kind, body) for kind, body in chunks if kind == b"IHDR")
+    return data[:8] + header + png_chunk(b"IDAT", short) + png_chunk(b"IEND", b"")
 
 
 def test_a_png_whose_pixels_do_not_decode_is_refused_by_either_decoder(monkeypatch):

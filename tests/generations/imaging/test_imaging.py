@@ -23,6 +23,7 @@ from generations.imaging.codec import (
     upscale,
 )
 from generations.providers.local import render_image
+from tests.support.pictures import png_of_chunks
 
 
 def encode(image: Image.Image, format: str, **options) -> bytes:
@@ -40,17 +41,8 @@ def picture(width: int, height: int) -> Image.Image:
 
 def png_header_claiming(width: int, height: int) -> bytes:
     """A tiny PNG whose (correctly checksummed) header claims width×height pixels."""
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        return (
-            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
-        )
-
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    pixels = zlib.compress(b"\x00" * 16)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
-    )
+    return png_of_chunks((b"IHDR", header), (b"IDAT", zlib.compress(b"\x00" * 16)))
 
 
 def opened(data: bytes) -> Image.Image:

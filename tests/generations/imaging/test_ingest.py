@@ -26,6 +26,7 @@ from generations.rendering.sweeper import generations_sweep
 from generations.states import State
 from tests.support.fakes import png_bytes
 from tests.support.hosted import KEY_ENV, SECRET, configure, reload, render, submit
+from tests.support.pictures import png_chunk, png_of_chunks
 from tests.support.provider_server import GEMINI_USAGE, Reply, gemini_image, json_reply
 
 pytestmark = pytest.mark.django_db
@@ -56,16 +57,11 @@ def _media_files(settings) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in root.rglob("*") if p.is_file())
 
 
-def _chunk(kind: bytes, body: bytes) -> bytes:
-    crc = struct.pack(">I", zlib.crc32(kind + body))
-    return struct.pack(">I", len(body)) + kind + body + crc
-
-
 def _png_with_size(data: bytes, width: int, height: int) -> bytes:
     """The same PNG with its IHDR rewritten (and re-checksummed) to claim width×height."""
     assert data[12:16] == b"IHDR"
     ihdr = struct.pack(">II", width, height) + data[24:29]
-    return data[:8] + _chunk(b"IHDR", ihdr) + data[33:]
+    return data[:8] + png_chunk(b"IHDR", ihdr) + data[33:]
 
 
 def _bomb(width: int, height: int) -> bytes:
@@ -74,9 +70,7 @@ def _bomb(width: int, height: int) -> bytes:
     compressor = zlib.compressobj(9)
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(b"IDAT", idat) + _chunk(b"IEND", b"")
-    )
+    return png_of_chunks((b"IHDR", ihdr), (b"IDAT", idat))
 
 
 def _corrupt(data: bytes) -> bytes:
